@@ -1,0 +1,151 @@
+//! The crate's top-level [`Error`], gathering each module's own error enum, and the
+//! API server's [`Status`] object.
+//!
+//! Every message states what failed at its own layer and where (file, context, field,
+//! URL, HTTP status and `Status.reason`); the underlying cause is reached through
+//! [`std::error::Error::source`], never pasted into the message.
+
+use serde::{Deserialize, Serialize};
+
+/// Any error this crate returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Locating, reading or validating configuration failed.
+    #[error("configuration failed")]
+    Config(#[from] crate::config::ConfigError),
+    /// Obtaining or refreshing a credential failed.
+    #[error("authentication failed")]
+    Auth(#[from] crate::auth::AuthError),
+    /// Building the HTTP client, connecting, or exchanging bytes failed.
+    #[error("transport failed")]
+    Transport(#[from] crate::transport::TransportError),
+    /// The API server answered with a non-2xx status.
+    #[error("{0}")]
+    Api(#[from] Box<ApiError>),
+    /// A response body could not be decoded into the expected type.
+    #[error("decoding {type_name} from {url} failed")]
+    Decode {
+        /// The request URL.
+        url: String,
+        /// The Rust type that was expected.
+        type_name: &'static str,
+        /// The decoder's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Error {
+    /// The API error, when the server answered with a non-2xx status.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        self.api().map(|e| e.code)
+    }
+
+    /// The `Status.reason` of an API error (`NotFound`, `Conflict`, …).
+    pub fn reason(&self) -> Option<&str> {
+        self.api().and_then(|e| e.status.as_ref()?.reason.as_deref())
+    }
+
+    fn is_code(&self, code: u16) -> bool {
+        self.code() == Some(code)
+    }
+
+    /// 404 Not Found.
+    pub fn is_not_found(&self) -> bool {
+        self.is_code(404)
+    }
+
+    /// 409 Conflict (not `AlreadyExists`).
+    pub fn is_conflict(&self) -> bool {
+        self.is_code(409) && self.reason() != Some("AlreadyExists")
+    }
+
+    /// 409 with reason `AlreadyExists`.
+    pub fn is_already_exists(&self) -> bool {
+        self.is_code(409) && self.reason() == Some("AlreadyExists")
+    }
+
+    /// 403 Forbidden.
+    pub fn is_forbidden(&self) -> bool {
+        self.is_code(403)
+    }
+
+    /// 401 Unauthorized.
+    pub fn is_unauthorized(&self) -> bool {
+        self.is_code(401)
+    }
+
+    /// 410 Gone (an expired `resourceVersion` or continue token).
+    pub fn is_gone(&self) -> bool {
+        self.is_code(410)
+    }
+}
+
+/// A non-2xx answer from the API server.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// The request method.
+    pub method: http::Method,
+    /// The request URL (without credentials).
+    pub url: String,
+    /// The HTTP status code.
+    pub code: u16,
+    /// The decoded `Status` body, when the server sent one.
+    pub status: Option<Status>,
+    /// The start of the body when it was not a `Status` (at most 1 KiB).
+    pub body: Option<String>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} answered {}", self.method, self.url, self.code)?;
+        if let Some(status) = &self.status {
+            if let Some(reason) = &status.reason {
+                write!(f, " {reason}")?;
+            }
+            if let Some(message) = &status.message {
+                write!(f, ": {message}")?;
+            }
+        } else if let Some(body) = &self.body {
+            write!(f, ": {body}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// The API server's `meta/v1` `Status` object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Status {
+    /// `Success` or `Failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// A human-readable description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// A machine-readable reason (`NotFound`, `Forbidden`, `Expired`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Extended data about the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+    /// The HTTP status code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
