@@ -52,7 +52,8 @@ impl Error {
 
     /// The `Status.reason` of an API error (`NotFound`, `Conflict`, …).
     pub fn reason(&self) -> Option<&str> {
-        self.api().and_then(|e| e.status.as_ref()?.reason.as_deref())
+        self.api()
+            .and_then(|e| e.status.as_ref()?.reason.as_deref())
     }
 
     fn is_code(&self, code: u16) -> bool {

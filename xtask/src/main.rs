@@ -7,7 +7,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("test") => run_test(),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|testenv-install|testenv start|stop|status|bench>");
+            eprintln!(
+                "usage: cargo xtask <test|demo|testenv-install|testenv start|stop|status|bench>"
+            );
             ExitCode::from(2)
         }
     }
@@ -15,13 +17,24 @@ fn main() -> ExitCode {
 
 fn cargo(args: &[&str]) -> bool {
     eprintln!("+ cargo {}", args.join(" "));
-    Command::new(env!("CARGO")).args(args).status().is_ok_and(|s| s.success())
+    Command::new(env!("CARGO"))
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn run_test() -> ExitCode {
     let steps: &[&[&str]] = &[
         &["fmt", "--all", "--check"],
-        &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
         &["test", "--workspace", "--all-features"],
     ];
     for step in steps {
