@@ -177,6 +177,23 @@ pub struct ExecConfig {
     pub cluster: Option<ExecClusterInfo>,
 }
 
+impl ExecConfig {
+    /// An exec plugin running `command` with no arguments, no extra environment, no
+    /// `interactiveMode` (v1beta1's default), no install hint and no cluster info.
+    pub fn new(api_version: impl Into<String>, command: impl Into<String>) -> Self {
+        Self {
+            api_version: api_version.into(),
+            command: command.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            interactive_mode: None,
+            install_hint: None,
+            provide_cluster_info: false,
+            cluster: None,
+        }
+    }
+}
+
 /// `interactiveMode` of an exec plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExecInteractiveMode {
@@ -220,6 +237,18 @@ pub struct AuthProviderConfig {
     pub origin_file: Option<PathBuf>,
     /// The user entry's name in that file.
     pub user_name: Option<String>,
+}
+
+impl AuthProviderConfig {
+    /// An `auth-provider` entry named `name` with an empty config, not tied to a file.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            config: Vec::new(),
+            origin_file: None,
+            user_name: None,
+        }
+    }
 }
 
 /// Impersonation headers sent with every request.
