@@ -16,7 +16,9 @@ const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
 
 fn cache_for(plugin: &Plugin, config: k8s_client::config::ExecConfig) -> CredentialCache {
     let _ = plugin;
-    let provider = provider_for(&config_with(AuthConfig::Exec(config))).unwrap().unwrap();
+    let provider = provider_for(&config_with(AuthConfig::Exec(config)))
+        .unwrap()
+        .unwrap();
     CredentialCache::new(provider)
 }
 
@@ -33,7 +35,10 @@ async fn v1_token_and_exec_info() {
     config.args = vec!["get-token".into(), "--cluster".into(), "x".into()];
     let cache = cache_for(&plugin, config);
     let c = cache.get().await.unwrap();
-    assert_eq!(c.authorization.as_ref().unwrap().expose_secret(), "Bearer v1-token");
+    assert_eq!(
+        c.authorization.as_ref().unwrap().expose_secret(),
+        "Bearer v1-token"
+    );
     assert_eq!(c.expires_at, None);
     assert!(c.client_identity.is_none());
     assert_eq!(plugin.runs(), 1);
@@ -41,8 +46,16 @@ async fn v1_token_and_exec_info() {
         plugin.info(),
         json!({"apiVersion": V1, "kind": "ExecCredential", "spec": {"interactive": false}})
     );
-    assert_eq!(std::fs::read_to_string(plugin.path("args")).unwrap(), "get-token\n--cluster\nx\n");
-    assert_eq!(std::fs::read_to_string(plugin.path("stdin")).unwrap().trim(), "/dev/null");
+    assert_eq!(
+        std::fs::read_to_string(plugin.path("args")).unwrap(),
+        "get-token\n--cluster\nx\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(plugin.path("stdin"))
+            .unwrap()
+            .trim(),
+        "/dev/null"
+    );
     // No expiry: cached for good.
     cache.get().await.unwrap();
     assert_eq!(plugin.runs(), 1);
@@ -54,12 +67,19 @@ async fn v1beta1_defaults_to_if_available() {
     plugin.respond(V1BETA1, json!({"token": "beta-token"}));
     let cache = cache_for(&plugin, plugin.config(V1BETA1));
     let c = cache.get().await.unwrap();
-    assert_eq!(c.authorization.as_ref().unwrap().expose_secret(), "Bearer beta-token");
+    assert_eq!(
+        c.authorization.as_ref().unwrap().expose_secret(),
+        "Bearer beta-token"
+    );
     let tty = std::io::stdin().is_terminal();
     assert_eq!(plugin.info()["apiVersion"], V1BETA1);
     assert_eq!(plugin.info()["spec"]["interactive"], tty);
     let stdin = std::fs::read_to_string(plugin.path("stdin")).unwrap();
-    assert_eq!(stdin.trim() == "/dev/null", !tty, "stdin attached only when interactive");
+    assert_eq!(
+        stdin.trim() == "/dev/null",
+        !tty,
+        "stdin attached only when interactive"
+    );
 }
 
 #[tokio::test]
@@ -75,8 +95,14 @@ async fn interactive_always_requires_a_terminal() {
         assert_eq!(plugin.info()["spec"]["interactive"], true);
     } else {
         let err = result.unwrap_err();
-        assert!(matches!(err, AuthError::Exec(ExecError::Interactive { .. })), "{err:?}");
-        assert!(err.to_string().contains("cannot support interactive mode: standard input is not a terminal"));
+        assert!(
+            matches!(err, AuthError::Exec(ExecError::Interactive { .. })),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("cannot support interactive mode: standard input is not a terminal")
+        );
         assert_eq!(plugin.runs(), 0, "not run at all");
     }
 }
@@ -99,8 +125,14 @@ async fn client_certificate_status() {
 
     plugin.respond(V1, json!({"clientCertificateData": pki.server_cert_pem}));
     let err = ExecProvider::new(plugin.config(V1)).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&err).await.unwrap_err();
-    assert!(err.to_string().contains("returned only certificate or key, not both"), "{err}");
+    let err = k8s_client::auth::AuthProvider::fetch(&err)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("returned only certificate or key, not both"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -108,7 +140,10 @@ async fn expiry_is_honoured_and_reruns() {
     let plugin = Plugin::new();
     // Expires within the cache's 10 s refresh margin: every get runs the plugin.
     let soon = SystemTime::now() + Duration::from_secs(5);
-    plugin.respond(V1, json!({"token": "short", "expirationTimestamp": rfc3339(soon)}));
+    plugin.respond(
+        V1,
+        json!({"token": "short", "expirationTimestamp": rfc3339(soon)}),
+    );
     let cache = cache_for(&plugin, plugin.config(V1));
     let c = cache.get().await.unwrap();
     let got = c.expires_at.unwrap();
@@ -118,9 +153,15 @@ async fn expiry_is_honoured_and_reruns() {
     assert_eq!(plugin.runs(), 2);
 
     let later = SystemTime::now() + Duration::from_secs(3600);
-    plugin.respond(V1, json!({"token": "long", "expirationTimestamp": rfc3339(later)}));
+    plugin.respond(
+        V1,
+        json!({"token": "long", "expirationTimestamp": rfc3339(later)}),
+    );
     let c = cache.get().await.unwrap();
-    assert_eq!(c.authorization.as_ref().unwrap().expose_secret(), "Bearer long");
+    assert_eq!(
+        c.authorization.as_ref().unwrap().expose_secret(),
+        "Bearer long"
+    );
     assert_eq!(plugin.runs(), 3);
     for _ in 0..5 {
         cache.get().await.unwrap();
@@ -129,8 +170,14 @@ async fn expiry_is_honoured_and_reruns() {
 
     plugin.respond(V1, json!({"token": "t", "expirationTimestamp": "tomorrow"}));
     let provider = ExecProvider::new(plugin.config(V1)).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider).await.unwrap_err();
-    assert!(err.to_string().contains("expirationTimestamp is not an RFC 3339 time"), "{err}");
+    let err = k8s_client::auth::AuthProvider::fetch(&provider)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expirationTimestamp is not an RFC 3339 time"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +189,10 @@ async fn unauthorized_reruns_once() {
     plugin.respond(V1, json!({"token": "second"}));
     cache.invalidate(&first);
     let second = cache.get().await.unwrap();
-    assert_eq!(second.authorization.as_ref().unwrap().expose_secret(), "Bearer second");
+    assert_eq!(
+        second.authorization.as_ref().unwrap().expose_secret(),
+        "Bearer second"
+    );
     assert_eq!(plugin.runs(), 2);
     // A late 401 for the old credential does not throw away the new one.
     cache.invalidate(&first);
@@ -180,12 +230,28 @@ async fn missing_command_shows_install_hint() {
     config.command = plugin.path("no-such-plugin").to_str().unwrap().to_owned();
     config.install_hint = Some("Install it with: brew install no-such-plugin".into());
     let provider = ExecProvider::new(config).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider).await.unwrap_err();
+    let err = k8s_client::auth::AuthProvider::fetch(&provider)
+        .await
+        .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, AuthError::Exec(ExecError::NotFound { .. })), "{err:?}");
-    assert!(text.starts_with(&format!("exec: executable {} not found", plugin.path("no-such-plugin").display())), "{text}");
-    assert!(text.contains("It looks like you are trying to use a client-go credential plugin that is not installed."));
-    assert!(text.ends_with("\n\nInstall it with: brew install no-such-plugin"), "{text}");
+    assert!(
+        matches!(err, AuthError::Exec(ExecError::NotFound { .. })),
+        "{err:?}"
+    );
+    assert!(
+        text.starts_with(&format!(
+            "exec: executable {} not found",
+            plugin.path("no-such-plugin").display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains(
+        "It looks like you are trying to use a client-go credential plugin that is not installed."
+    ));
+    assert!(
+        text.ends_with("\n\nInstall it with: brew install no-such-plugin"),
+        "{text}"
+    );
     assert!(std::error::Error::source(&err).is_some());
 }
 
@@ -199,17 +265,33 @@ async fn failure_names_command_and_exit_code_only() {
     config.args = vec!["--password=ARG-SECRET-3".into()];
     config.env.push(("EXTRA".into(), "ENV-SECRET-4".into()));
     let provider = ExecProvider::new(config).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider).await.unwrap_err();
-    assert_eq!(err.to_string(), format!("exec: executable {} failed with exit code 3", plugin.script.display()));
+    let err = k8s_client::auth::AuthProvider::fetch(&provider)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "exec: executable {} failed with exit code 3",
+            plugin.script.display()
+        )
+    );
     let mut chain = format!("{err:?}");
     let mut source = std::error::Error::source(&err);
     while let Some(s) = source {
         chain.push_str(&s.to_string());
         source = s.source();
     }
-    for secret in ["STDOUT-SECRET-1", "STDERR-SECRET-2", "ARG-SECRET-3", "ENV-SECRET-4"] {
+    for secret in [
+        "STDOUT-SECRET-1",
+        "STDERR-SECRET-2",
+        "ARG-SECRET-3",
+        "ENV-SECRET-4",
+    ] {
         assert!(!chain.contains(secret), "{secret} leaked: {chain}");
-        assert!(!format!("{provider:?}").contains(secret), "{secret} in Debug");
+        assert!(
+            !format!("{provider:?}").contains(secret),
+            "{secret} in Debug"
+        );
     }
 }
 
@@ -218,18 +300,31 @@ async fn bad_output_is_described_not_quoted() {
     let plugin = Plugin::new();
     plugin.set("output", r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":42}}"#);
     let provider = ExecProvider::new(plugin.config(V1)).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider).await.unwrap_err();
-    assert!(err.to_string().ends_with("status.token has the wrong type"), "{err}");
+    let err = k8s_client::auth::AuthProvider::fetch(&provider)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with("status.token has the wrong type"),
+        "{err}"
+    );
     assert!(!err.to_string().contains("42"));
     plugin.respond(V1BETA1, json!({"token": "x"}));
-    let err = k8s_client::auth::AuthProvider::fetch(&provider).await.unwrap_err();
-    assert!(err.to_string().contains("configured to use API version client.authentication.k8s.io/v1,"), "{err}");
+    let err = k8s_client::auth::AuthProvider::fetch(&provider)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("configured to use API version client.authentication.k8s.io/v1,"),
+        "{err}"
+    );
 }
 
 #[test]
 fn v1alpha1_is_rejected_like_kubectl() {
     let plugin = Plugin::new();
-    let config = config_with(AuthConfig::Exec(plugin.config("client.authentication.k8s.io/v1alpha1")));
+    let config = config_with(AuthConfig::Exec(
+        plugin.config("client.authentication.k8s.io/v1alpha1"),
+    ));
     let err = provider_for(&config).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -286,15 +381,31 @@ async fn timeout_kills_the_plugin() {
     plugin.set("sleep", "60");
     let mut config = plugin.config(V1);
     config.interactive_mode = Some(ExecInteractiveMode::Never);
-    let provider = ExecProvider::new(config).unwrap().with_timeout(Some(Duration::from_millis(500)));
-    let err = k8s_client::auth::AuthProvider::fetch(&provider).await.unwrap_err();
-    assert!(matches!(err, AuthError::Exec(ExecError::Timeout { .. })), "{err:?}");
-    let pid = std::fs::read_to_string(plugin.path("pid")).unwrap().trim().to_owned();
-    eventually("the timed-out plugin to be gone", || {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    let provider = ExecProvider::new(config)
+        .unwrap()
+        .with_timeout(Some(Duration::from_millis(500)));
+    let err = k8s_client::auth::AuthProvider::fetch(&provider)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::Exec(ExecError::Timeout { .. })),
+        "{err:?}"
+    );
+    let pid = std::fs::read_to_string(plugin.path("pid"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    eventually(
+        "the timed-out plugin to be gone",
+        || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => true,
-            Ok(stat) => stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
-        }
-    })
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z'),
+        },
+    )
     .await;
 }

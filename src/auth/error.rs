@@ -157,7 +157,9 @@ pub enum ExecOutputProblem {
     #[error("stdout is not of kind ExecCredential")]
     WrongKind,
     /// `apiVersion` differs from the configured one.
-    #[error("plugin is configured to use API version {configured}, plugin returned another version")]
+    #[error(
+        "plugin is configured to use API version {configured}, plugin returned another version"
+    )]
     VersionMismatch {
         /// The configured apiVersion.
         configured: String,

@@ -156,7 +156,10 @@ pub enum AuthConfig {
 }
 
 /// An exec credential plugin, resolved (command path made absolute when relative).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the number of arguments, not their values: plugins such as
+/// `kubelogin get-token --oidc-client-secret=…` take secrets as arguments.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExecConfig {
     /// `client.authentication.k8s.io/v1` or `/v1beta1`.
@@ -175,6 +178,21 @@ pub struct ExecConfig {
     pub provide_cluster_info: bool,
     /// The cluster information passed when `provide_cluster_info` is set.
     pub cluster: Option<ExecClusterInfo>,
+}
+
+impl std::fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecConfig")
+            .field("api_version", &self.api_version)
+            .field("command", &self.command)
+            .field("args", &format_args!("<{} redacted>", self.args.len()))
+            .field("env", &self.env)
+            .field("interactive_mode", &self.interactive_mode)
+            .field("install_hint", &self.install_hint)
+            .field("provide_cluster_info", &self.provide_cluster_info)
+            .field("cluster", &self.cluster)
+            .finish()
+    }
 }
 
 impl ExecConfig {

@@ -13,12 +13,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An unsigned JWT with `exp` = now + `valid_for` (negative: in the past) and a marker claim.
 pub fn jwt(valid_for: i64, marker: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let b = |s: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     format!(
         "{}.{}.c2ln",
         b(r#"{"alg":"RS256","typ":"JWT"}"#.to_owned()),
-        b(format!(r#"{{"iss":"test","sub":"{marker}","exp":{}}}"#, now + valid_for))
+        b(format!(
+            r#"{{"iss":"test","sub":"{marker}","exp":{}}}"#,
+            now + valid_for
+        ))
     )
 }
 
@@ -71,7 +77,9 @@ exit 0
     }
 
     pub fn runs(&self) -> usize {
-        std::fs::read_to_string(self.path("runs")).map(|s| s.lines().count()).unwrap_or(0)
+        std::fs::read_to_string(self.path("runs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
     }
 
     pub fn info(&self) -> serde_json::Value {
@@ -107,7 +115,8 @@ pub fn test_pki() -> TestPki {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
     TestPki {
         ca_pem: ca.pem(),
@@ -151,11 +160,13 @@ impl Drop for TestIssuer {
 impl TestIssuer {
     pub async fn start() -> Self {
         let pki = test_pki();
-        let certs = rustls_pki_types::pem::PemObject::pem_slice_iter(pki.server_cert_pem.as_bytes())
-            .collect::<Result<Vec<rustls_pki_types::CertificateDer<'static>>, _>>()
-            .unwrap();
+        let certs =
+            rustls_pki_types::pem::PemObject::pem_slice_iter(pki.server_cert_pem.as_bytes())
+                .collect::<Result<Vec<rustls_pki_types::CertificateDer<'static>>, _>>()
+                .unwrap();
         let key: rustls_pki_types::PrivateKeyDer<'static> =
-            rustls_pki_types::pem::PemObject::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
+            rustls_pki_types::pem::PemObject::from_pem_slice(pki.server_key_pem.as_bytes())
+                .unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -172,10 +183,14 @@ impl TestIssuer {
         let (st, base) = (state.clone(), url.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
                 let (acceptor, st, base) = (acceptor.clone(), st.clone(), base.clone());
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
                     let service = hyper::service::service_fn(move |req| {
                         let (st, base) = (st.clone(), base.clone());
                         async move { Ok::<_, std::convert::Infallible>(handle(req, &st, &base).await) }
@@ -186,7 +201,13 @@ impl TestIssuer {
                 });
             }
         });
-        Self { addr, url, state, ca_pem: pki.ca_pem, task }
+        Self {
+            addr,
+            url,
+            state,
+            ca_pem: pki.ca_pem,
+            task,
+        }
     }
 
     pub fn ca_data(&self) -> String {
@@ -202,11 +223,19 @@ fn reply(status: u16, body: String) -> hyper::Response<Full<Bytes>> {
         .unwrap()
 }
 
-async fn handle(req: hyper::Request<hyper::body::Incoming>, st: &IssuerState, base: &str) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    st: &IssuerState,
+    base: &str,
+) -> hyper::Response<Full<Bytes>> {
     match (req.method().as_str(), req.uri().path()) {
         ("GET", "/.well-known/openid-configuration") => {
             st.discovery_hits.fetch_add(1, Ordering::SeqCst);
-            reply(200, serde_json::json!({"issuer": base, "token_endpoint": format!("{base}/token")}).to_string())
+            reply(
+                200,
+                serde_json::json!({"issuer": base, "token_endpoint": format!("{base}/token")})
+                    .to_string(),
+            )
         }
         ("POST", "/token") => {
             st.token_hits.fetch_add(1, Ordering::SeqCst);
@@ -215,16 +244,25 @@ async fn handle(req: hyper::Request<hyper::body::Incoming>, st: &IssuerState, ba
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Basic "))
-                .map(|b| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap());
+                .map(|b| {
+                    String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap())
+                        .unwrap()
+                });
             let body = req.into_body().collect().await.unwrap().to_bytes();
             let form: std::collections::HashMap<String, String> =
                 url::form_urlencoded::parse(&body).into_owned().collect();
             let (id, secret) = st.client.lock().unwrap().clone();
             let auth = match basic {
-                Some(_) if st.reject_basic.load(Ordering::SeqCst) => return reply(401, r#"{"error":"invalid_client"}"#.into()),
+                Some(_) if st.reject_basic.load(Ordering::SeqCst) => {
+                    return reply(401, r#"{"error":"invalid_client"}"#.into());
+                }
                 Some(pair) if pair == format!("{id}:{secret}") => "basic",
                 Some(_) => return reply(401, r#"{"error":"invalid_client"}"#.into()),
-                None if form.get("client_id") == Some(&id) && form.get("client_secret") == Some(&secret) => "body",
+                None if form.get("client_id") == Some(&id)
+                    && form.get("client_secret") == Some(&secret) =>
+                {
+                    "body"
+                }
                 None => return reply(401, r#"{"error":"invalid_client"}"#.into()),
             };
             if form.get("grant_type").map(String::as_str) != Some("refresh_token")
@@ -271,7 +309,8 @@ pub fn write_kubeconfig(dir: &Path, config: &[(&str, &str)]) -> PathBuf {
     }))
     .unwrap();
     let mut doc = doc;
-    doc["users"][1]["user"]["auth-provider"]["config"] = serde_yaml_ng::Value::Mapping(provider_config);
+    doc["users"][1]["user"]["auth-provider"]["config"] =
+        serde_yaml_ng::Value::Mapping(provider_config);
     let path = dir.join("kubeconfig");
     std::fs::write(&path, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -302,7 +341,10 @@ pub fn config_with(auth: k8s_client::config::AuthConfig) -> k8s_client::Config {
 pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

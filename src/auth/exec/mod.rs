@@ -97,11 +97,12 @@ impl ExecProvider {
         } else {
             None
         };
-        let info = protocol::exec_info(&self.config.api_version, interactive, cluster)
-            .map_err(|source| ExecError::EncodeInfo {
+        let info = protocol::exec_info(&self.config.api_version, interactive, cluster).map_err(
+            |source| ExecError::EncodeInfo {
                 command: self.command(),
                 source,
-            })?;
+            },
+        )?;
 
         let mut command = tokio::process::Command::new(&self.config.command);
         command
@@ -175,7 +176,12 @@ impl ExecProvider {
             };
         }
         let mut help = INSTALL_HELP.to_owned();
-        if let Some(hint) = self.config.install_hint.as_deref().filter(|h| !h.is_empty()) {
+        if let Some(hint) = self
+            .config
+            .install_hint
+            .as_deref()
+            .filter(|h| !h.is_empty())
+        {
             help.push_str("\n\n");
             help.push_str(hint);
         }
@@ -193,10 +199,18 @@ impl std::fmt::Debug for ExecProvider {
         f.debug_struct("ExecProvider")
             .field("command", &self.config.command)
             .field("api_version", &self.config.api_version)
-            .field("args", &format_args!("<{} redacted>", self.config.args.len()))
+            .field(
+                "args",
+                &format_args!("<{} redacted>", self.config.args.len()),
+            )
             .field(
                 "env",
-                &self.config.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                &self
+                    .config
+                    .env
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
             )
             .field("interactive_mode", &self.mode)
             .field("provide_cluster_info", &self.config.provide_cluster_info)

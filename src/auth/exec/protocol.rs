@@ -106,7 +106,10 @@ pub(crate) fn parse_output(
     })
 }
 
-fn string_field(status: &Value, field: &'static str) -> Result<Option<SecretString>, ExecOutputProblem> {
+fn string_field(
+    status: &Value,
+    field: &'static str,
+) -> Result<Option<SecretString>, ExecOutputProblem> {
     match status.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
@@ -193,7 +196,10 @@ mod tests {
         assert_eq!(interactive(IfAvailable, true), Ok(true));
         assert_eq!(interactive(IfAvailable, false), Ok(false));
         assert_eq!(interactive(Always, true), Ok(true));
-        assert_eq!(interactive(Always, false), Err("standard input is not a terminal"));
+        assert_eq!(
+            interactive(Always, false),
+            Err("standard input is not a terminal")
+        );
     }
 
     #[test]
@@ -208,7 +214,9 @@ mod tests {
             certificate_authority_data: Some(b"CA".to_vec()),
             ..ExecClusterInfo::default()
         };
-        let json: Value = serde_json::from_str(&exec_info(API_VERSIONS[1], true, Some(&cluster)).unwrap()).unwrap();
+        let json: Value =
+            serde_json::from_str(&exec_info(API_VERSIONS[1], true, Some(&cluster)).unwrap())
+                .unwrap();
         assert_eq!(
             json["spec"]["cluster"],
             serde_json::json!({"server": "https://k", "certificate-authority-data": "Q0E="})
@@ -220,14 +228,30 @@ mod tests {
         let v1 = API_VERSIONS[0];
         let cases: [(&str, ExecOutputProblem); 6] = [
             ("SECRET-not-json", ExecOutputProblem::NotJson),
-            (r#"{"kind":"SECRET","apiVersion":"client.authentication.k8s.io/v1"}"#, ExecOutputProblem::WrongKind),
-            (r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1"}"#, ExecOutputProblem::NoStatus),
-            (r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{}}"#, ExecOutputProblem::NoCredential),
-            (r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"SECRET","expirationTimestamp":"SECRET"}}"#, ExecOutputProblem::Expiration),
-            (r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"clientKeyData":"SECRET"}}"#, ExecOutputProblem::CertOrKeyOnly),
+            (
+                r#"{"kind":"SECRET","apiVersion":"client.authentication.k8s.io/v1"}"#,
+                ExecOutputProblem::WrongKind,
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1"}"#,
+                ExecOutputProblem::NoStatus,
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{}}"#,
+                ExecOutputProblem::NoCredential,
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"SECRET","expirationTimestamp":"SECRET"}}"#,
+                ExecOutputProblem::Expiration,
+            ),
+            (
+                r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"clientKeyData":"SECRET"}}"#,
+                ExecOutputProblem::CertOrKeyOnly,
+            ),
         ];
         for (out, want) in cases {
-            let err = parse_output("plug", v1, &SecretBytes::new(out.as_bytes().to_vec())).unwrap_err();
+            let err =
+                parse_output("plug", v1, &SecretBytes::new(out.as_bytes().to_vec())).unwrap_err();
             match &err {
                 ExecError::Output { problem, .. } => assert_eq!(problem, &want),
                 other => panic!("unexpected {other:?}"),
@@ -241,7 +265,10 @@ mod tests {
             &SecretBytes::new(br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t"}}"#.to_vec()),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("configured to use API version client.authentication.k8s.io/v1"));
+        assert!(
+            err.to_string()
+                .contains("configured to use API version client.authentication.k8s.io/v1")
+        );
     }
 
     #[test]
@@ -249,7 +276,10 @@ mod tests {
         let out = br#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"abc","expirationTimestamp":"2030-01-02T03:04:05Z"}}"#;
         let c = parse_output("p", API_VERSIONS[0], &SecretBytes::new(out.to_vec())).unwrap();
         assert_eq!(c.authorization.unwrap().expose_secret(), "Bearer abc");
-        let want: SystemTime = "2030-01-02T03:04:05Z".parse::<jiff::Timestamp>().unwrap().into();
+        let want: SystemTime = "2030-01-02T03:04:05Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .into();
         assert_eq!(c.expires_at, Some(want));
     }
 }

@@ -28,13 +28,17 @@ pub(crate) fn http_client(ca: &IdpCa) -> Result<reqwest::Client, OidcError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| OidcError::HttpClient { source: Box::new(e) })?;
+        .map_err(|e| OidcError::HttpClient {
+            source: Box::new(e),
+        })?;
     let builder = match ca {
         IdpCa::System => {
             use rustls_platform_verifier::BuilderVerifierExt;
             builder
                 .with_platform_verifier()
-                .map_err(|e| OidcError::HttpClient { source: Box::new(e) })?
+                .map_err(|e| OidcError::HttpClient {
+                    source: Box::new(e),
+                })?
         }
         IdpCa::File(path) => {
             let pem = std::fs::read(path).map_err(|source| OidcError::CaFile {
@@ -55,7 +59,9 @@ pub(crate) fn http_client(ca: &IdpCa) -> Result<reqwest::Client, OidcError> {
         .tls_backend_preconfigured(tls)
         .timeout(REQUEST_TIMEOUT)
         .build()
-        .map_err(|e| OidcError::HttpClient { source: Box::new(e) })
+        .map_err(|e| OidcError::HttpClient {
+            source: Box::new(e),
+        })
 }
 
 fn roots(pem: &[u8]) -> Result<rustls::RootCertStore, OidcError> {
@@ -78,12 +84,25 @@ fn request_error(url: &str, e: reqwest::Error) -> OidcError {
 }
 
 /// The issuer's `token_endpoint` from `<issuer>/.well-known/openid-configuration`.
-pub(crate) async fn token_endpoint(client: &reqwest::Client, issuer: &str) -> Result<String, OidcError> {
-    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-    let response = client.get(&url).send().await.map_err(|e| request_error(&url, e))?;
+pub(crate) async fn token_endpoint(
+    client: &reqwest::Client,
+    issuer: &str,
+) -> Result<String, OidcError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| request_error(&url, e))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(OidcError::Status { url, status: status.as_u16() });
+        return Err(OidcError::Status {
+            url,
+            status: status.as_u16(),
+        });
     }
     let body = response.bytes().await.map_err(|e| request_error(&url, e))?;
     serde_json::from_slice::<Value>(&body)
@@ -118,14 +137,24 @@ pub(crate) async fn refresh(
         ];
         let mut request = client
             .post(token_url)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .header(http::header::ACCEPT, "application/json");
         if in_header {
-            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            let basic = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", enc(client_id), enc(secret)));
-            let mut value = http::HeaderValue::try_from(format!("Basic {basic}"))
-                .map_err(|e| OidcError::HttpClient { source: Box::new(e) })?;
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(client_id),
+                enc(secret)
+            ));
+            let mut value = http::HeaderValue::try_from(format!("Basic {basic}")).map_err(|e| {
+                OidcError::HttpClient {
+                    source: Box::new(e),
+                }
+            })?;
             value.set_sensitive(true);
             request = request.header(http::header::AUTHORIZATION, value);
         } else {
@@ -152,8 +181,13 @@ pub(crate) async fn refresh(
             }
             break;
         }
-        let body = response.bytes().await.map_err(|e| request_error(token_url, e))?;
-        let no_id_token = || OidcError::NoIdToken { url: token_url.to_owned() };
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| request_error(token_url, e))?;
+        let no_id_token = || OidcError::NoIdToken {
+            url: token_url.to_owned(),
+        };
         let json: Value = serde_json::from_slice(&body).map_err(|_| no_id_token())?;
         let id_token = json
             .get("id_token")

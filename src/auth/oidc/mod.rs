@@ -54,7 +54,9 @@ impl OidcProvider {
                 .map(|(_, v)| v.clone())
         };
         let issuer_url = get("idp-issuer-url")
-            .ok_or(OidcError::MissingKey { key: "idp-issuer-url" })?
+            .ok_or(OidcError::MissingKey {
+                key: "idp-issuer-url",
+            })?
             .expose_secret()
             .to_owned();
         let client_id = get("client-id")
@@ -62,7 +64,9 @@ impl OidcProvider {
             .expose_secret()
             .to_owned();
         if get("extra-scopes").is_some() {
-            tracing::debug!("oidc auth-provider: extra-scopes is deprecated; refresh requests don't send scopes");
+            tracing::debug!(
+                "oidc auth-provider: extra-scopes is deprecated; refresh requests don't send scopes"
+            );
         }
         let ca = if let Some(data) = get("idp-certificate-authority-data") {
             IdpCa::Data(data.expose_secret().to_owned())
@@ -89,16 +93,31 @@ impl OidcProvider {
     async fn token(&self) -> Result<Credential, OidcError> {
         let mut tokens = self.tokens.lock().await;
         if let Some(id_token) = &tokens.id_token {
-            let exp = jwt_expiry(id_token).ok_or(OidcError::InvalidIdToken { source_name: "id-token" })?;
+            let exp = jwt_expiry(id_token).ok_or(OidcError::InvalidIdToken {
+                source_name: "id-token",
+            })?;
             if SystemTime::now() + OIDC_EXPIRY_DELTA < exp {
                 return Ok(Credential::bearer(id_token.clone()).expiring_at(exp));
             }
         }
-        let refresh_token = tokens.refresh_token.clone().ok_or(OidcError::NoRefreshToken)?;
-        let http = self.http.get_or_try_init(|| async { issuer::http_client(&self.ca) }).await?;
+        let refresh_token = tokens
+            .refresh_token
+            .clone()
+            .ok_or(OidcError::NoRefreshToken)?;
+        let http = self
+            .http
+            .get_or_try_init(|| async { issuer::http_client(&self.ca) })
+            .await?;
         let token_url = issuer::token_endpoint(http, &self.issuer_url).await?;
         tracing::debug!(issuer = %self.issuer_url, token_endpoint = %token_url, "refreshing the OIDC id-token");
-        let fresh = issuer::refresh(http, &token_url, &self.client_id, self.client_secret.as_ref(), &refresh_token).await?;
+        let fresh = issuer::refresh(
+            http,
+            &token_url,
+            &self.client_id,
+            self.client_secret.as_ref(),
+            &refresh_token,
+        )
+        .await?;
         let exp = jwt_expiry(&fresh.id_token).ok_or(OidcError::InvalidIdToken {
             source_name: "id_token returned by the issuer",
         })?;
@@ -111,8 +130,10 @@ impl OidcProvider {
             }
             let (p, u) = (path.clone(), user.clone());
             let written = tokio::task::spawn_blocking(move || {
-                let pairs: Vec<(&str, &str)> =
-                    updates.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
+                let pairs: Vec<(&str, &str)> = updates
+                    .iter()
+                    .map(|(k, v)| (*k, v.expose_secret()))
+                    .collect();
                 persist::write_back(&p, &u, &pairs)
             })
             .await
@@ -176,8 +197,14 @@ mod tests {
 
     #[test]
     fn expiry_from_payload() {
-        assert_eq!(jwt_expiry(&jwt(r#"{"exp":100}"#)), Some(UNIX_EPOCH + Duration::from_secs(100)));
-        assert_eq!(jwt_expiry(&jwt(r#"{"exp":100.7}"#)), Some(UNIX_EPOCH + Duration::from_secs(100)));
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":100}"#)),
+            Some(UNIX_EPOCH + Duration::from_secs(100))
+        );
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":100.7}"#)),
+            Some(UNIX_EPOCH + Duration::from_secs(100))
+        );
         assert_eq!(jwt_expiry(&jwt(r#"{"sub":"x"}"#)), Some(UNIX_EPOCH));
         assert_eq!(jwt_expiry(&SecretString::from("a.b")), None);
         assert_eq!(jwt_expiry(&SecretString::from("a.!!.c")), None);

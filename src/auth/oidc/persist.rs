@@ -9,7 +9,11 @@ use std::path::Path;
 /// `updates`, keeping every other entry of the file, and replaces the file atomically:
 /// a temporary file in the same directory, with the original's permissions, synced and
 /// renamed over it.
-pub(crate) fn write_back(path: &Path, user: &str, updates: &[(&str, &str)]) -> Result<(), PersistError> {
+pub(crate) fn write_back(
+    path: &Path,
+    user: &str,
+    updates: &[(&str, &str)],
+) -> Result<(), PersistError> {
     let original = std::fs::read(path)?;
     let permissions = std::fs::metadata(path)?.permissions();
     let mut document: Value = serde_yaml_ng::from_slice(&original)?;
@@ -27,7 +31,10 @@ fn auth_provider_config<'a>(document: &'a mut Value, user: &str) -> Option<&'a m
     let entry = users
         .iter_mut()
         .find(|u| u.get("name").and_then(Value::as_str) == Some(user))?;
-    let provider = entry.get_mut("user")?.get_mut("auth-provider")?.as_mapping_mut()?;
+    let provider = entry
+        .get_mut("user")?
+        .get_mut("auth-provider")?
+        .as_mapping_mut()?;
     let config = provider
         .entry(Value::from("config"))
         .or_insert_with(|| Value::Mapping(Mapping::new()));
@@ -42,13 +49,22 @@ fn replace(path: &Path, contents: &[u8], permissions: std::fs::Permissions) -> s
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut attempt = 0u32;
     let (tmp_path, mut tmp) = loop {
         let candidate = dir.join(format!(".{name}.{}.{attempt}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&candidate) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
             Ok(file) => break (candidate, file),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1
+            }
             Err(e) => return Err(e),
         }
     };
@@ -84,8 +100,18 @@ mod tests {
         assert_eq!(a["id-token"].as_str(), Some("new"));
         assert_eq!(a["refresh-token"].as_str(), Some("r2"));
         assert_eq!(a["client-id"].as_str(), Some("c"));
-        assert_eq!(v["users"][1]["user"]["auth-provider"]["config"]["id-token"].as_str(), Some("keep"));
-        assert!(matches!(write_back(&path, "zzz", &[]), Err(PersistError::UserNotFound)));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
+        assert_eq!(
+            v["users"][1]["user"]["auth-provider"]["config"]["id-token"].as_str(),
+            Some("keep")
+        );
+        assert!(matches!(
+            write_back(&path, "zzz", &[]),
+            Err(PersistError::UserNotFound)
+        ));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left behind"
+        );
     }
 }
