@@ -22,6 +22,11 @@ fn cache_for(plugin: &Plugin, config: k8s_client::config::ExecConfig) -> Credent
     CredentialCache::new(provider)
 }
 
+/// One plugin run, without a cache.
+async fn fetch_once(provider: &ExecProvider) -> Result<k8s_client::auth::Credential, AuthError> {
+    k8s_client::auth::AuthProvider::fetch(provider).await
+}
+
 fn rfc3339(at: SystemTime) -> String {
     jiff::Timestamp::try_from(at).unwrap().to_string()
 }
@@ -89,7 +94,7 @@ async fn interactive_always_requires_a_terminal() {
     let mut config = plugin.config(V1);
     config.interactive_mode = Some(ExecInteractiveMode::Always);
     let provider = ExecProvider::new(config).unwrap();
-    let result = k8s_client::auth::AuthProvider::fetch(&provider).await;
+    let result = fetch_once(&provider).await;
     if std::io::stdin().is_terminal() {
         result.unwrap();
         assert_eq!(plugin.info()["spec"]["interactive"], true);
@@ -125,9 +130,7 @@ async fn client_certificate_status() {
 
     plugin.respond(V1, json!({"clientCertificateData": pki.server_cert_pem}));
     let err = ExecProvider::new(plugin.config(V1)).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&err)
-        .await
-        .unwrap_err();
+    let err = fetch_once(&err).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("returned only certificate or key, not both"),
@@ -170,9 +173,7 @@ async fn expiry_is_honoured_and_reruns() {
 
     plugin.respond(V1, json!({"token": "t", "expirationTimestamp": "tomorrow"}));
     let provider = ExecProvider::new(plugin.config(V1)).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider)
-        .await
-        .unwrap_err();
+    let err = fetch_once(&provider).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("expirationTimestamp is not an RFC 3339 time"),
@@ -230,9 +231,7 @@ async fn missing_command_shows_install_hint() {
     config.command = plugin.path("no-such-plugin").to_str().unwrap().to_owned();
     config.install_hint = Some("Install it with: brew install no-such-plugin".into());
     let provider = ExecProvider::new(config).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider)
-        .await
-        .unwrap_err();
+    let err = fetch_once(&provider).await.unwrap_err();
     let text = err.to_string();
     assert!(
         matches!(err, AuthError::Exec(ExecError::NotFound { .. })),
@@ -265,9 +264,7 @@ async fn failure_names_command_and_exit_code_only() {
     config.args = vec!["--password=ARG-SECRET-3".into()];
     config.env.push(("EXTRA".into(), "ENV-SECRET-4".into()));
     let provider = ExecProvider::new(config).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider)
-        .await
-        .unwrap_err();
+    let err = fetch_once(&provider).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -300,18 +297,14 @@ async fn bad_output_is_described_not_quoted() {
     let plugin = Plugin::new();
     plugin.set("output", r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":42}}"#);
     let provider = ExecProvider::new(plugin.config(V1)).unwrap();
-    let err = k8s_client::auth::AuthProvider::fetch(&provider)
-        .await
-        .unwrap_err();
+    let err = fetch_once(&provider).await.unwrap_err();
     assert!(
         err.to_string().ends_with("status.token has the wrong type"),
         "{err}"
     );
     assert!(!err.to_string().contains("42"));
     plugin.respond(V1BETA1, json!({"token": "x"}));
-    let err = k8s_client::auth::AuthProvider::fetch(&provider)
-        .await
-        .unwrap_err();
+    let err = fetch_once(&provider).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("configured to use API version client.authentication.k8s.io/v1,"),
@@ -384,9 +377,7 @@ async fn timeout_kills_the_plugin() {
     let provider = ExecProvider::new(config)
         .unwrap()
         .with_timeout(Some(Duration::from_millis(500)));
-    let err = k8s_client::auth::AuthProvider::fetch(&provider)
-        .await
-        .unwrap_err();
+    let err = fetch_once(&provider).await.unwrap_err();
     assert!(
         matches!(err, AuthError::Exec(ExecError::Timeout { .. })),
         "{err:?}"

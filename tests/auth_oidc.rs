@@ -248,51 +248,38 @@ async fn issuer_rejection_and_missing_user_are_errors() {
     assert!(matches!(err, AuthError::Oidc(OidcError::Persist { .. })));
 }
 
+fn provider_error(config: k8s_client::config::AuthProviderConfig) -> String {
+    provider_for(&config_with(AuthConfig::AuthProvider(config)))
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn required_keys_and_removed_providers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kubeconfig");
-    let err = provider_for(&config_with(AuthConfig::AuthProvider(oidc_config(
-        &path,
-        &[("client-id", "x")],
-    ))))
-    .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        provider_error(oidc_config(&path, &[("client-id", "x")])),
         "oidc auth-provider: Must provide idp-issuer-url"
     );
-    let err = provider_for(&config_with(AuthConfig::AuthProvider(oidc_config(
-        &path,
-        &[("idp-issuer-url", "https://i")],
-    ))))
-    .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        provider_error(oidc_config(&path, &[("idp-issuer-url", "https://i")])),
         "oidc auth-provider: Must provide client-id"
     );
 
     let mut gcp = k8s_client::config::AuthProviderConfig::new("gcp");
     gcp.config
         .push(("access-token".into(), "gcp-secret".into()));
-    let err = provider_for(&config_with(AuthConfig::AuthProvider(gcp))).unwrap_err();
     assert_eq!(
-        err.to_string(),
+        provider_error(gcp),
         "The gcp auth plugin has been removed.\nPlease use the \"gke-gcloud-auth-plugin\" kubectl/client-go credential plugin instead.\nSee https://cloud.google.com/blog/products/containers-kubernetes/kubectl-auth-changes-in-gke for further details"
     );
-    let err = provider_for(&config_with(AuthConfig::AuthProvider(
-        k8s_client::config::AuthProviderConfig::new("azure"),
-    )))
-    .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        provider_error(k8s_client::config::AuthProviderConfig::new("azure")),
         "The azure auth plugin has been removed.\nPlease use the https://github.com/Azure/kubelogin kubectl/client-go credential plugin instead.\nSee https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins for further details"
     );
-    let err = provider_for(&config_with(AuthConfig::AuthProvider(
-        k8s_client::config::AuthProviderConfig::new("keystone"),
-    )))
-    .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        provider_error(k8s_client::config::AuthProviderConfig::new("keystone")),
         r#"no Auth Provider found for name "keystone""#
     );
 }

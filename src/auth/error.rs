@@ -46,12 +46,34 @@ pub enum AuthError {
         /// kubectl's message, naming the replacement credential plugin.
         message: &'static str,
     },
+    /// A user-defined [`AuthProvider`](super::AuthProvider) failed.
+    #[error("the {provider} auth provider failed")]
+    Provider {
+        /// The provider's [`name`](super::AuthProvider::name).
+        provider: String,
+        /// What went wrong (must not contain the credential).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An `auth-provider` name that is not built in (kubectl's message).
     #[error("no Auth Provider found for name {name:?}")]
     UnknownAuthProvider {
         /// The name from the kubeconfig.
         name: String,
     },
+}
+
+impl AuthError {
+    /// The error a user-defined provider returns when it cannot produce a credential.
+    pub fn provider(
+        provider: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Provider {
+            provider: provider.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Running a `client.authentication.k8s.io` exec plugin failed.
