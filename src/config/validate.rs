@@ -17,13 +17,14 @@ fn set(value: &Option<String>) -> bool {
 /// Reads a file named by a kubeconfig field (resolved against the entry's file).
 fn read_field(
     env: &dyn Env,
+    base: Option<&PathBuf>,
     file: Option<&PathBuf>,
     kind: EntryKind,
     entry: &str,
     field: &'static str,
     path: &str,
 ) -> Result<(PathBuf, Vec<u8>), ConfigError> {
-    let resolved = resolve_path(file.map(PathBuf::as_path), path);
+    let resolved = resolve_path(base.map(PathBuf::as_path), path);
     let bytes = env
         .read(&resolved)
         .map_err(|source| ConfigError::ReadReferencedFile {
@@ -71,7 +72,7 @@ pub(super) fn check_cluster(s: &Selected, env: &dyn Env) -> Result<ClusterChecke
         ca_bytes = Some(bytes);
     } else if let Some(path) = c.certificate_authority.as_deref().filter(|p| !p.is_empty()) {
         let field = "certificate-authority";
-        let (host, bytes) = read_field(env, file, kind, name, field, path)?;
+        let (host, bytes) = read_field(env, s.ca_base.as_ref(), file, kind, name, field, path)?;
         check_pem(&bytes, kind, name, field, file)?;
         ca = Some(PemSource::File(host));
         ca_bytes = Some(bytes);
@@ -163,7 +164,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
             None => {
                 let field = "client-certificate";
                 let path = u.client_certificate.as_deref().unwrap_or_default();
-                let (host, bytes) = read_field(env, file, kind, name, field, path)?;
+                let (host, bytes) =
+                    read_field(env, s.cert_base.as_ref(), file, kind, name, field, path)?;
                 check_pem(&bytes, kind, name, field, file)?;
                 PemSource::File(host)
             }
@@ -176,7 +178,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
             None => {
                 let field = "client-key";
                 let path = u.client_key.as_deref().unwrap_or_default();
-                let (host, bytes) = read_field(env, file, kind, name, field, path)?;
+                let (host, bytes) =
+                    read_field(env, s.key_base.as_ref(), file, kind, name, field, path)?;
                 check_pem(&bytes, kind, name, field, file)?;
                 KeySource::File(host)
             }
@@ -206,7 +209,7 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
         && !has_token
     {
         // client-go reads the token file while building the config.
-        read_field(env, file, kind, name, "tokenFile", token_file)?;
+        read_field(env, file, file, kind, name, "tokenFile", token_file)?;
     }
     if let Some(exec) = &u.exec {
         check_exec(exec, s.user_name.as_str(), file, u.auth_provider.is_some())?;
