@@ -123,34 +123,24 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
         data_field,
     };
     let key_data_set = u.client_key_data.as_ref().is_some_and(|k| !k.is_empty());
-    if set(&u.client_certificate) && set(&u.client_certificate_data) {
-        return Err(both("client-certificate", "client-certificate-data"));
-    }
-    if set(&u.client_key) && key_data_set {
-        return Err(both("client-key", "client-key-data"));
-    }
+    // As in client-go, only a certificate turns on client-certificate auth; a key alone
+    // is ignored.
     let has_cert = set(&u.client_certificate) || set(&u.client_certificate_data);
     let has_key = set(&u.client_key) || key_data_set;
-    let incomplete = |present, missing| {
+    if has_cert && set(&u.client_certificate) && set(&u.client_certificate_data) {
+        return Err(both("client-certificate", "client-certificate-data"));
+    }
+    if has_cert && set(&u.client_key) && key_data_set {
+        return Err(both("client-key", "client-key-data"));
+    }
+    if has_cert && !has_key {
         let (user, file) = user_err();
-        ConfigError::IncompleteClientCertificate {
+        return Err(ConfigError::IncompleteClientCertificate {
             user,
             file,
-            present,
-            missing,
-        }
-    };
-    if has_cert && !has_key {
-        return Err(incomplete(
-            "a client certificate",
-            "client-key or client-key-data",
-        ));
-    }
-    if has_key && !has_cert {
-        return Err(incomplete(
-            "a client key",
-            "client-certificate or client-certificate-data",
-        ));
+            present: "a client certificate",
+            missing: "client-key or client-key-data",
+        });
     }
     let client_certificate = if has_cert {
         let cert = match u
@@ -191,7 +181,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
 
     let mut methods = Vec::new();
     let has_token = u.token.as_ref().is_some_and(|t| !t.is_empty());
-    if has_token || set(&u.token_file) {
+    // client-go counts `token` and basic auth; `tokenFile` is not counted.
+    if has_token {
         methods.push("token");
     }
     if set(&u.username) || u.password.as_ref().is_some_and(|p| !p.is_empty()) {
