@@ -193,8 +193,9 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
 
     let mut methods = Vec::new();
     let has_token = u.token.as_ref().is_some_and(|t| !t.is_empty());
-    // client-go counts `token` and basic auth; `tokenFile` is not counted.
-    if has_token {
+    // clientcmd counts `token`; client-go's REST config also rejects `tokenFile` with
+    // basic auth.
+    if has_token || set(&u.token_file) {
         methods.push("token");
     }
     if set(&u.username) || u.password.as_ref().is_some_and(|p| !p.is_empty()) {
