@@ -291,3 +291,23 @@ fn missing_controller_manager_is_an_error_when_required() {
         "{err:?}"
     );
 }
+
+#[test]
+fn port_collision_retries_the_whole_start() {
+    let attempts = tempfile::NamedTempFile::new().unwrap();
+    let script = format!(
+        "#!/bin/sh\necho attempt >> {}\necho 'listen tcp 127.0.0.1:2379: bind: address already in use'\nexit 1\n",
+        attempts.path().display()
+    );
+    let (_bins, binaries) = fake_binaries(&script);
+    let err = TestEnv::builder()
+        .binaries(binaries)
+        .start()
+        .expect_err("every attempt collides");
+    assert!(err.to_string().contains("address already in use"), "{err}");
+    let count = std::fs::read_to_string(attempts.path())
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(count, 3, "three start attempts");
+}
