@@ -63,15 +63,8 @@ async fn version_is_the_pinned_release() {
     let Some(env) = common::control_plane() else {
         return;
     };
-    let version: serde_json::Value = admin_client(env)
-        .get(format!("{}/version", env.server_url()))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .map(common::json)
-        .unwrap()
-        .await;
+    let version =
+        common::send_json(admin_client(env).get(format!("{}/version", env.server_url()))).await;
     assert_eq!(version["gitVersion"], KUBERNETES_VERSION);
 }
 
@@ -141,20 +134,17 @@ async fn noperm_user_is_forbidden_and_token_admin_is_not() {
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "SelfSubjectReview",
     });
-    let me: serde_json::Value = admin
-        .post(format!(
-            "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            env.server_url()
-        ))
-        .header("content-type", "application/json")
-        .body(review.to_string())
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .map(common::json)
-        .unwrap()
-        .await;
+    let url = format!(
+        "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        env.server_url()
+    );
+    let me = common::send_json(
+        admin
+            .post(url)
+            .header("content-type", "application/json")
+            .body(review.to_string()),
+    )
+    .await;
     assert_eq!(me["status"]["userInfo"]["username"], TOKEN_USER);
 }
 

@@ -196,3 +196,13 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let bytes = response.bytes().await.expect("reading the response body");
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{url} did not answer JSON: {e}"))
 }
+
+/// Sends `request`, asserts a 2xx answer and returns its body as JSON.
+pub async fn send_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request.send().await.expect("sending the request");
+    let status = response.status();
+    let url = response.url().clone();
+    let body = json(response).await;
+    assert!(status.is_success(), "{url}: {status}: {body}");
+    body
+}
