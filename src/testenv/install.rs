@@ -111,11 +111,17 @@ impl Binaries {
             "building etcd {ETCD_VERSION} from Go modules (in {})",
             work.path().display()
         ));
-        build_etcd(&go, &work.path().join("etcd"), &out)?;
-        progress(&format!(
-            "building kube-apiserver and kube-controller-manager {KUBERNETES_VERSION} from Go modules (this takes several minutes the first time)"
-        ));
-        build_kubernetes(&go, &work.path().join("kubernetes"), &out)?;
+        let built = build_etcd(&go, &work.path().join("etcd"), &out).and_then(|()| {
+            progress(&format!(
+                "building kube-apiserver and kube-controller-manager {KUBERNETES_VERSION} from Go modules (this takes several minutes the first time)"
+            ));
+            build_kubernetes(&go, &work.path().join("kubernetes"), &out)
+        });
+        if let Err(e) = built {
+            // The error names a build log inside the work directory: keep it.
+            let _ = work.keep();
+            return Err(e);
+        }
         match fs::rename(&out, &dest) {
             Ok(()) => {}
             // Another installer finished first: keep its result.
