@@ -1,0 +1,69 @@
+//! `cargo xtask test`: the full check that CI runs.
+
+use k8s_client::testenv::TMPDIR_ENV;
+
+use crate::util::{Result, cargo, ensure_binaries, processes_mentioning};
+
+/// Set for `cargo test` so that a missing control plane fails instead of skipping.
+const REQUIRED_ENV: &str = "K8S_CLIENT_TESTENV_REQUIRED";
+
+pub fn run() -> Result {
+    cargo(&["fmt", "--all", "--check"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let binaries = ensure_binaries()?;
+    eprintln!("control-plane binaries: {}", binaries.dir().display());
+    // A private directory for the tests' control planes: every control plane the tests start lives below it, so the
+    // orphan check sees only ours even when other test runs share the machine.
+    let tmp = std::env::temp_dir().join(format!("k8s-client-xtask-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let tmp_str = tmp.to_string_lossy().into_owned();
+    let tested = cargo(
+        &["test", "--workspace", "--all-features"],
+        &[(REQUIRED_ENV, "1"), (TMPDIR_ENV, &tmp_str)],
+    );
+    let orphans = check_no_orphans(&tmp_str);
+    let _ = std::fs::remove_dir_all(&tmp);
+    tested?;
+    orphans?;
+    cargo(
+        &[
+            "build",
+            "--workspace",
+            "--examples",
+            "--benches",
+            "--all-features",
+        ],
+        &[],
+    )?;
+    eprintln!("xtask test: all checks passed");
+    Ok(())
+}
+
+/// Every control plane started by the tests lives in a temporary directory below
+/// `tmp`; none of its processes may survive the test run.
+fn check_no_orphans(tmp: &str) -> Result {
+    let left = processes_mentioning(tmp);
+    if left.is_empty() {
+        eprintln!("no control-plane processes left behind by the tests");
+        return Ok(());
+    }
+    let list: Vec<String> = left
+        .iter()
+        .map(|(pid, cmd)| format!("  {pid}: {cmd}"))
+        .collect();
+    Err(format!(
+        "control-plane processes outlived the tests:\n{}",
+        list.join("\n")
+    ))
+}
