@@ -59,7 +59,9 @@ async fn serve(
     let state = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut conn, _)) = listener.accept().await else { return };
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
             state.lock().unwrap().connections += 1;
             let state = state.clone();
             let answer = answer.clone();
@@ -109,7 +111,14 @@ fn client(url: &str) -> Client {
 
 #[tokio::test]
 async fn retry_after_429_twice_then_success() {
-    let (url, seen) = serve(|n| Some(if n < 2 { too_many_requests() } else { ok_json(r#"{"ok":true}"#) })).await;
+    let (url, seen) = serve(|n| {
+        Some(if n < 2 {
+            too_many_requests()
+        } else {
+            ok_json(r#"{"ok":true}"#)
+        })
+    })
+    .await;
     let c = client(&url);
     let req = http::Request::post("/api/v1/namespaces/default/configmaps")
         .header("content-type", "application/json")
@@ -143,7 +152,10 @@ async fn retry_after_gives_up_after_ten_tries() {
     assert_eq!(err.code(), Some(429));
     assert_eq!(err.reason(), Some("TooManyRequests"));
     let tries = seen.lock().unwrap().requests.len();
-    assert!((2..=4).contains(&tries), "retries stop at the deadline: {tries}");
+    assert!(
+        (2..=4).contains(&tries),
+        "retries stop at the deadline: {tries}"
+    );
     assert_eq!(k8s_client::transport::MAX_TRIES, 10);
 }
 
@@ -156,17 +168,27 @@ async fn timeout_is_sent_as_query_parameter() {
         .build()
         .unwrap();
     let _: serde_json::Value = c
-        .request(http::Request::get("/api/v1/pods?limit=1").body(Vec::new()).unwrap())
+        .request(
+            http::Request::get("/api/v1/pods?limit=1")
+                .body(Vec::new())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let s = seen.lock().unwrap();
     let head = &s.requests[0].1;
-    assert!(head.starts_with("GET /api/v1/pods?limit=1&timeout=30s HTTP/1.1"), "{head}");
+    assert!(
+        head.starts_with("GET /api/v1/pods?limit=1&timeout=30s HTTP/1.1"),
+        "{head}"
+    );
     let agent = head
         .lines()
         .find(|l| l.to_ascii_lowercase().starts_with("user-agent:"))
         .unwrap();
-    assert!(agent.contains(&format!("k8s-client/v{}", env!("CARGO_PKG_VERSION"))), "{agent}");
+    assert!(
+        agent.contains(&format!("k8s-client/v{}", env!("CARGO_PKG_VERSION"))),
+        "{agent}"
+    );
 }
 
 #[tokio::test]
@@ -214,4 +236,61 @@ async fn non_status_error_bodies_are_kept_truncated() {
     assert_eq!(api.code, 502);
     assert_eq!(api.body.as_deref(), Some("upstream ko"));
     assert!(api.url.ends_with("/healthz"));
+}
+
+/// A server that switches every request to an echo protocol (an API server does this
+/// only for exec/attach/port-forward, which need a kubelet).
+#[tokio::test]
+async fn upgraded_connections_carry_bytes_both_ways() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let (head, _) = read_request(&mut conn).await.unwrap();
+        seen.lock().unwrap().push(head);
+        conn.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            let n = conn.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return;
+            }
+            conn.write_all(&buf[..n]).await.unwrap();
+        }
+    });
+    let mut config = Config::new(url.parse().unwrap());
+    config.auth = k8s_client::config::AuthConfig::Token("upgrade-token".into());
+    let c = Client::builder(config)
+        .proxy_env(k8s_client::transport::ProxyEnv::none())
+        .build()
+        .unwrap();
+    let req = http::Request::post("/api/v1/namespaces/default/pods/p/exec?command=sh")
+        .header("connection", "Upgrade")
+        .header("upgrade", "echo")
+        .body(k8s_client::client::Body::empty())
+        .unwrap();
+    let k8s_client::client::UpgradeOutcome::Upgraded { response, mut io } =
+        c.send_upgrade(req).await.unwrap()
+    else {
+        panic!("expected an upgrade");
+    };
+    assert_eq!(response.status(), http::StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(response.headers()["upgrade"], "echo");
+    io.write_all(b"ping").await.unwrap();
+    let mut back = [0u8; 4];
+    io.read_exact(&mut back).await.unwrap();
+    assert_eq!(&back, b"ping");
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(head.starts_with("post /api/v1/namespaces/default/pods/p/exec?command=sh http/1.1"));
+    assert!(
+        head.contains("authorization: bearer upgrade-token"),
+        "{head}"
+    );
+    assert!(head.contains("upgrade: echo"), "{head}");
 }

@@ -1,5 +1,6 @@
 //! [`ClientBuilder`]: options beyond the [`Config`], with errors deferred to `build()`.
 
+use super::sni::SniRewrite;
 use super::stack::{Stack, StackSettings};
 use super::warnings::WarningHandler;
 use super::{Client, Inner};
@@ -159,6 +160,7 @@ impl ClientBuilder {
             connect_timeout: config.connect_timeout,
             read_timeout: config.read_timeout,
             gzip: self.gzip && !config.disable_compression,
+            sni: SniRewrite::new(&config.cluster_url, config.tls.tls_server_name.as_deref()),
         })?;
         if config.tls.insecure_skip_tls_verify {
             tracing::warn!(

@@ -14,6 +14,7 @@
 mod body;
 mod builder;
 mod response;
+mod sni;
 mod stack;
 mod upgrade;
 mod url;
@@ -237,8 +238,13 @@ impl Client {
                 Mode::Normal => &built.http,
                 Mode::Upgrade => &built.upgrade,
             };
+            let target = self
+                .inner
+                .stack
+                .connect_url(&url)
+                .unwrap_or_else(|| url.clone());
             let mut builder = client
-                .request(method.clone(), url.clone())
+                .request(method.clone(), target)
                 .headers(request_headers)
                 .body(body.into_reqwest());
             if mode == Mode::Upgrade {
