@@ -3,6 +3,8 @@
 //! server warnings, HTTP/2 and the rate limiter.
 #![cfg(feature = "testenv")]
 
+mod common;
+
 use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, Credential};
 use k8s_client::config::{AuthConfig, ClientCertificate, Impersonation, KeySource, PemSource};
 use k8s_client::testenv::TestEnv;
@@ -14,10 +16,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn env() -> &'static TestEnv {
-    k8s_client::testenv::shared().expect("testenv starts")
-}
 
 /// The admin token, the environment's CA, no proxy.
 fn token_config(env: &TestEnv) -> Config {
@@ -51,7 +49,9 @@ async fn whoami(client: &Client) -> Result<Value, Error> {
 
 #[tokio::test]
 async fn static_token_over_http2() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let client = build(token_config(env));
     let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
     assert_eq!(list["kind"], "NamespaceList");
@@ -73,7 +73,9 @@ async fn static_token_over_http2() {
 
 #[tokio::test]
 async fn wrong_ca_is_a_clear_tls_error() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
     let mut config = token_config(env);
     config.tls.ca = Some(PemSource::Data(other_ca.cert.pem().into_bytes()));
@@ -95,7 +97,9 @@ async fn wrong_ca_is_a_clear_tls_error() {
 
 #[tokio::test]
 async fn tls_server_name_verifies_against_that_name() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     config.tls.tls_server_name = Some("localhost".to_owned());
     assert!(config.cluster_url.host_str() == Some("127.0.0.1"));
@@ -138,7 +142,9 @@ impl Captured {
 
 #[tokio::test]
 async fn insecure_skip_tls_verify_works_and_warns() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     config.tls.ca = None;
     config.tls.insecure_skip_tls_verify = true;
@@ -205,7 +211,9 @@ fn cert_config(env: &TestEnv, cert: PemSource, key: KeySource) -> Config {
 
 #[tokio::test]
 async fn client_certificates_with_rsa_and_ec_keys() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     for (key_file, pkcs8_file) in [
         ("rsa-pkcs1.key", "rsa-pkcs8.key"),
@@ -237,7 +245,9 @@ async fn client_certificates_with_rsa_and_ec_keys() {
 
 #[tokio::test]
 async fn changed_certificate_files_are_read_again() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cert_path = dir.path().join("client.crt");
     let key_path = dir.path().join("client.key");
@@ -281,7 +291,9 @@ async fn changed_certificate_files_are_read_again() {
 
 #[tokio::test]
 async fn unauthorized_and_forbidden_carry_the_servers_status() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     config.auth = AuthConfig::Token(SecretString::from("not-a-valid-token"));
     let err = build(config)
@@ -348,7 +360,9 @@ impl AuthProvider for Rotating {
 
 #[tokio::test]
 async fn a_401_refreshes_the_credential_and_retries_once() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let provider = Arc::new(Rotating {
         good: env.admin_token().clone(),
         fetches: AtomicUsize::new(0),
@@ -372,7 +386,9 @@ async fn a_401_refreshes_the_credential_and_retries_once() {
 
 #[tokio::test]
 async fn impersonation_reaches_the_server() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     let mut imp = Impersonation::default();
     imp.user = Some("jane".into());
@@ -402,7 +418,9 @@ async fn impersonation_reaches_the_server() {
 
 #[tokio::test]
 async fn server_warnings_reach_the_handler() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = warnings.clone();
     let client = Client::builder(token_config(env))
@@ -432,7 +450,9 @@ async fn server_warnings_reach_the_handler() {
 
 #[tokio::test]
 async fn rate_limiter_spaces_requests() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let client = Client::builder(token_config(env))
         .proxy_env(ProxyEnv::none())
         .rate_limit(4.0, 1)
@@ -456,7 +476,9 @@ async fn rate_limiter_spaces_requests() {
 
 #[tokio::test]
 async fn upgrade_refused_by_the_server_is_returned_as_a_response() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let client = build(token_config(env));
     let req = http::Request::post(
         "/api/v1/namespaces/default/pods/no-such-pod/exec?command=true&stdout=true",
