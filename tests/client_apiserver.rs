@@ -5,11 +5,11 @@
 
 mod common;
 
-use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, Credential};
+use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, ClientIdentity, Credential};
 use k8s_client::config::{AuthConfig, ClientCertificate, Impersonation, KeySource, PemSource};
 use k8s_client::testenv::TestEnv;
 use k8s_client::transport::{ProxyEnv, TransportError};
-use k8s_client::{Client, Config, Error, SecretString};
+use k8s_client::{Client, Config, Error, SecretBytes, SecretString};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -508,4 +508,94 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         cur = e.source();
     }
     out
+}
+
+/// Hands out client certificates, like an exec plugin that returns a certificate and key:
+/// the first one already expired, so the next request fetches the second.
+#[derive(Debug)]
+struct CertPlugin {
+    identities: Vec<ClientIdentity>,
+    fetches: AtomicUsize,
+}
+
+impl AuthProvider for CertPlugin {
+    fn name(&self) -> &str {
+        "cert-plugin"
+    }
+    fn fetch(&self) -> BoxFuture<'_, Result<Credential, AuthError>> {
+        Box::pin(async move {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            let mut credential = Credential::default();
+            credential.client_identity = Some(self.identities[n.min(1)].clone());
+            if n == 0 {
+                credential.expires_at = Some(std::time::SystemTime::now());
+            }
+            Ok(credential)
+        })
+    }
+}
+
+#[tokio::test]
+async fn client_identity_from_a_credential_is_used_and_rotated() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let identity = |key: &str, user: &str| ClientIdentity {
+        cert_pem: client_cert(env, &fixture("ec-pkcs8.key"), user).into_bytes(),
+        key_pem: SecretBytes::from(fixture(key).into_bytes()),
+    };
+    let plugin = Arc::new(CertPlugin {
+        identities: vec![
+            identity("ec-sec1.key", "plugin-first"),
+            identity("ec-pkcs8.key", "plugin-second"),
+        ],
+        fetches: AtomicUsize::new(0),
+    });
+    let mut config = Config::new(env.server_url().parse().unwrap());
+    config.tls.ca = Some(PemSource::File(env.ca_path().to_owned()));
+    let client = Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .auth_provider(plugin.clone())
+        .build()
+        .unwrap();
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-first");
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
+    assert_eq!(plugin.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn no_secret_reaches_logs_debug_or_errors() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded: the connection tasks log here too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let secrets = [env.admin_token().expose_secret(), "wrong-but-secret-token"];
+
+    let client = build(token_config(env));
+    let _: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
+    let mut config = token_config(env);
+    config.auth = AuthConfig::Token(SecretString::from(secrets[1]));
+    let bad = build(config);
+    let err = bad.request::<Value>(get("/api")).await.unwrap_err();
+    let mut seen = logs.text();
+    seen.push_str(&format!(
+        "{client:?}\n{bad:?}\n{err:?}\n{err}\n{}",
+        error_chain(&err)
+    ));
+    seen.push_str(&format!("{:?}", Client::builder(token_config(env))));
+    assert!(
+        logs.text().contains("sending request"),
+        "TRACE logging was captured"
+    );
+    for secret in secrets {
+        assert!(!seen.contains(secret), "a secret leaked:\n{seen}");
+    }
 }

@@ -117,7 +117,13 @@ impl Stack {
 
     fn replace(&self, identity: Option<&ClientIdentity>) -> Result<Arc<Built>, TransportError> {
         let fresh = Arc::new(build(&self.settings, identity)?);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        // Concurrent requests may have raced to rebuild for the same new identity: keep
+        // the first generation so they all share one connection pool.
+        if current.identity.as_ref() == identity && current.stamps == fresh.stamps {
+            return Ok(current.clone());
+        }
+        *current = fresh.clone();
         Ok(fresh)
     }
 }
