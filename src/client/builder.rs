@@ -11,7 +11,7 @@ use crate::transport::rate_limit::RateLimiter;
 use crate::transport::{
     ProxyEnv, ProxyRules, TransportError, default_user_agent, impersonation_headers,
 };
-use http::header::{HeaderMap, HeaderValue, USER_AGENT};
+use http::header::{ACCEPT, HeaderMap, HeaderValue, USER_AGENT};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -184,9 +184,11 @@ impl ClientBuilder {
     }
 }
 
-/// User-Agent, impersonation and the config's extra headers.
+/// Accept, User-Agent, impersonation and the config's extra headers.
 fn default_headers(config: &Config) -> Result<HeaderMap, TransportError> {
     let mut headers = HeaderMap::new();
+    // client-go's default: JSON preferred, anything accepted (logs are text).
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json, */*"));
     let agent = config.user_agent.clone().unwrap_or_else(default_user_agent);
     headers.insert(
         USER_AGENT,
@@ -243,6 +245,7 @@ mod tests {
         ));
         let h = default_headers(&config).unwrap();
         assert_eq!(h[USER_AGENT], "tool/1.0");
+        assert_eq!(h[ACCEPT], "application/json, */*");
         assert_eq!(h["impersonate-user"], "jane");
         assert!(h["x-extra"].is_sensitive());
         config.user_agent = Some("bad\nagent".into());
