@@ -137,10 +137,7 @@ impl Client {
     /// replaced, as logs may contain any bytes).
     pub async fn request_text(&self, req: http::Request<Vec<u8>>) -> Result<String, Error> {
         let bytes = self.request_bytes(req).await?;
-        Ok(match String::from_utf8(bytes.to_vec()) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer, and returns the body
