@@ -46,7 +46,10 @@ impl fmt::Debug for ClientBuilder {
         // Config's Debug redacts secrets, but its extra headers may carry credentials
         // in a form we cannot recognise: show the endpoint and options only.
         f.debug_struct("ClientBuilder")
-            .field("cluster_url", &self.config.cluster_url.as_str())
+            .field(
+                "cluster_url",
+                &super::url::for_display(&self.config.cluster_url),
+            )
             .field("gzip", &self.gzip)
             .field("rate_limit", &self.rate_limit)
             .field("custom_warning_handler", &self.warning_handler.is_some())

@@ -59,7 +59,7 @@ struct Inner {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("cluster_url", &self.inner.base.as_str())
+            .field("cluster_url", &url::for_display(&self.inner.base))
             .field("default_namespace", &self.inner.config.default_namespace)
             .field(
                 "auth",
@@ -396,11 +396,28 @@ mod tests {
         assert!(!is_tls_failure(&std::io::Error::other("x")));
     }
 
+    #[tokio::test]
+    async fn authorization_is_sensitive_and_caller_headers_win() {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        config.auth = crate::config::AuthConfig::Token("tok".into());
+        let client = Client::try_from(config).unwrap();
+        let credential = Credential::bearer("tok".into());
+        let mut headers = HeaderMap::new();
+        client.authorize(&mut headers, &credential).unwrap();
+        assert!(headers[AUTHORIZATION].is_sensitive());
+        assert_eq!(headers[AUTHORIZATION], "Bearer tok");
+        assert!(!format!("{headers:?}").contains("tok"));
+        let mut own = HeaderMap::new();
+        own.insert(AUTHORIZATION, HeaderValue::from_static("Bearer mine"));
+        client.authorize(&mut own, &credential).unwrap();
+        assert_eq!(own[AUTHORIZATION], "Bearer mine");
+    }
+
     #[test]
     fn client_is_send_sync_and_debug_has_no_secrets() {
         fn assert_send_sync<T: Send + Sync + Clone>() {}
         assert_send_sync::<Client>();
-        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let mut config = Config::new("https://admin:s3cr3t-pw@127.0.0.1:6443".parse().unwrap());
         config.auth = crate::config::AuthConfig::Token("s3cr3t-token".into());
         config.headers.push((
             http::HeaderName::from_static("x-api-key"),
