@@ -385,6 +385,43 @@ async fn a_401_refreshes_the_credential_and_retries_once() {
 }
 
 #[tokio::test]
+async fn a_401_to_a_streamed_body_is_returned_but_drops_the_credential() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let provider = Arc::new(Rotating {
+        good: env.admin_token().clone(),
+        fetches: AtomicUsize::new(0),
+        rejected: AtomicUsize::new(0),
+    });
+    let mut config = token_config(env);
+    config.auth = AuthConfig::None;
+    let client = Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .auth_provider(provider.clone())
+        .build()
+        .unwrap();
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+    ))]);
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(k8s_client::client::Body::from_stream(chunks))
+        .unwrap();
+    // A streamed body cannot be sent twice: the 401 comes back as it is…
+    let resp = client.send(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::UNAUTHORIZED);
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.rejected.load(Ordering::SeqCst), 1);
+    // …and the next request starts with a fresh credential.
+    assert_eq!(
+        whoami(&client).await.unwrap()["username"],
+        k8s_client::testenv::TOKEN_USER
+    );
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn impersonation_reaches_the_server() {
     let Some(env) = common::control_plane() else {
         return;

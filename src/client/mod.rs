@@ -268,14 +268,17 @@ impl Client {
             self.inner.warnings.handle(response.headers());
             let status = response.status();
             if status == http::StatusCode::UNAUTHORIZED
-                && replayable
                 && !auth_retried
                 && let (Some(cache), Some(credential)) = (&self.inner.auth, &credential)
             {
-                tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                // Drop the rejected credential even when this request cannot be repeated,
+                // so the next one starts with a fresh credential.
                 cache.invalidate(credential);
                 auth_retried = true;
-                continue;
+                if replayable {
+                    tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                    continue;
+                }
             }
             if let Some(wait) = retry::retry_after(status, response.headers())
                 && replayable
