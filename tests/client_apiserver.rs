@@ -358,11 +358,8 @@ impl AuthProvider for Rotating {
     }
 }
 
-#[tokio::test]
-async fn a_401_refreshes_the_credential_and_retries_once() {
-    let Some(env) = common::control_plane() else {
-        return;
-    };
+/// A client whose credentials come from a [`Rotating`] provider.
+fn rotating_client(env: &TestEnv) -> (Client, Arc<Rotating>) {
     let provider = Arc::new(Rotating {
         good: env.admin_token().clone(),
         fetches: AtomicUsize::new(0),
@@ -375,6 +372,15 @@ async fn a_401_refreshes_the_credential_and_retries_once() {
         .auth_provider(provider.clone())
         .build()
         .unwrap();
+    (client, provider)
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_credential_and_retries_once() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let (client, provider) = rotating_client(env);
     let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
     assert_eq!(list["kind"], "NamespaceList");
     assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
@@ -389,18 +395,7 @@ async fn a_401_to_a_streamed_body_is_returned_but_drops_the_credential() {
     let Some(env) = common::control_plane() else {
         return;
     };
-    let provider = Arc::new(Rotating {
-        good: env.admin_token().clone(),
-        fetches: AtomicUsize::new(0),
-        rejected: AtomicUsize::new(0),
-    });
-    let mut config = token_config(env);
-    config.auth = AuthConfig::None;
-    let client = Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .auth_provider(provider.clone())
-        .build()
-        .unwrap();
+    let (client, provider) = rotating_client(env);
     let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
         br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
     ))]);
