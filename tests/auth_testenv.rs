@@ -11,17 +11,16 @@
 mod common;
 mod support;
 
-use k8s_client::config::{AuthConfig, ExecInteractiveMode, KubeconfigOptions, PemSource};
+use k8s_client::config::{AuthConfig, ExecInteractiveMode, PemSource};
 use k8s_client::testenv::{NOPERM_USER, TOKEN_USER, TestEnv};
-use k8s_client::transport::ProxyEnv;
 use k8s_client::{Client, Config, Error, SecretString};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{
-    LeakCheck, LogBuffer, Plugin, create, get, jwt_claim, request_token, rfc3339,
-    testenv_client_cert, testenv_secrets, whoami,
+    LeakCheck, LogBuffer, Plugin, create, direct_client, get, jwt_claim, kubeconfig_config,
+    request_token, rfc3339, testenv_client_cert, testenv_secrets, whoami,
 };
 
 const V1: &str = "client.authentication.k8s.io/v1";
@@ -37,24 +36,9 @@ fn setup() -> Option<(&'static TestEnv, LeakCheck)> {
     Some((env, LeakCheck::new(testenv_secrets(env))))
 }
 
-fn client(config: Config) -> Client {
-    Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .build()
-        .unwrap()
-}
-
-/// `kubectl --kubeconfig path` plus the changes `tweak` makes to the options.
-fn from_kubeconfig(path: &Path, tweak: impl FnOnce(&mut KubeconfigOptions)) -> Config {
-    let mut options = KubeconfigOptions::default();
-    options.kubeconfig = Some(path.to_owned());
-    tweak(&mut options);
-    Config::from_kubeconfig(&options).unwrap()
-}
-
 /// The admin (client certificate) of the environment, for setting up objects.
 fn admin(env: &TestEnv) -> Client {
-    client(from_kubeconfig(env.admin_kubeconfig(), |_| {}))
+    direct_client(kubeconfig_config(env.admin_kubeconfig(), |_| {}))
 }
 
 /// The environment's server and CA with `auth`.
@@ -83,6 +67,24 @@ fn in_secs(secs: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(now.as_secs() + secs)
 }
 
+/// kubectl's stderr for `kubectl --kubeconfig <kubeconfig> get --raw <path>`, which
+/// must fail (kubectl is the reference for what the server's answer means).
+async fn kubectl_error(kubeconfig: &Path, path: &str) -> String {
+    let output = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["get", "--raw", path])
+        .env_remove("KUBECONFIG")
+        .output()
+        .await
+        .expect("running kubectl");
+    assert!(
+        !output.status.success(),
+        "kubectl get --raw {path} succeeded"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// Writes `contents` to a temporary file beside `path` and renames it into place, as
 /// the kubelet updates projected tokens.
 fn replace_file(path: &Path, contents: &str) {
@@ -96,9 +98,9 @@ async fn static_token_lists_namespaces() {
     let Some((env, mut leaks)) = setup() else {
         return;
     };
-    let config = from_kubeconfig(env.token_kubeconfig(), |_| {});
+    let config = kubeconfig_config(env.token_kubeconfig(), |_| {});
     assert!(matches!(config.auth, AuthConfig::Token(_)), "{config:?}");
-    let c = client(config.clone());
+    let c = direct_client(config.clone());
     let list = list_namespaces(&c).await.unwrap();
     let names: Vec<_> = list["items"]
         .as_array()
@@ -118,7 +120,7 @@ async fn token_without_rights_gets_a_typed_403() {
     let Some((env, mut leaks)) = setup() else {
         return;
     };
-    let c = client(from_kubeconfig(env.noperm_kubeconfig(), |_| {}));
+    let c = direct_client(kubeconfig_config(env.noperm_kubeconfig(), |_| {}));
     // Authenticated: the server knows who this is.
     assert_eq!(whoami(&c).await.unwrap()["username"], NOPERM_USER);
     let err = list_namespaces(&c).await.unwrap_err();
@@ -142,6 +144,8 @@ async fn token_without_rights_gets_a_typed_403() {
     let shown = err.to_string();
     assert!(shown.contains("403 Forbidden"), "{shown}");
     assert!(shown.contains(message), "{shown}");
+    let theirs = kubectl_error(env.noperm_kubeconfig(), "/api/v1/namespaces").await;
+    assert!(theirs.contains(message), "kubectl: {theirs}");
     leaks.error(&err);
     leaks.finish(CLIENT_LOGS);
 }
@@ -154,10 +158,10 @@ async fn wrong_token_gets_a_typed_401() {
     let wrong = "wrong-SECRET-token-0123456789";
     leaks.secret(wrong);
     // `--token` on top of the token kubeconfig.
-    let config = from_kubeconfig(env.token_kubeconfig(), |o| {
+    let config = kubeconfig_config(env.token_kubeconfig(), |o| {
         o.token = Some(SecretString::from(wrong));
     });
-    let c = client(config.clone());
+    let c = direct_client(config.clone());
     let err = list_namespaces(&c).await.unwrap_err();
     assert!(err.is_unauthorized(), "{err:?}");
     assert_eq!(err.code(), Some(401));
@@ -174,8 +178,9 @@ async fn wrong_token_gets_a_typed_401() {
 
 /// Modern API servers have no basic-auth authenticator (removed in 1.19): the header is
 /// ignored and the request is anonymous. With anonymous requests allowed (the default,
-/// and testenv's) that is a 403 for `system:anonymous`, exactly what kubectl shows; with
-/// `--anonymous-auth=false` it would be a 401. Either way a typed error with the Status.
+/// and testenv's) that is a 403 for `system:anonymous`, as kubectl shows for the same
+/// kubeconfig; with `--anonymous-auth=false` it would be a 401. Either way the client
+/// returns a typed error carrying the server's Status.
 #[tokio::test]
 async fn basic_auth_is_not_accepted_by_a_modern_apiserver() {
     let Some((env, mut leaks)) = setup() else {
@@ -196,12 +201,12 @@ async fn basic_auth_is_not_accepted_by_a_modern_apiserver() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("basic.kubeconfig");
     std::fs::write(&path, serde_yaml_ng::to_string(&doc).unwrap()).unwrap();
-    let config = from_kubeconfig(&path, |_| {});
+    let config = kubeconfig_config(&path, |_| {});
     assert!(
         matches!(config.auth, AuthConfig::Basic { .. }),
         "{config:?}"
     );
-    let c = client(config.clone());
+    let c = direct_client(config.clone());
     let err = list_namespaces(&c).await.unwrap_err();
     assert!(err.is_forbidden(), "{err:?}");
     assert_eq!(err.reason(), Some("Forbidden"));
@@ -211,6 +216,11 @@ async fn basic_auth_is_not_accepted_by_a_modern_apiserver() {
     assert!(
         message.contains("User \"system:anonymous\" cannot list resource \"namespaces\""),
         "{message}"
+    );
+    let theirs = kubectl_error(&path, "/api/v1/namespaces").await;
+    assert!(
+        theirs.contains("(Forbidden)") && theirs.contains(message),
+        "kubectl: {theirs}"
     );
     leaks.show(&config);
     leaks.show(&c);
@@ -265,7 +275,7 @@ async fn token_file_rotated_during_the_test() {
     let path = dir.path().join("token");
     replace_file(&path, token_a.expose_secret());
     let config = with_auth(env, AuthConfig::TokenFile(path.clone()));
-    let c = client(config.clone());
+    let c = direct_client(config.clone());
     let user = whoami(&c).await.unwrap();
     assert_eq!(
         user["username"],
@@ -283,7 +293,7 @@ async fn token_file_rotated_during_the_test() {
         .body(Vec::new())
         .unwrap();
     let _: Value = admin.request(del).await.unwrap();
-    let only_a = client(with_auth(env, AuthConfig::Token(token_a.clone())));
+    let only_a = direct_client(with_auth(env, AuthConfig::Token(token_a.clone())));
     let deadline = Instant::now() + DEADLINE;
     loop {
         match whoami(&only_a).await {
@@ -330,7 +340,7 @@ async fn exec_plugin_runs_once_for_100_concurrent_requests() {
     let plugin = Plugin::new();
     plugin.respond(V1, json!({"token": env.admin_token().expose_secret()}));
     let config = exec_config(env, &plugin);
-    let c = client(config.clone());
+    let c = direct_client(config.clone());
     let start = Arc::new(tokio::sync::Barrier::new(100));
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -369,7 +379,7 @@ async fn exec_plugin_runs_again_after_the_refresh_point() {
         json!({"token": token, "expirationTimestamp": rfc3339(in_secs(3600))}),
     );
     let config = exec_config(env, &plugin);
-    let c = client(config.clone());
+    let c = direct_client(config.clone());
     list_namespaces(&c).await.unwrap();
     assert_eq!(plugin.runs(), 1);
     // The cache refreshes 10 s before expiry: from then on the next request runs the
@@ -411,7 +421,7 @@ async fn exec_plugin_runs_once_more_after_a_401() {
     let plugin = Plugin::new();
     plugin.respond(V1, json!({"token": wrong}));
     plugin.respond_next(V1, json!({"token": env.admin_token().expose_secret()}));
-    let c = client(exec_config(env, &plugin));
+    let c = direct_client(exec_config(env, &plugin));
     list_namespaces(&c).await.unwrap();
     assert_eq!(plugin.runs(), 2, "the 401 caused exactly one more run");
     list_namespaces(&c).await.unwrap();
@@ -420,7 +430,7 @@ async fn exec_plugin_runs_once_more_after_a_401() {
     // A plugin that keeps handing out a rejected token: one more run, then the 401.
     let stuck = Plugin::new();
     stuck.respond(V1, json!({"token": wrong}));
-    let c = client(exec_config(env, &stuck));
+    let c = direct_client(exec_config(env, &stuck));
     let err = list_namespaces(&c).await.unwrap_err();
     assert!(err.is_unauthorized(), "{err:?}");
     assert_eq!(stuck.runs(), 2);
@@ -456,7 +466,7 @@ async fn exec_plugin_client_certificate_authenticates_and_rotates() {
         }),
     );
     let config = exec_config(env, &plugin);
-    let c = client(config.clone());
+    let c = direct_client(config.clone());
     let user = whoami(&c).await.unwrap();
     assert_eq!(user["username"], "admin");
     assert!(
@@ -503,9 +513,9 @@ async fn client_certificates_from_kubeconfig_with_rsa_and_ec_keys() {
         return;
     };
     // EC P-256 (PKCS#8), inline data: testenv's admin kubeconfig.
-    let config = from_kubeconfig(env.admin_kubeconfig(), |_| {});
+    let config = kubeconfig_config(env.admin_kubeconfig(), |_| {});
     assert!(config.tls.client_certificate.is_some());
-    let user = whoami(&client(config)).await.unwrap();
+    let user = whoami(&direct_client(config)).await.unwrap();
     assert_eq!(user["username"], "admin");
 
     // RSA (PKCS#1) and EC (SEC1) keys in files named relative to the kubeconfig.
@@ -544,8 +554,8 @@ async fn client_certificates_from_kubeconfig_with_rsa_and_ec_keys() {
     let path = dir.path().join("kubeconfig");
     std::fs::write(&path, serde_yaml_ng::to_string(&kubeconfig).unwrap()).unwrap();
     for name in ["rsa", "ec"] {
-        let config = from_kubeconfig(&path, |o| o.context = Some(name.to_owned()));
-        let c = client(config.clone());
+        let config = kubeconfig_config(&path, |o| o.context = Some(name.to_owned()));
+        let c = direct_client(config.clone());
         let user = whoami(&c).await.unwrap();
         assert_eq!(user["username"], format!("cert-{name}"), "{name}: {user}");
         list_namespaces(&c).await.unwrap();

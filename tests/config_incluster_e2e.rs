@@ -7,16 +7,18 @@
 mod common;
 mod support;
 
+use k8s_client::Config;
 use k8s_client::config::{AuthConfig, FakeEnv, PemSource, SERVICE_ACCOUNT_DIR};
 use k8s_client::testenv::TestEnv;
-use k8s_client::transport::ProxyEnv;
-use k8s_client::{Client, Config};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{LeakCheck, LogBuffer, create, get, request_token, testenv_secrets, whoami};
+use support::{
+    LeakCheck, LogBuffer, create, direct_client, get, kubeconfig_config, request_token,
+    testenv_secrets, whoami,
+};
 
 const SA: &str = "lister";
 
@@ -30,17 +32,7 @@ impl Pod {
     /// Creates the namespace, service account and RBAC, requests a token and writes
     /// the service-account files below a fresh root.
     async fn new(env: &TestEnv, leaks: &mut LeakCheck) -> Self {
-        let admin = Client::builder(
-            Config::from_kubeconfig(&{
-                let mut o = k8s_client::config::KubeconfigOptions::default();
-                o.kubeconfig = Some(env.admin_kubeconfig().to_owned());
-                o
-            })
-            .unwrap(),
-        )
-        .proxy_env(ProxyEnv::none())
-        .build()
-        .unwrap();
+        let admin = direct_client(kubeconfig_config(env.admin_kubeconfig(), |_| {}));
         let namespace = common::unique_namespace(env, "incluster").await;
         create(
             &admin,
@@ -106,10 +98,7 @@ impl Pod {
     /// Lists namespaces as the service account and checks that it is who the server saw
     /// and that it holds no other rights.
     async fn lists_namespaces(&self, config: Config, leaks: &mut LeakCheck) {
-        let client = Client::builder(config.clone())
-            .proxy_env(ProxyEnv::none())
-            .build()
-            .unwrap();
+        let client = direct_client(config.clone());
         let user = whoami(&client).await.unwrap();
         assert_eq!(
             user["username"],

@@ -477,6 +477,26 @@ pub fn testenv_secrets(env: &k8s_client::testenv::TestEnv) -> Vec<String> {
     secrets
 }
 
+/// The config `kubectl --kubeconfig path` uses, with the changes `tweak` makes to the
+/// options (`--context`, `--token`, …).
+pub fn kubeconfig_config(
+    path: &Path,
+    tweak: impl FnOnce(&mut k8s_client::config::KubeconfigOptions),
+) -> k8s_client::Config {
+    let mut options = k8s_client::config::KubeconfigOptions::default();
+    options.kubeconfig = Some(path.to_owned());
+    tweak(&mut options);
+    k8s_client::Config::from_kubeconfig(&options).unwrap()
+}
+
+/// A client for `config` that ignores the process's proxy variables.
+pub fn direct_client(config: k8s_client::Config) -> k8s_client::Client {
+    k8s_client::Client::builder(config)
+        .proxy_env(k8s_client::transport::ProxyEnv::none())
+        .build()
+        .unwrap()
+}
+
 /// `at` in RFC 3339 (an ExecCredential's `expirationTimestamp`).
 pub fn rfc3339(at: SystemTime) -> String {
     jiff::Timestamp::try_from(at).unwrap().to_string()
