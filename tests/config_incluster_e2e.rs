@@ -7,11 +7,13 @@
 mod common;
 mod support;
 
-use k8s_client::Config;
 use k8s_client::config::{AuthConfig, FakeEnv, PemSource, SERVICE_ACCOUNT_DIR};
 use k8s_client::testenv::TestEnv;
+use k8s_client::transport::TransportError;
+use k8s_client::{Config, Error};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -67,15 +69,31 @@ impl Pod {
         let token = request_token(&admin, &namespace, SA, None).await;
         leaks.secret(token.expose_secret());
 
-        let root = tempfile::tempdir().unwrap();
-        let dir = root
-            .path()
-            .join(SERVICE_ACCOUNT_DIR.trim_start_matches('/'));
+        let pod = Pod {
+            root: tempfile::tempdir().unwrap(),
+            namespace,
+        };
+        let dir = pod.sa_dir();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("token"), token.expose_secret()).unwrap();
         std::fs::write(dir.join("ca.crt"), env.ca_pem()).unwrap();
-        std::fs::write(dir.join("namespace"), &namespace).unwrap();
-        Pod { root, namespace }
+        std::fs::write(dir.join("namespace"), &pod.namespace).unwrap();
+        pod
+    }
+
+    /// The service-account directory below the root.
+    fn sa_dir(&self) -> PathBuf {
+        self.root
+            .path()
+            .join(SERVICE_ACCOUNT_DIR.trim_start_matches('/'))
+    }
+
+    /// Replaces a service-account file the way the kubelet updates projected volumes:
+    /// a new file renamed into place.
+    fn replace(&self, name: &str, contents: &str) {
+        let tmp = self.sa_dir().join(format!("..{name}.tmp"));
+        std::fs::write(&tmp, contents).unwrap();
+        std::fs::rename(&tmp, self.sa_dir().join(name)).unwrap();
     }
 
     /// The in-cluster config for a kubelet that set `KUBERNETES_SERVICE_HOST=host`.
@@ -86,10 +104,7 @@ impl Pod {
         let config = Config::incluster_with(&env).unwrap();
         assert!(config.origin.in_cluster);
         assert_eq!(config.default_namespace, self.namespace);
-        let sa_dir = self
-            .root
-            .path()
-            .join(SERVICE_ACCOUNT_DIR.trim_start_matches('/'));
+        let sa_dir = self.sa_dir();
         assert_eq!(config.auth, AuthConfig::TokenFile(sa_dir.join("token")));
         assert_eq!(config.tls.ca, Some(PemSource::File(sa_dir.join("ca.crt"))));
         config
@@ -232,5 +247,42 @@ async fn incluster_config_with_an_ipv6_service_host() {
     );
     pod.lists_namespaces(config, &mut leaks).await;
     assert!(relay.accepted.load(Ordering::SeqCst) >= 1);
+    leaks.finish(CLIENT_LOGS);
+}
+
+/// The kubelet updates `ca.crt` when the cluster's CA bundle changes: the client reads it
+/// again once it changed on disk.
+#[tokio::test]
+async fn incluster_ca_file_is_read_again_when_it_changes() {
+    let Some((env, mut leaks)) = setup() else {
+        return;
+    };
+    let pod = Pod::new(env, &mut leaks).await;
+    let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
+    pod.replace("ca.crt", &other_ca.cert.pem());
+    let client = direct_client(pod.config("127.0.0.1", port(env)));
+    let err = whoami(&client).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Transport(TransportError::Tls { .. })),
+        "{err:?}"
+    );
+
+    pod.replace("ca.crt", env.ca_pem());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let user = loop {
+        match whoami(&client).await {
+            Ok(user) => break user,
+            Err(Error::Transport(TransportError::Tls { .. })) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("after the CA file changed: {e:?}"),
+        }
+    };
+    assert_eq!(
+        user["username"],
+        format!("system:serviceaccount:{}:{SA}", pod.namespace)
+    );
+    leaks.error(&err);
+    leaks.show(&client);
     leaks.finish(CLIENT_LOGS);
 }
