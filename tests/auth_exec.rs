@@ -9,7 +9,7 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use support::{Plugin, config_with, eventually};
+use support::{Plugin, config_with, eventually, rfc3339};
 
 const V1: &str = "client.authentication.k8s.io/v1";
 const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
@@ -25,10 +25,6 @@ fn cache_for(plugin: &Plugin, config: k8s_client::config::ExecConfig) -> Credent
 /// One plugin run, without a cache.
 async fn fetch_once(provider: &ExecProvider) -> Result<k8s_client::auth::Credential, AuthError> {
     k8s_client::auth::AuthProvider::fetch(provider).await
-}
-
-fn rfc3339(at: SystemTime) -> String {
-    jiff::Timestamp::try_from(at).unwrap().to_string()
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ pub fn jwt(valid_for: i64, marker: &str) -> String {
 /// A test exec plugin: a shell script in a temp dir that appends a line to `runs` on
 /// every run, dumps `KUBERNETES_EXEC_INFO`, its args and its stdin's target, then prints
 /// `output` (or exits with `exit_code` after printing `output` to stdout and stderr).
+/// If a file `then` exists, it replaces `output` after the run (the next run's answer).
 pub struct Plugin {
     pub dir: tempfile::TempDir,
     pub script: PathBuf,
@@ -51,6 +52,7 @@ readlink /proc/self/fd/0 > "$d/stdin" 2>/dev/null || echo unknown > "$d/stdin"
 echo $$ > "$d/pid"
 if [ -f "$d/sleep" ]; then exec sleep "$(cat "$d/sleep")"; fi
 cat "$d/output"
+if [ -f "$d/then" ]; then mv "$d/then" "$d/output"; fi
 if [ -f "$d/stderr" ]; then cat "$d/stderr" >&2; fi
 if [ -f "$d/exit" ]; then exit "$(cat "$d/exit")"; fi
 exit 0
@@ -72,8 +74,12 @@ exit 0
 
     /// Sets stdout to an ExecCredential of `api_version` with `status` (a JSON object).
     pub fn respond(&self, api_version: &str, status: serde_json::Value) {
-        let out = serde_json::json!({"apiVersion": api_version, "kind": "ExecCredential", "status": status});
-        self.set("output", &out.to_string());
+        self.set("output", &exec_credential(api_version, status));
+    }
+
+    /// Sets the ExecCredential the run after the next one prints (see [`respond`](Self::respond)).
+    pub fn respond_next(&self, api_version: &str, status: serde_json::Value) {
+        self.set("then", &exec_credential(api_version, status));
     }
 
     pub fn runs(&self) -> usize {
@@ -95,6 +101,11 @@ exit 0
         ));
         c
     }
+}
+
+fn exec_credential(api_version: &str, status: serde_json::Value) -> String {
+    serde_json::json!({"apiVersion": api_version, "kind": "ExecCredential", "status": status})
+        .to_string()
 }
 
 /// A CA and a server certificate for `127.0.0.1`/`localhost` signed by it.
@@ -347,4 +358,251 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A `tracing` writer that keeps everything written to it.
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// The buffer of the process-wide subscriber at TRACE, installed on first use.
+    pub fn global() -> &'static Self {
+        static GLOBAL: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let buffer = Self::default();
+            let writer = buffer.clone();
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .init();
+            buffer
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// What a test showed (Debug and Display of configs, clients and errors with their
+/// sources) and the secrets it used; [`finish`](Self::finish) asserts that none of the
+/// secrets appears there or in the [global](LogBuffer::global) TRACE logs.
+#[derive(Default)]
+pub struct LeakCheck {
+    shown: String,
+    secrets: Vec<String>,
+}
+
+impl LeakCheck {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            shown: String::new(),
+            secrets: secrets.into_iter().collect(),
+        }
+    }
+
+    pub fn secret(&mut self, secret: &str) {
+        self.secrets.push(secret.to_owned());
+    }
+
+    /// The base64 lines of a PEM private key (each one alone gives part of the key away).
+    pub fn key_pem(&mut self, pem: &[u8]) {
+        self.secrets.extend(pem_body_lines(pem));
+    }
+
+    pub fn show(&mut self, value: &dyn std::fmt::Debug) {
+        self.shown.push_str(&format!("{value:?}\n{value:#?}\n"));
+    }
+
+    pub fn error(&mut self, error: &(dyn std::error::Error + 'static)) {
+        self.show(&error);
+        let mut current = Some(error);
+        while let Some(e) = current {
+            self.shown.push_str(&format!("{e}\n"));
+            current = e.source();
+        }
+    }
+
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Asserts that the logs hold each of `captured` (the capture works) and no secret,
+    /// and that nothing shown holds a secret.
+    pub fn finish(self, captured: &[&str]) {
+        let logs = LogBuffer::global().text();
+        for marker in captured {
+            assert!(logs.contains(marker), "the logs hold {marker:?}");
+        }
+        for secret in &self.secrets {
+            assert!(!logs.contains(secret.as_str()), "a secret reached the logs");
+            assert!(
+                !self.shown.contains(secret.as_str()),
+                "a secret reached Debug or Display output:\n{}",
+                self.shown
+            );
+        }
+    }
+}
+
+/// The base64 lines (16 characters or more) of a PEM document.
+pub fn pem_body_lines(pem: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(pem)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// testenv's secrets: both bearer tokens and the admin client key.
+#[cfg(feature = "testenv")]
+pub fn testenv_secrets(env: &k8s_client::testenv::TestEnv) -> Vec<String> {
+    let mut secrets = vec![
+        env.admin_token().expose_secret().to_owned(),
+        env.noperm_token().expose_secret().to_owned(),
+    ];
+    secrets.extend(pem_body_lines(env.admin_key_pem().expose_secret()));
+    secrets
+}
+
+/// The config `kubectl --kubeconfig path` uses, with the changes `tweak` makes to the
+/// options (`--context`, `--token`, …).
+pub fn kubeconfig_config(
+    path: &Path,
+    tweak: impl FnOnce(&mut k8s_client::config::KubeconfigOptions),
+) -> k8s_client::Config {
+    let mut options = k8s_client::config::KubeconfigOptions::default();
+    options.kubeconfig = Some(path.to_owned());
+    tweak(&mut options);
+    k8s_client::Config::from_kubeconfig(&options).unwrap()
+}
+
+/// A client for `config` that ignores the process's proxy variables.
+pub fn direct_client(config: k8s_client::Config) -> k8s_client::Client {
+    k8s_client::Client::builder(config)
+        .proxy_env(k8s_client::transport::ProxyEnv::none())
+        .build()
+        .unwrap()
+}
+
+/// `at` in RFC 3339 (an ExecCredential's `expirationTimestamp`).
+pub fn rfc3339(at: SystemTime) -> String {
+    jiff::Timestamp::try_from(at).unwrap().to_string()
+}
+
+/// Who the server thinks the client is: the `userInfo` of a `SelfSubjectReview`.
+pub async fn whoami(client: &k8s_client::Client) -> Result<serde_json::Value, k8s_client::Error> {
+    let body =
+        serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+    let review: serde_json::Value = client
+        .request(post_json(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &body,
+        ))
+        .await?;
+    Ok(review["status"]["userInfo"].clone())
+}
+
+/// A POST of `body` as JSON to `path`.
+pub fn post_json(path: &str, body: &serde_json::Value) -> http::Request<Vec<u8>> {
+    http::Request::post(path)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(body).unwrap())
+        .unwrap()
+}
+
+/// A GET of `path`.
+pub fn get(path: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(path).body(Vec::new()).unwrap()
+}
+
+/// Creates the object `body` at `path` (a collection) and returns it as stored.
+pub async fn create(
+    client: &k8s_client::Client,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    client
+        .request(post_json(path, &body))
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
+/// A token for service account `sa` in `namespace` from the TokenRequest API, valid for
+/// an hour, bound to `bound_secret` (a stored Secret object) if given: the API server
+/// rejects it once that Secret is gone.
+pub async fn request_token(
+    client: &k8s_client::Client,
+    namespace: &str,
+    sa: &str,
+    bound_secret: Option<&serde_json::Value>,
+) -> k8s_client::SecretString {
+    let mut spec = serde_json::json!({"expirationSeconds": 3600});
+    if let Some(secret) = bound_secret {
+        spec["boundObjectRef"] = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "name": secret["metadata"]["name"],
+            "uid": secret["metadata"]["uid"],
+        });
+    }
+    let body = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": spec,
+    });
+    let path = format!("/api/v1/namespaces/{namespace}/serviceaccounts/{sa}/token");
+    let answer: serde_json::Value = client
+        .request(post_json(&path, &body))
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    k8s_client::SecretString::from(answer["status"]["token"].as_str().expect("status.token"))
+}
+
+/// A claim of a JWT's payload, unverified.
+pub fn jwt_claim(token: &str, claim: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    claims[claim].clone()
+}
+
+/// A client certificate for the key `key_pkcs8_pem` (PKCS#8 PEM), `CN=user`, `O=group`,
+/// signed by a testenv CA whose key is `ca_key_pem` (testenv's
+/// `ca.key`). The issuer is described by the parameters testenv creates its CA with, so
+/// the issuer name matches the CA certificate the server trusts.
+pub fn testenv_client_cert(
+    ca_key_pem: &str,
+    key_pkcs8_pem: &str,
+    user: &str,
+    group: &str,
+) -> String {
+    use rcgen::{CertificateParams, DnType, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "k8s-client-testenv-ca");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let issuer = rcgen::Issuer::new(ca, KeyPair::from_pem(ca_key_pem).unwrap());
+    let key = KeyPair::from_pem(key_pkcs8_pem).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, user);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, group);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.signed_by(&key, &issuer).unwrap().pem()
 }
