@@ -7,7 +7,7 @@ mod common;
 
 use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::discovery::{
-    Clock, Discovery, DiscoveryError, DiskCache, SnapshotSource, error_chain,
+    Clock, Discovery, DiscoveryError, DiscoverySnapshot, DiskCache, SnapshotSource, error_chain,
 };
 use k8s_client::testenv::TestEnv;
 use k8s_client::{Client, Config};
@@ -85,7 +85,7 @@ fn port_of(env: &TestEnv) -> u16 {
 }
 
 /// Resources as comparable tuples, leaving out test groups other tests may be changing.
-fn resource_set(snapshot: &k8s_client::discovery::DiscoverySnapshot) -> BTreeSet<String> {
+fn resource_set(snapshot: &DiscoverySnapshot) -> BTreeSet<String> {
     snapshot
         .resource_lists()
         .iter()
@@ -360,65 +360,47 @@ async fn crds_appear_after_invalidation_and_names_resolve_like_kubectl() {
             )
         }
     };
-    let cases = [
-        ("po".to_owned(), "/v1/pods Pod true".to_owned()),
-        ("pods".into(), "/v1/pods Pod true".into()),
-        ("Pod".into(), "/v1/pods Pod true".into()),
-        ("svc".into(), "/v1/services Service true".into()),
-        ("cm".into(), "/v1/configmaps ConfigMap true".into()),
-        ("ns".into(), "/v1/namespaces Namespace false".into()),
-        ("no".into(), "/v1/nodes Node false".into()),
-        ("ev".into(), "/v1/events Event true".into()),
+    // `G` stands for the CRD's group; results are `group/version/resource kind namespaced`.
+    const CASES: &[(&str, &str)] = &[
+        ("po", "/v1/pods Pod true"),
+        ("pods", "/v1/pods Pod true"),
+        ("Pod", "/v1/pods Pod true"),
+        ("svc", "/v1/services Service true"),
+        ("cm", "/v1/configmaps ConfigMap true"),
+        ("ns", "/v1/namespaces Namespace false"),
+        ("no", "/v1/nodes Node false"),
+        ("ev", "/v1/events Event true"),
+        ("events.events.k8s.io", "events.k8s.io/v1/events Event true"),
+        ("deploy", "apps/v1/deployments Deployment true"),
+        ("deploy.apps", "apps/v1/deployments Deployment true"),
+        ("deployments.v1.apps", "apps/v1/deployments Deployment true"),
+        ("Deployment", "apps/v1/deployments Deployment true"),
         (
-            "events.events.k8s.io".into(),
-            "events.k8s.io/v1/events Event true".into(),
+            "hpa",
+            "autoscaling/v2/horizontalpodautoscalers HorizontalPodAutoscaler true",
         ),
         (
-            "deploy".into(),
-            "apps/v1/deployments Deployment true".into(),
+            "hpa.v1.autoscaling",
+            "autoscaling/v1/horizontalpodautoscalers HorizontalPodAutoscaler true",
         ),
         (
-            "deploy.apps".into(),
-            "apps/v1/deployments Deployment true".into(),
+            "crd",
+            "apiextensions.k8s.io/v1/customresourcedefinitions CustomResourceDefinition false",
         ),
-        (
-            "deployments.v1.apps".into(),
-            "apps/v1/deployments Deployment true".into(),
-        ),
-        (
-            "Deployment".into(),
-            "apps/v1/deployments Deployment true".into(),
-        ),
-        (
-            "hpa".into(),
-            "autoscaling/v2/horizontalpodautoscalers HorizontalPodAutoscaler true".into(),
-        ),
-        (
-            "hpa.v1.autoscaling".into(),
-            "autoscaling/v1/horizontalpodautoscalers HorizontalPodAutoscaler true".into(),
-        ),
-        (
-            "crd".into(),
-            "apiextensions.k8s.io/v1/customresourcedefinitions CustomResourceDefinition false"
-                .into(),
-        ),
-        ("widgets".into(), format!("{group}/v1/widgets Widget true")),
-        ("widget".into(), format!("{group}/v1/widgets Widget true")),
-        (
-            format!("widgets.{group}"),
-            format!("{group}/v1/widgets Widget true"),
-        ),
-        (
-            format!("wdg.{group}"),
-            format!("{group}/v1/widgets Widget true"),
-        ),
-        (
-            format!("widgets.v1beta1.{group}"),
-            format!("{group}/v1beta1/widgets Widget true"),
-        ),
+        ("widgets", "G/v1/widgets Widget true"),
+        ("widget", "G/v1/widgets Widget true"),
+        ("Widget", "G/v1/widgets Widget true"),
+        ("widgets.G", "G/v1/widgets Widget true"),
+        ("wdg.G", "G/v1/widgets Widget true"),
+        ("widgets.v1beta1.G", "G/v1beta1/widgets Widget true"),
     ];
-    for (name, want) in cases {
-        assert_eq!(gvr(name.clone()).await, want, "resolving {name}");
+    for (name, want) in CASES {
+        let name = name.replace('G', &group);
+        assert_eq!(
+            gvr(name.clone()).await,
+            want.replace('G', &group),
+            "resolving {name}"
+        );
     }
     let snapshot = discovery.groups_and_resources().await.unwrap();
     assert!(
@@ -716,6 +698,35 @@ async fn disk_cache_is_warm_expires_and_heals() {
     }
 }
 
+/// Refreshes until `group_version` is among the failures (the aggregator notices a new
+/// APIService asynchronously); the call itself must keep succeeding.
+async fn failing(discovery: &Discovery, group_version: &str) -> Arc<DiscoverySnapshot> {
+    eventually(
+        &format!("{group_version} failing"),
+        Duration::from_secs(60),
+        || async {
+            let snapshot = discovery
+                .refresh()
+                .await
+                .expect("discovery succeeds partially");
+            snapshot
+                .failures()
+                .iter()
+                .any(|f| f.group_version() == Some(group_version))
+                .then_some(snapshot)
+        },
+    )
+    .await
+}
+
+fn failure_of<'a>(snapshot: &'a DiscoverySnapshot, group_version: &str) -> &'a DiscoveryError {
+    snapshot
+        .failures()
+        .iter()
+        .find(|f| f.group_version() == Some(group_version))
+        .expect("the failure")
+}
+
 #[tokio::test]
 async fn unreachable_aggregated_api_gives_a_partial_result() {
     let Some(env) = common::control_plane() else {
@@ -754,30 +765,11 @@ async fn unreachable_aggregated_api_gives_a_partial_result() {
 
     // Aggregated: the version is marked Stale; everything else is there.
     let aggregated = Discovery::new(client.clone());
-    let partial = eventually(
-        "a stale aggregated group version",
-        Duration::from_secs(60),
-        || async {
-            let snapshot = aggregated
-                .refresh()
-                .await
-                .expect("aggregated discovery succeeds partially");
-            snapshot
-                .failures()
-                .iter()
-                .any(|f| f.group_version() == Some(group_version.as_str()))
-                .then_some(snapshot)
-        },
-    )
-    .await;
+    let partial = failing(&aggregated, &group_version).await;
     assert!(!partial.is_complete());
     assert!(partial.resources_for("apps/v1").is_some());
     assert!(partial.resources_for(&group_version).is_none());
-    let failure = partial
-        .failures()
-        .iter()
-        .find(|f| f.group_version() == Some(group_version.as_str()))
-        .unwrap();
+    let failure = failure_of(&partial, &group_version);
     assert!(
         matches!(failure, DiscoveryError::StaleGroupVersion { .. }),
         "{failure:?}"
@@ -793,27 +785,8 @@ async fn unreachable_aggregated_api_gives_a_partial_result() {
 
     // Legacy: /apis lists the group, its resources answer 503.
     let legacy = Discovery::builder(client.clone()).aggregated(false).build();
-    let partial = eventually(
-        "a failed legacy group version",
-        Duration::from_secs(60),
-        || async {
-            let snapshot = legacy
-                .refresh()
-                .await
-                .expect("legacy discovery succeeds partially");
-            snapshot
-                .failures()
-                .iter()
-                .any(|f| f.group_version() == Some(group_version.as_str()))
-                .then_some(snapshot)
-        },
-    )
-    .await;
-    let failure = partial
-        .failures()
-        .iter()
-        .find(|f| f.group_version() == Some(group_version.as_str()))
-        .unwrap();
+    let partial = failing(&legacy, &group_version).await;
+    let failure = failure_of(&partial, &group_version);
     let DiscoveryError::GroupVersion { source, .. } = failure else {
         panic!("{failure:?}")
     };
