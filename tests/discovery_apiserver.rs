@@ -253,6 +253,20 @@ async fn aggregated_and_legacy_discovery_agree() {
     let again = aggregated.groups_and_resources().await.unwrap();
     assert!(Arc::ptr_eq(&a, &again));
     assert_eq!(aggregated.request_count(), 2);
+
+    // Concurrent callers of a cold Discovery share one fetch.
+    let shared = Discovery::new(client(env));
+    let calls = (0..20).map(|_| {
+        let d = shared.clone();
+        tokio::spawn(async move { d.groups_and_resources().await.unwrap() })
+    });
+    let snapshots = futures_util::future::join_all(calls).await;
+    assert!(
+        snapshots
+            .iter()
+            .all(|s| Arc::ptr_eq(s.as_ref().unwrap(), snapshots[0].as_ref().unwrap()))
+    );
+    assert_eq!(shared.request_count(), 2);
 }
 
 fn crd(group: &str, plural: &str, kind: &str, short: &str) -> serde_json::Value {

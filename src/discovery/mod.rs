@@ -46,7 +46,7 @@ pub use types::{
 use crate::client::Client;
 use crate::error::Result;
 use fetch::Fetcher;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -74,6 +74,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     refresh_on_miss_after: Duration,
     memory: RwLock<Option<Arc<DiscoverySnapshot>>>,
+    /// Bumped by `invalidate()` (under the `memory` lock): a load that started before
+    /// an invalidation does not store its snapshot.
+    generation: AtomicU64,
     loading: tokio::sync::Mutex<()>,
 }
 
@@ -161,6 +164,7 @@ impl DiscoveryBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 refresh_on_miss_after: self.refresh_on_miss_after,
                 memory: RwLock::default(),
+                generation: AtomicU64::new(0),
                 loading: tokio::sync::Mutex::new(()),
             }),
         }
@@ -252,7 +256,11 @@ impl Discovery {
     /// Drops the memory cache and ignores the disk cache's files not written after
     /// now: the next call fetches from the server.
     pub fn invalidate(&self) {
-        *self.inner.memory.write().unwrap_or_else(|e| e.into_inner()) = None;
+        {
+            let mut memory = self.inner.memory.write().unwrap_or_else(|e| e.into_inner());
+            self.inner.generation.fetch_add(1, Ordering::SeqCst);
+            *memory = None;
+        }
         if let Some(disk) = &self.inner.disk {
             disk.invalidate();
         }
@@ -344,8 +352,12 @@ impl Discovery {
         {
             disk.invalidate();
         }
+        let generation = self.inner.generation.load(Ordering::SeqCst);
         let snapshot = Arc::new(self.load_uncached().await?);
-        *self.inner.memory.write().unwrap_or_else(|e| e.into_inner()) = Some(snapshot.clone());
+        let mut memory = self.inner.memory.write().unwrap_or_else(|e| e.into_inner());
+        if self.inner.generation.load(Ordering::SeqCst) == generation {
+            *memory = Some(snapshot.clone());
+        }
         Ok(snapshot)
     }
 
