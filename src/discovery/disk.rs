@@ -1,19 +1,4 @@
-//! The opt-in disk cache, in kubectl's layout and with kubectl's expiry, so that
-//! kubectl and this crate share one cache:
-//!
-//! ```text
-//! $KUBECACHEDIR (else ~/.kube/cache)
-//! └── discovery/<host_port>/            e.g. discovery/127.0.0.1_6443/
-//!     ├── servergroups.json             APIGroupList, core group first
-//!     ├── v1/serverresources.json       APIResourceList of the core group
-//!     └── apps/v1/serverresources.json  one per group version
-//! ```
-//!
-//! `<host_port>` is the cluster URL without `https://`/`http://`, every character other
-//! than ASCII letters, digits, `_`, `/`, `.`, `(`, `)` replaced by `_`. A file is used
-//! while its modification time is less than the TTL (6 hours) old; files are written to
-//! a temporary file and renamed into place; a file that does not decode (or is not the
-//! expected kind) is ignored, and rewritten after the next fetch.
+//! The opt-in disk cache in kubectl's layout: [`DiskCache`].
 
 use super::DiscoveryError;
 use super::types::{APIGroupList, APIResourceList};
@@ -43,7 +28,22 @@ impl Clock for SystemClock {
     }
 }
 
-/// kubectl's discovery cache: one directory per server. See the [module docs](self).
+/// kubectl's discovery cache: one directory per server, in kubectl's layout and with
+/// kubectl's expiry, so that kubectl and this crate share one cache:
+///
+/// ```text
+/// $KUBECACHEDIR (else ~/.kube/cache)
+/// └── discovery/<host_port>/            e.g. discovery/127.0.0.1_6443/
+///     ├── servergroups.json             APIGroupList, core group first
+///     ├── v1/serverresources.json       APIResourceList of the core group
+///     └── apps/v1/serverresources.json  one per group version
+/// ```
+///
+/// `<host_port>` is the cluster URL without `https://`/`http://`, every character other
+/// than ASCII letters, digits, `_`, `/`, `.`, `(`, `)` replaced by `_`. A file is used
+/// while its modification time is less than the TTL (6 hours) old; files are written to
+/// a temporary file and renamed into place; a file that does not decode (or is not the
+/// expected kind) is ignored, and rewritten after the next fetch.
 #[derive(Clone)]
 pub struct DiskCache {
     dir: PathBuf,
