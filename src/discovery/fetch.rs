@@ -150,8 +150,9 @@ impl Fetcher {
     async fn core(&self) -> Result<(Split, bool), Error> {
         let answer = match self.get("/api", self.accept()).await {
             Ok(answer) => answer,
-            // client-go tolerates 404 here: aggregated API servers may not serve /api.
-            Err(e) if e.is_not_found() => return Ok((Split::default(), false)),
+            // client-go tolerates 404 here (aggregated API servers may not serve /api):
+            // no core group, and nothing that would force the legacy fallback.
+            Err(e) if e.is_not_found() => return Ok((Split::default(), true)),
             Err(e) => return Err(e),
         };
         if answer.is_aggregated() {
