@@ -3,21 +3,19 @@
 //! server warnings, HTTP/2 and the rate limiter.
 #![cfg(feature = "testenv")]
 
-use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, Credential};
+mod common;
+
+use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, ClientIdentity, Credential};
 use k8s_client::config::{AuthConfig, ClientCertificate, Impersonation, KeySource, PemSource};
 use k8s_client::testenv::TestEnv;
 use k8s_client::transport::{ProxyEnv, TransportError};
-use k8s_client::{Client, Config, Error, SecretString};
+use k8s_client::{Client, Config, Error, SecretBytes, SecretString};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn env() -> &'static TestEnv {
-    k8s_client::testenv::shared().expect("testenv starts")
-}
 
 /// The admin token, the environment's CA, no proxy.
 fn token_config(env: &TestEnv) -> Config {
@@ -51,7 +49,9 @@ async fn whoami(client: &Client) -> Result<Value, Error> {
 
 #[tokio::test]
 async fn static_token_over_http2() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let client = build(token_config(env));
     let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
     assert_eq!(list["kind"], "NamespaceList");
@@ -73,7 +73,9 @@ async fn static_token_over_http2() {
 
 #[tokio::test]
 async fn wrong_ca_is_a_clear_tls_error() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
     let mut config = token_config(env);
     config.tls.ca = Some(PemSource::Data(other_ca.cert.pem().into_bytes()));
@@ -95,7 +97,9 @@ async fn wrong_ca_is_a_clear_tls_error() {
 
 #[tokio::test]
 async fn tls_server_name_verifies_against_that_name() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     config.tls.tls_server_name = Some("localhost".to_owned());
     assert!(config.cluster_url.host_str() == Some("127.0.0.1"));
@@ -138,7 +142,9 @@ impl Captured {
 
 #[tokio::test]
 async fn insecure_skip_tls_verify_works_and_warns() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     config.tls.ca = None;
     config.tls.insecure_skip_tls_verify = true;
@@ -205,7 +211,9 @@ fn cert_config(env: &TestEnv, cert: PemSource, key: KeySource) -> Config {
 
 #[tokio::test]
 async fn client_certificates_with_rsa_and_ec_keys() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     for (key_file, pkcs8_file) in [
         ("rsa-pkcs1.key", "rsa-pkcs8.key"),
@@ -237,7 +245,9 @@ async fn client_certificates_with_rsa_and_ec_keys() {
 
 #[tokio::test]
 async fn changed_certificate_files_are_read_again() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cert_path = dir.path().join("client.crt");
     let key_path = dir.path().join("client.key");
@@ -281,7 +291,9 @@ async fn changed_certificate_files_are_read_again() {
 
 #[tokio::test]
 async fn unauthorized_and_forbidden_carry_the_servers_status() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     config.auth = AuthConfig::Token(SecretString::from("not-a-valid-token"));
     let err = build(config)
@@ -346,9 +358,8 @@ impl AuthProvider for Rotating {
     }
 }
 
-#[tokio::test]
-async fn a_401_refreshes_the_credential_and_retries_once() {
-    let env = env();
+/// A client whose credentials come from a [`Rotating`] provider.
+fn rotating_client(env: &TestEnv) -> (Client, Arc<Rotating>) {
     let provider = Arc::new(Rotating {
         good: env.admin_token().clone(),
         fetches: AtomicUsize::new(0),
@@ -361,6 +372,15 @@ async fn a_401_refreshes_the_credential_and_retries_once() {
         .auth_provider(provider.clone())
         .build()
         .unwrap();
+    (client, provider)
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_credential_and_retries_once() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let (client, provider) = rotating_client(env);
     let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
     assert_eq!(list["kind"], "NamespaceList");
     assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
@@ -371,8 +391,36 @@ async fn a_401_refreshes_the_credential_and_retries_once() {
 }
 
 #[tokio::test]
+async fn a_401_to_a_streamed_body_is_returned_but_drops_the_credential() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let (client, provider) = rotating_client(env);
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+    ))]);
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(k8s_client::client::Body::from_stream(chunks))
+        .unwrap();
+    // A streamed body cannot be sent twice: the 401 comes back as it is…
+    let resp = client.send(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::UNAUTHORIZED);
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.rejected.load(Ordering::SeqCst), 1);
+    // …and the next request starts with a fresh credential.
+    assert_eq!(
+        whoami(&client).await.unwrap()["username"],
+        k8s_client::testenv::TOKEN_USER
+    );
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn impersonation_reaches_the_server() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let mut config = token_config(env);
     let mut imp = Impersonation::default();
     imp.user = Some("jane".into());
@@ -402,7 +450,9 @@ async fn impersonation_reaches_the_server() {
 
 #[tokio::test]
 async fn server_warnings_reach_the_handler() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = warnings.clone();
     let client = Client::builder(token_config(env))
@@ -432,7 +482,9 @@ async fn server_warnings_reach_the_handler() {
 
 #[tokio::test]
 async fn rate_limiter_spaces_requests() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let client = Client::builder(token_config(env))
         .proxy_env(ProxyEnv::none())
         .rate_limit(4.0, 1)
@@ -456,7 +508,9 @@ async fn rate_limiter_spaces_requests() {
 
 #[tokio::test]
 async fn upgrade_refused_by_the_server_is_returned_as_a_response() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let client = build(token_config(env));
     let req = http::Request::post(
         "/api/v1/namespaces/default/pods/no-such-pod/exec?command=true&stdout=true",
@@ -486,4 +540,94 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         cur = e.source();
     }
     out
+}
+
+/// Hands out client certificates, like an exec plugin that returns a certificate and key:
+/// the first one already expired, so the next request fetches the second.
+#[derive(Debug)]
+struct CertPlugin {
+    identities: Vec<ClientIdentity>,
+    fetches: AtomicUsize,
+}
+
+impl AuthProvider for CertPlugin {
+    fn name(&self) -> &str {
+        "cert-plugin"
+    }
+    fn fetch(&self) -> BoxFuture<'_, Result<Credential, AuthError>> {
+        Box::pin(async move {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            let mut credential = Credential::default();
+            credential.client_identity = Some(self.identities[n.min(1)].clone());
+            if n == 0 {
+                credential.expires_at = Some(std::time::SystemTime::now());
+            }
+            Ok(credential)
+        })
+    }
+}
+
+#[tokio::test]
+async fn client_identity_from_a_credential_is_used_and_rotated() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let identity = |key: &str, user: &str| ClientIdentity {
+        cert_pem: client_cert(env, &fixture("ec-pkcs8.key"), user).into_bytes(),
+        key_pem: SecretBytes::from(fixture(key).into_bytes()),
+    };
+    let plugin = Arc::new(CertPlugin {
+        identities: vec![
+            identity("ec-sec1.key", "plugin-first"),
+            identity("ec-pkcs8.key", "plugin-second"),
+        ],
+        fetches: AtomicUsize::new(0),
+    });
+    let mut config = Config::new(env.server_url().parse().unwrap());
+    config.tls.ca = Some(PemSource::File(env.ca_path().to_owned()));
+    let client = Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .auth_provider(plugin.clone())
+        .build()
+        .unwrap();
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-first");
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
+    assert_eq!(plugin.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn no_secret_reaches_logs_debug_or_errors() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded: the connection tasks log here too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let secrets = [env.admin_token().expose_secret(), "wrong-but-secret-token"];
+
+    let client = build(token_config(env));
+    let _: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
+    let mut config = token_config(env);
+    config.auth = AuthConfig::Token(SecretString::from(secrets[1]));
+    let bad = build(config);
+    let err = bad.request::<Value>(get("/api")).await.unwrap_err();
+    let mut seen = logs.text();
+    seen.push_str(&format!(
+        "{client:?}\n{bad:?}\n{err:?}\n{err}\n{}",
+        error_chain(&err)
+    ));
+    seen.push_str(&format!("{:?}", Client::builder(token_config(env))));
+    assert!(
+        logs.text().contains("sending request"),
+        "TRACE logging was captured"
+    );
+    for secret in secrets {
+        assert!(!seen.contains(secret), "a secret leaked:\n{seen}");
+    }
 }

@@ -5,6 +5,8 @@
 //! a DNS lookup, and these tests send no traffic beyond loopback.
 #![cfg(feature = "testenv")]
 
+mod common;
+
 use k8s_client::config::{AuthConfig, PemSource};
 use k8s_client::testenv::TestEnv;
 use k8s_client::transport::ProxyEnv;
@@ -13,10 +15,6 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-fn env() -> &'static TestEnv {
-    k8s_client::testenv::shared().expect("testenv starts")
-}
 
 fn config(env: &TestEnv, server: &str) -> Config {
     let mut c = Config::new(server.parse().unwrap());
@@ -163,17 +161,27 @@ async fn list_namespaces(client: &Client) -> Value {
         .unwrap()
 }
 
-#[tokio::test]
-async fn proxy_url_with_http_connect() {
-    let env = env();
-    let (proxy, targets) = connect_proxy().await;
-    let mut config = config(env, env.server_url());
+/// Lists namespaces of `server` with `proxy` as the cluster's `proxy-url`.
+async fn through_proxy_url(env: &TestEnv, proxy: &str, server: &str) -> Value {
+    let mut config = config(env, server);
     config.proxy_url = Some(proxy.parse().unwrap());
     let client = Client::builder(config)
         .proxy_env(ProxyEnv::none())
         .build()
         .unwrap();
-    assert_eq!(list_namespaces(&client).await["kind"], "NamespaceList");
+    list_namespaces(&client).await
+}
+
+#[tokio::test]
+async fn proxy_url_with_http_connect() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let (proxy, targets) = connect_proxy().await;
+    assert_eq!(
+        through_proxy_url(env, &proxy, env.server_url()).await["kind"],
+        "NamespaceList"
+    );
     // A proxy-url applies even to loopback servers (as in client-go).
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
@@ -183,17 +191,16 @@ async fn proxy_url_with_http_connect() {
 
 #[tokio::test]
 async fn proxy_url_with_socks5_resolves_names_at_the_proxy() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let (proxy, targets) = socks5_proxy().await;
     // Only the proxy knows this name; TLS still verifies it (it is in the certificate).
     let server = format!("https://kubernetes.default.svc:{}", port(env));
-    let mut config = config(env, &server);
-    config.proxy_url = Some(proxy.parse().unwrap());
-    let client = Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .build()
-        .unwrap();
-    assert_eq!(list_namespaces(&client).await["kind"], "NamespaceList");
+    assert_eq!(
+        through_proxy_url(env, &proxy, &server).await["kind"],
+        "NamespaceList"
+    );
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
         Some(format!("kubernetes.default.svc:{}", port(env)))
@@ -202,7 +209,9 @@ async fn proxy_url_with_socks5_resolves_names_at_the_proxy() {
 
 #[tokio::test]
 async fn https_proxy_from_the_environment() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let (proxy, targets) = connect_proxy().await;
     let server = format!("https://kubernetes.default.svc:{}", port(env));
     let proxy_env = ProxyEnv::from_lookup(|name| (name == "HTTPS_PROXY").then(|| proxy.clone()));
@@ -216,7 +225,9 @@ async fn https_proxy_from_the_environment() {
 
 #[tokio::test]
 async fn environment_proxy_skips_loopback_servers() {
-    let env = env();
+    let Some(env) = common::control_plane() else {
+        return;
+    };
     let (proxy, targets) = connect_proxy().await;
     // Loopback servers never go through an environment proxy (Go's rule).
     let lookup = {
