@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 /// environment stops.
 pub const KEEP_ENV: &str = "K8S_CLIENT_TESTENV_KEEP";
 
+/// A directory in which environments create their temporary directories when the
+/// builder names none (default: the system temporary directory).
+pub const TMPDIR_ENV: &str = "K8S_CLIENT_TESTENV_TMPDIR";
+
 /// The service-account token issuer configured on the API server.
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
@@ -70,8 +74,8 @@ impl TestEnvBuilder {
         self
     }
 
-    /// Creates the environment's temporary directory inside `dir` instead of the
-    /// system temporary directory.
+    /// Creates the environment's temporary directory inside `dir` instead of
+    /// `$K8S_CLIENT_TESTENV_TMPDIR` or the system temporary directory.
     pub fn temp_dir_in(mut self, dir: impl Into<PathBuf>) -> Self {
         self.parent_dir = Some(dir.into());
         self
@@ -129,7 +133,14 @@ impl TestEnvBuilder {
                     });
                 }
                 Err(Attempt::PortCollision(_)) if attempt < START_ATTEMPTS => continue,
-                Err(Attempt::PortCollision(e) | Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::PortCollision(e) | Attempt::Failed(e)) => {
+                    // The error names log files: keep them when asked to.
+                    if keep_requested() {
+                        let kept = dir.keep();
+                        eprintln!("testenv: kept {}", kept.display());
+                    }
+                    return Err(e);
+                }
             }
         }
     }
@@ -540,7 +551,7 @@ impl TestEnv {
             p.stop();
         }
         if let Some(dir) = lock(&self.dir).take()
-            && std::env::var(KEEP_ENV).is_ok_and(|v| v == "1")
+            && keep_requested()
         {
             let kept = dir.keep();
             eprintln!("testenv: kept {}", kept.display());
@@ -552,6 +563,10 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+fn keep_requested() -> bool {
+    std::env::var(KEEP_ENV).is_ok_and(|v| v == "1")
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
