@@ -321,7 +321,7 @@ fn kubeconfig_round_trip_is_lossless() {
         let Ok(kc) = Kubeconfig::read_from_with(&env, Path::new("config")) else {
             continue;
         };
-        let yaml = serde_yaml_ng::to_string(&kc).expect("serialize");
+        let yaml = kc.to_yaml().expect("serialize");
         let mut again = Kubeconfig::from_yaml(&yaml).expect("re-parse");
         let mut original = kc.clone();
         for c in &mut original.clusters {

@@ -105,6 +105,12 @@ impl Kubeconfig {
         Ok(config)
     }
 
+    /// Writes the config back as YAML: every field read is kept (including unknown
+    /// ones); comments are lost.
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        serde_yaml_ng::to_string(self).map_err(ConfigError::RenderYaml)
+    }
+
     fn check_loaded(&self, file: Option<&PathBuf>) -> Result<(), ConfigError> {
         check_unique(
             EntryKind::Cluster,

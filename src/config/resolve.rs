@@ -247,9 +247,10 @@ fn auth(s: &Selected, env: &dyn Env, cluster: &ClusterChecked, has_cert: bool) -
     if let Some(token) = user.token.as_ref().filter(|t| !t.is_empty()) {
         return AuthConfig::Token(token.clone());
     }
-    if let Some(username) = non_empty(&user.username) {
+    let has_password = user.password.as_ref().is_some_and(|p| !p.is_empty());
+    if non_empty(&user.username).is_some() || has_password {
         return AuthConfig::Basic {
-            username: username.to_owned(),
+            username: user.username.clone().unwrap_or_default(),
             password: user
                 .password
                 .clone()

@@ -38,6 +38,20 @@ fn read_field(
     Ok((env.host_path(&resolved), bytes))
 }
 
+/// Reads a PEM file named by a kubeconfig field and checks that it holds PEM blocks.
+fn read_pem_field(
+    env: &dyn Env,
+    base: Option<&PathBuf>,
+    file: Option<&PathBuf>,
+    (kind, entry): (EntryKind, &str),
+    field: &'static str,
+    path: &str,
+) -> Result<(PathBuf, Vec<u8>), ConfigError> {
+    let (host, bytes) = read_field(env, base, file, kind, entry, field, path)?;
+    check_pem(&bytes, kind, entry, field, file)?;
+    Ok((host, bytes))
+}
+
 /// Validates the cluster: server, CA (file xor data, readable, PEM), insecure vs CA,
 /// proxy URL scheme.
 pub(super) fn check_cluster(s: &Selected, env: &dyn Env) -> Result<ClusterChecked, ConfigError> {
@@ -72,8 +86,8 @@ pub(super) fn check_cluster(s: &Selected, env: &dyn Env) -> Result<ClusterChecke
         ca_bytes = Some(bytes);
     } else if let Some(path) = c.certificate_authority.as_deref().filter(|p| !p.is_empty()) {
         let field = "certificate-authority";
-        let (host, bytes) = read_field(env, s.ca_base.as_ref(), file, kind, name, field, path)?;
-        check_pem(&bytes, kind, name, field, file)?;
+        let (host, bytes) =
+            read_pem_field(env, s.ca_base.as_ref(), file, (kind, name), field, path)?;
         ca = Some(PemSource::File(host));
         ca_bytes = Some(bytes);
     }
@@ -154,9 +168,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
             None => {
                 let field = "client-certificate";
                 let path = u.client_certificate.as_deref().unwrap_or_default();
-                let (host, bytes) =
-                    read_field(env, s.cert_base.as_ref(), file, kind, name, field, path)?;
-                check_pem(&bytes, kind, name, field, file)?;
+                let (host, _) =
+                    read_pem_field(env, s.cert_base.as_ref(), file, (kind, name), field, path)?;
                 PemSource::File(host)
             }
         };
@@ -168,9 +181,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
             None => {
                 let field = "client-key";
                 let path = u.client_key.as_deref().unwrap_or_default();
-                let (host, bytes) =
-                    read_field(env, s.key_base.as_ref(), file, kind, name, field, path)?;
-                check_pem(&bytes, kind, name, field, file)?;
+                let (host, _) =
+                    read_pem_field(env, s.key_base.as_ref(), file, (kind, name), field, path)?;
                 KeySource::File(host)
             }
         };
@@ -181,8 +193,9 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
 
     let mut methods = Vec::new();
     let has_token = u.token.as_ref().is_some_and(|t| !t.is_empty());
-    // client-go counts `token` and basic auth; `tokenFile` is not counted.
-    if has_token {
+    // clientcmd counts `token`; client-go's REST config also rejects `tokenFile` with
+    // basic auth.
+    if has_token || set(&u.token_file) {
         methods.push("token");
     }
     if set(&u.username) || u.password.as_ref().is_some_and(|p| !p.is_empty()) {
