@@ -90,10 +90,14 @@ pub(crate) struct Live {
 }
 
 impl Fetcher {
+    /// The request URL for messages: the cluster URL (without user info) and `path`.
     fn url(&self, path: &str) -> String {
+        let base = self.client.cluster_url();
+        let host_and_prefix = &base[url::Position::BeforeHost..url::Position::AfterPath];
         format!(
-            "{}{path}",
-            self.client.cluster_url().as_str().trim_end_matches('/')
+            "{}://{}{path}",
+            base.scheme(),
+            host_and_prefix.trim_end_matches('/')
         )
     }
 
@@ -337,6 +341,28 @@ mod tests {
         let e = api_error("u".into(), 503, "é".repeat(1000).as_bytes());
         let body = e.api().unwrap().body.clone().unwrap();
         assert!(body.len() <= 1024 && body.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn urls_in_messages_have_no_credentials_and_keep_the_prefix() {
+        let config = crate::Config::new(
+            "https://admin:hunter2@h.example:6443/prefix/"
+                .parse()
+                .unwrap(),
+        );
+        let fetcher = Fetcher {
+            client: Client::try_from(config).unwrap(),
+            requests: Arc::default(),
+            concurrency: 1,
+            aggregated: true,
+        };
+        assert_eq!(fetcher.url("/api"), "https://h.example:6443/prefix/api");
+        let plain = Fetcher {
+            client: Client::try_from(crate::Config::new("http://[::1]:8080".parse().unwrap()))
+                .unwrap(),
+            ..fetcher
+        };
+        assert_eq!(plain.url("/apis"), "http://[::1]:8080/apis");
     }
 
     #[test]
