@@ -525,7 +525,8 @@ async fn kubectl_api_resources(
 }
 
 /// Runs `future` with a tracing subscriber on this thread and returns the paths of the
-/// discovery requests it logged.
+/// HTTP requests the client sent (its TRACE `sending request` event, one per attempt), after
+/// checking that they are the requests discovery logged (DEBUG `discovery request`).
 async fn capture_requests<T>(future: impl Future<Output = T>) -> (T, Vec<String>) {
     #[derive(Clone, Default)]
     struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
@@ -542,7 +543,7 @@ async fn capture_requests<T>(future: impl Future<Output = T>) -> (T, Vec<String>
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
+        .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .finish();
     let value = {
@@ -550,18 +551,29 @@ async fn capture_requests<T>(future: impl Future<Output = T>) -> (T, Vec<String>
         future.await
     };
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    let paths = text
+    let field = |line: &str, name: &str| -> Option<String> {
+        let rest = line.split(&format!(" {name}=")).nth(1)?;
+        let value = rest.strip_prefix('"').unwrap_or(rest);
+        Some(value.split(['"', ' ']).next()?.to_owned())
+    };
+    let mut logged: Vec<String> = text
         .lines()
         .filter(|l| l.contains("discovery request"))
-        .filter_map(|l| {
-            l.split("path=\"")
-                .nth(1)?
-                .split('"')
-                .next()
-                .map(str::to_owned)
+        .filter_map(|l| field(l, "path"))
+        .collect();
+    let mut sent: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("sending request"))
+        .filter_map(|l| field(l, "url"))
+        .map(|url| {
+            let url: url::Url = url.parse().expect("request URL");
+            url.path().to_owned()
         })
         .collect();
-    (value, paths)
+    logged.sort();
+    sent.sort();
+    assert_eq!(sent, logged, "HTTP requests sent vs discovery requests");
+    (value, sent)
 }
 
 fn files_under(dir: &std::path::Path) -> Vec<String> {
