@@ -71,8 +71,8 @@ pub enum DiscoveryError {
         /// The URL.
         url: String,
     },
-    /// Writing a disk cache file failed (reported by [`DiskCache::write`](super::DiskCache)
-    /// callers that ask for it; discovery itself only logs it, as kubectl does).
+    /// Writing a disk cache file failed. Discovery logs this (tracing WARN) and goes on
+    /// without the file, as kubectl does; it is not returned by discovery calls.
     #[error("writing discovery cache file {path} failed")]
     WriteCache {
         /// The file.
