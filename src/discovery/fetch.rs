@@ -91,7 +91,7 @@ pub(crate) struct Live {
 
 impl Fetcher {
     /// The request URL for messages: the cluster URL (without user info) and `path`.
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         let base = self.client.cluster_url();
         let host_and_prefix = &base[url::Position::BeforeHost..url::Position::AfterPath];
         format!(
@@ -357,6 +357,12 @@ mod tests {
             aggregated: true,
         };
         assert_eq!(fetcher.url("/api"), "https://h.example:6443/prefix/api");
+        let discovery = super::super::Discovery::new(fetcher.client.clone());
+        let debug = format!("{discovery:?}");
+        assert!(
+            debug.contains("h.example:6443") && !debug.contains("hunter2"),
+            "{debug}"
+        );
         let plain = Fetcher {
             client: Client::try_from(crate::Config::new("http://[::1]:8080".parse().unwrap()))
                 .unwrap(),

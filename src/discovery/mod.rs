@@ -83,7 +83,7 @@ struct Inner {
 impl std::fmt::Debug for Discovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Discovery")
-            .field("cluster_url", &self.client().cluster_url().as_str())
+            .field("cluster_url", &self.inner.fetcher.url(""))
             .field("disk_cache", &self.inner.disk)
             .field("aggregated", &self.inner.fetcher.aggregated)
             .field("concurrency", &self.inner.fetcher.concurrency)
