@@ -20,6 +20,9 @@ pub enum Error {
     /// Building the HTTP client, connecting, or exchanging bytes failed.
     #[error("transport failed")]
     Transport(#[from] crate::transport::TransportError),
+    /// Discovery failed (unknown resource name, cache directory, address lookup).
+    #[error("discovery failed")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
     /// The API server answered with a non-2xx status.
     #[error("{0}")]
     Api(#[from] Box<ApiError>),

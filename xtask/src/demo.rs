@@ -7,10 +7,16 @@ use std::process::Command;
 /// The walkthrough: `(example, what it shows)`, run in this order with
 /// `KUBECONFIG` pointing at the control plane's admin kubeconfig. Append new examples
 /// here as they land; each must exist under `examples/`.
-pub const EXAMPLES: &[(&str, &str)] = &[(
-    "testenv",
-    "the library's TestEnv: start a private control plane, call it, stop it",
-)];
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "testenv",
+        "the library's TestEnv: start a private control plane, call it, stop it",
+    ),
+    (
+        "discovery",
+        "GET /api as the server sends it, with serverAddressByClientCIDRs",
+    ),
+];
 
 pub fn run() -> Result {
     let binaries = ensure_binaries()?;
