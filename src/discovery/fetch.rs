@@ -6,8 +6,9 @@ use super::types::{
     APIGroup, APIGroupList, APIResourceList, APIVersions, GroupVersionForDiscovery,
 };
 use super::{DiscoveryError, is_aggregated_content_type};
+use crate::client::response::api_error;
 use crate::client::{Body, Client};
-use crate::error::{ApiError, Error, Status};
+use crate::error::Error;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{ACCEPT, CONTENT_TYPE};
@@ -118,7 +119,7 @@ impl Fetcher {
             .map(str::to_owned);
         let body = response.into_body().collect_bytes().await?;
         if !status.is_success() {
-            return Err(api_error(url, status.as_u16(), &body));
+            return Err(api_error(http::Method::GET, url, status.as_u16(), &body));
         }
         Ok(Answer {
             content_type,
@@ -272,28 +273,6 @@ pub(crate) fn core_group(versions: &APIVersions) -> APIGroup {
     }
 }
 
-/// An [`Error::Api`] from a non-2xx answer: the decoded `Status`, else the body's start.
-fn api_error(url: String, code: u16, body: &[u8]) -> Error {
-    const MAX_BODY: usize = 1024;
-    let status = serde_json::from_slice::<Status>(body)
-        .ok()
-        .filter(|s| s.status.is_some() || s.reason.is_some() || s.code.is_some());
-    let text = (status.is_none() && !body.is_empty()).then(|| {
-        let end = (0..=body.len().min(MAX_BODY))
-            .rev()
-            .find(|&i| std::str::from_utf8(&body[..i]).is_ok())
-            .unwrap_or(0);
-        String::from_utf8_lossy(&body[..end]).into_owned()
-    });
-    Error::Api(Box::new(ApiError {
-        method: http::Method::GET,
-        url,
-        code,
-        status,
-        body: text,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,15 +311,22 @@ mod tests {
     #[test]
     fn errors_keep_status_or_body() {
         let e = api_error(
+            http::Method::GET,
             "https://h/apis/x/v1".into(),
             503,
             br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"service unavailable","reason":"ServiceUnavailable","code":503}"#,
         );
         assert_eq!(e.code(), Some(503));
         assert_eq!(e.reason(), Some("ServiceUnavailable"));
-        let e = api_error("u".into(), 503, "é".repeat(1000).as_bytes());
+        let e = api_error(
+            http::Method::GET,
+            "u".into(),
+            503,
+            "é".repeat(1000).as_bytes(),
+        );
         let body = e.api().unwrap().body.clone().unwrap();
-        assert!(body.len() <= 1024 && body.chars().all(|c| c == 'é'));
+        assert!(body.trim_end_matches('…').len() <= 1024);
+        assert!(body.trim_end_matches('…').chars().all(|c| c == 'é'));
     }
 
     #[test]

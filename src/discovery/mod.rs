@@ -177,18 +177,6 @@ impl From<Client> for Discovery {
     }
 }
 
-/// `client.discovery()`: a [`Discovery`] with default options (memory cache only).
-pub trait ClientDiscoveryExt {
-    /// A new [`Discovery`] for this client. Keep it to reuse its cache.
-    fn discovery(&self) -> Discovery;
-}
-
-impl ClientDiscoveryExt for Client {
-    fn discovery(&self) -> Discovery {
-        Discovery::new(self.clone())
-    }
-}
-
 impl Discovery {
     /// Discovery with default options: aggregated discovery, memory cache only.
     pub fn new(client: Client) -> Self {
