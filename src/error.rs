@@ -20,6 +20,9 @@ pub enum Error {
     /// Building the HTTP client, connecting, or exchanging bytes failed.
     #[error("transport failed")]
     Transport(#[from] crate::transport::TransportError),
+    /// Configuring, binding or serving the local proxy failed.
+    #[error("local proxy failed")]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The API server answered with a non-2xx status.
     #[error("{0}")]
     Api(#[from] Box<ApiError>),
