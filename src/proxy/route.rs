@@ -6,6 +6,24 @@
 //! longest matching prefix wins, anything else is `404 page not found`. Pure: no I/O.
 
 use super::options::with_trailing_slash;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+/// What Go's `url.URL.EscapedPath` escapes in a path: all but unreserved characters
+/// and `$&+,/:;=@`.
+const PATH_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
 
 /// The outcome of routing one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,9 +62,13 @@ impl Router {
             None => p,
         };
         if method != http::Method::CONNECT {
-            let clean = clean_path(path);
-            if clean != path {
-                return Route::Redirect(with_query(clean));
+            // Go cleans the decoded path, so `%2e%2e` counts as `..` too.
+            let decoded = percent_decode_str(path).decode_utf8_lossy();
+            let clean = clean_path(&decoded);
+            if clean != decoded {
+                return Route::Redirect(with_query(
+                    utf8_percent_encode(&clean, PATH_ESCAPE).to_string(),
+                ));
             }
         }
         let patterns = std::iter::once(&self.api_prefix).chain(self.www_prefix.as_ref());
@@ -225,6 +247,16 @@ mod tests {
         assert_eq!(
             r.route(&Method::CONNECT, "/api/../x", None),
             Route::Api("/api/../x".into())
+        );
+        // Encoded dots are dots: no way around the filter's path patterns.
+        assert_eq!(
+            get(&r, "/apis/%2e%2e/api/v1/namespaces/a/pods/b/exec"),
+            Route::Redirect("/api/v1/namespaces/a/pods/b/exec".into())
+        );
+        assert_eq!(get(&r, "/a%20b/./c"), Route::Redirect("/a%20b/c".into()));
+        assert_eq!(
+            get(&r, "/api/v1/namespaces/a%2Fb"),
+            Route::Api("/api/v1/namespaces/a%2Fb".into())
         );
     }
 

@@ -130,7 +130,8 @@ async fn accept(
                     tracing::debug!(target: "k8s_client::proxy", error = %e, "setting TCP keep-alive failed");
                 }
             }
-            Ok((Accepted::Tcp(stream), Some(peer.ip())))
+            // A v4-mapped peer on a dual-stack socket is shown as IPv4, as Go does.
+            Ok((Accepted::Tcp(stream), Some(peer.ip().to_canonical())))
         }
         Listener::Unix(l, _) => {
             let (stream, _) = l.accept().await?;
