@@ -14,6 +14,7 @@
 mod body;
 mod builder;
 mod response;
+mod sni;
 mod stack;
 mod upgrade;
 mod url;
@@ -237,8 +238,13 @@ impl Client {
                 Mode::Normal => &built.http,
                 Mode::Upgrade => &built.upgrade,
             };
+            let target = self
+                .inner
+                .stack
+                .connect_url(&url)
+                .unwrap_or_else(|| url.clone());
             let mut builder = client
-                .request(method.clone(), url.clone())
+                .request(method.clone(), target)
                 .headers(request_headers)
                 .body(body.into_reqwest());
             if mode == Mode::Upgrade {
@@ -248,12 +254,13 @@ impl Client {
             let response = match builder.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    let wait = connection_backoff(tries);
                     if replayable
                         && retry::is_safe_to_resend(&method)
                         && tries < MAX_TRIES
+                        && self.within_deadline(started, wait)
                         && retry::is_connection_lost(&e)
                     {
-                        let wait = connection_backoff(tries);
                         tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
                         tokio::time::sleep(wait).await;
                         continue;
@@ -273,18 +280,15 @@ impl Client {
                 auth_retried = true;
                 continue;
             }
-            if let Some(wait) = retry::retry_after(status, response.headers()) {
-                let within_deadline = self
-                    .inner
-                    .config
-                    .timeout
-                    .is_none_or(|t| started.elapsed() + wait < t);
-                if replayable && tries < MAX_TRIES && within_deadline {
-                    tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
-                    drop(response);
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
+            if let Some(wait) = retry::retry_after(status, response.headers())
+                && replayable
+                && tries < MAX_TRIES
+                && self.within_deadline(started, wait)
+            {
+                tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
+                drop(response);
+                tokio::time::sleep(wait).await;
+                continue;
             }
             return Ok(Answer {
                 method,
@@ -292,6 +296,14 @@ impl Client {
                 response,
             });
         }
+    }
+
+    /// Whether waiting `wait` more still ends before the request timeout (if any).
+    fn within_deadline(&self, started: Instant, wait: Duration) -> bool {
+        self.inner
+            .config
+            .timeout
+            .is_none_or(|t| started.elapsed() + wait < t)
     }
 
     /// Sets `Authorization` from the credential (unless the caller set one), marked
