@@ -375,6 +375,13 @@ async fn filter_routing_and_static_files() {
     );
     let a = fetch(&t, get("/static/")).await;
     assert_eq!(a.text(), "<h1>home</h1>");
+    std::fs::create_dir(www.path().join("docs")).unwrap();
+    std::fs::write(www.path().join("docs/index.html"), "docs").unwrap();
+    let a = fetch(&t, get("/static/docs")).await;
+    assert_eq!(a.status, 301);
+    assert_eq!(a.headers["location"], "/static/docs/");
+    let a = fetch(&t, get("/static/docs/")).await;
+    assert_eq!(a.text(), "docs");
     let a = fetch(&t, get("/static/missing.txt")).await;
     assert_eq!(
         (a.status.as_u16(), a.text().as_str()),

@@ -55,6 +55,11 @@ impl Router {
         }
     }
 
+    /// The static files' prefix (with its trailing slash), when they are served.
+    pub(crate) fn www_prefix(&self) -> Option<&str> {
+        self.www_prefix.as_deref()
+    }
+
     /// Routes a request by its method, percent-encoded path and raw query.
     pub(crate) fn route(&self, method: &http::Method, path: &str, query: Option<&str>) -> Route {
         let with_query = |p: String| match query {

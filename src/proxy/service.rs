@@ -253,6 +253,24 @@ async fn serve_static(shared: &Shared, req: Request<Incoming>, path: &str) -> Re
         Ok(response) if response.status() == StatusCode::NOT_FOUND => {
             text(StatusCode::NOT_FOUND, "404 page not found\n")
         }
+        Ok(response) if response.status().is_redirection() => {
+            // A directory asked for without its slash. The file service only knows the
+            // path below the prefix; Go answers 301 to the slashed directory.
+            let below = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("/");
+            let prefix = shared.router.www_prefix().unwrap_or("/");
+            let mut moved = Response::new(empty());
+            *moved.status_mut() = StatusCode::MOVED_PERMANENTLY;
+            if let Ok(location) =
+                HeaderValue::from_str(&format!("{}{below}", prefix.trim_end_matches('/')))
+            {
+                moved.headers_mut().insert(header::LOCATION, location);
+            }
+            moved
+        }
         Ok(response) => response.map(|b| b.map_err(BoxError::from).boxed_unsync()),
         Err(e) => {
             tracing::error!(target: "k8s_client::proxy", path, error = %e, "reading a static file failed");
