@@ -204,3 +204,28 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn accepted_keepalive(keepalive: Duration) -> bool {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listener = Listener::Tcp(listener, addr);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, peer) = accept(&listener, keepalive).await.unwrap();
+        assert_eq!(peer, Some(IpAddr::from([127, 0, 0, 1])));
+        let Accepted::Tcp(stream) = accepted else {
+            panic!("a TCP connection")
+        };
+        assert!(stream.nodelay().unwrap());
+        socket2::SockRef::from(&stream).keepalive().unwrap()
+    }
+
+    #[tokio::test]
+    async fn keepalive_option_sets_tcp_keepalive_on_accepted_connections() {
+        assert!(accepted_keepalive(Duration::from_secs(30)).await);
+        assert!(!accepted_keepalive(Duration::ZERO).await);
+    }
+}
