@@ -54,6 +54,24 @@ fn assert_same(what: &str, k: &Answer, o: &Answer) {
     );
 }
 
+/// Creates pod `p` in `ns`; it never runs (testenv has no node), so exec, attach and
+/// port-forward get the API server's own error answer.
+async fn create_pod_without_node(client: &k8s_client::Client, ns: &str) {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "example.invalid/none"}]}
+    });
+    let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&pod).unwrap())
+        .unwrap();
+    client
+        .request::<serde_json::Value>(req)
+        .await
+        .expect("creating the pod");
+}
+
 #[tokio::test]
 async fn default_options_answer_like_kubectl() {
     let Some(env) = common::control_plane() else {
@@ -264,21 +282,8 @@ async fn upgrade_errors_from_the_apiserver_come_back_unchanged() {
         return;
     };
     let ns = common::unique_namespace(env, "proxy-upgrade-diff").await;
-    // A pod that can never run: no node exists.
     let client = admin_client(env);
-    let pod = json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "p"},
-        "spec": {"containers": [{"name": "c", "image": "example.invalid/none"}]}
-    });
-    let req = http::Request::post(format!("/api/v1/namespaces/{ns}/pods"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&pod).unwrap())
-        .unwrap();
-    client
-        .request::<serde_json::Value>(req)
-        .await
-        .expect("creating the pod");
+    create_pod_without_node(&client, &ns).await;
     let kubectl = KubectlProxy::start(env.admin_kubeconfig(), &["--port=0"]).await;
     let ours = OurProxy::start(client, options_on_random_port()).await;
     let (k, o) = (&kubectl.target, &ours.target());
@@ -317,4 +322,42 @@ async fn upgrade_errors_from_the_apiserver_come_back_unchanged() {
         );
         assert_same(&path, &ka, &oa);
     }
+}
+
+#[tokio::test]
+async fn spdy_exec_passes_through_when_allowed() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let ns = common::unique_namespace(env, "proxy-spdy-diff").await;
+    let client = admin_client(env);
+    create_pod_without_node(&client, &ns).await;
+    // exec is allowed once reject-paths no longer lists it.
+    let kubectl = KubectlProxy::start(
+        env.admin_kubeconfig(),
+        &["--port=0", "--reject-paths=^/nothing$"],
+    )
+    .await;
+    let mut options = options_on_random_port();
+    options.reject_paths = "^/nothing$".to_owned();
+    let ours = OurProxy::start(client, options).await;
+    let (k, o) = (&kubectl.target, &ours.target());
+    // What `kubectl exec` sends over SPDY.
+    let path = format!("/api/v1/namespaces/{ns}/pods/p/exec?command=ls&container=c&stdout=true");
+    let upgrade = |t: &Target| {
+        let mut r = request(t, "POST", &path, None);
+        let h = r.headers_mut();
+        h.insert("connection", "Upgrade".parse().unwrap());
+        h.insert("upgrade", "SPDY/3.1".parse().unwrap());
+        h.insert(
+            "x-stream-protocol-version",
+            "v4.channel.k8s.io".parse().unwrap(),
+        );
+        r
+    };
+    let ka = fetch(k, upgrade(k)).await;
+    let oa = fetch(o, upgrade(o)).await;
+    assert_eq!(ka.status, 400, "{}", ka.text());
+    assert_eq!(ka.json()["kind"], "Status", "the apiserver's own answer");
+    assert_same("SPDY exec", &ka, &oa);
 }
