@@ -23,6 +23,9 @@ pub enum Error {
     /// Discovery failed (unknown resource name, cache directory, address lookup).
     #[error("discovery failed")]
     Discovery(#[from] crate::discovery::DiscoveryError),
+    /// Configuring, binding or serving the local proxy failed.
+    #[error("local proxy failed")]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// The API server answered with a non-2xx status.
     #[error("{0}")]
     Api(#[from] Box<ApiError>),
