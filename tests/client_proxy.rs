@@ -23,15 +23,6 @@ fn config(env: &TestEnv, server: &str) -> Config {
     c
 }
 
-/// The apiserver's port.
-fn port(env: &TestEnv) -> u16 {
-    env.server_url()
-        .parse::<url::Url>()
-        .unwrap()
-        .port()
-        .unwrap()
-}
-
 /// Which targets a proxy was asked to reach, in order.
 type Targets = Arc<Mutex<Vec<String>>>;
 
@@ -185,7 +176,7 @@ async fn proxy_url_with_http_connect() {
     // A proxy-url applies even to loopback servers (as in client-go).
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
-        Some(format!("127.0.0.1:{}", port(env)))
+        Some(format!("127.0.0.1:{}", common::apiserver_port(env)))
     );
 }
 
@@ -196,14 +187,20 @@ async fn proxy_url_with_socks5_resolves_names_at_the_proxy() {
     };
     let (proxy, targets) = socks5_proxy().await;
     // Only the proxy knows this name; TLS still verifies it (it is in the certificate).
-    let server = format!("https://kubernetes.default.svc:{}", port(env));
+    let server = format!(
+        "https://kubernetes.default.svc:{}",
+        common::apiserver_port(env)
+    );
     assert_eq!(
         through_proxy_url(env, &proxy, &server).await["kind"],
         "NamespaceList"
     );
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
-        Some(format!("kubernetes.default.svc:{}", port(env)))
+        Some(format!(
+            "kubernetes.default.svc:{}",
+            common::apiserver_port(env)
+        ))
     );
 }
 
@@ -213,7 +210,10 @@ async fn https_proxy_from_the_environment() {
         return;
     };
     let (proxy, targets) = connect_proxy().await;
-    let server = format!("https://kubernetes.default.svc:{}", port(env));
+    let server = format!(
+        "https://kubernetes.default.svc:{}",
+        common::apiserver_port(env)
+    );
     let proxy_env = ProxyEnv::from_lookup(|name| (name == "HTTPS_PROXY").then(|| proxy.clone()));
     let client = Client::builder(config(env, &server))
         .proxy_env(proxy_env)

@@ -4,6 +4,7 @@
 #![cfg(feature = "testenv")]
 
 mod common;
+mod support;
 
 use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::discovery::{
@@ -528,29 +529,13 @@ async fn kubectl_api_resources(
 /// HTTP requests the client sent (its TRACE `sending request` event, one per attempt), after
 /// checking that they are the requests discovery logged (DEBUG `discovery request`).
 async fn capture_requests<T>(future: impl Future<Output = T>) -> (T, Vec<String>) {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
+    let buffer = support::LogBuffer::default();
+    let subscriber = buffer.subscriber();
     let value = {
         let _guard = tracing::subscriber::set_default(subscriber);
         future.await
     };
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let field = |line: &str, name: &str| -> Option<String> {
         let rest = line.split(&format!(" {name}=")).nth(1)?;
         let value = rest.strip_prefix('"').unwrap_or(rest);
