@@ -420,6 +420,25 @@ impl Files {
 /// Dropping it stops every process (SIGTERM, then SIGKILL after 10 s) and removes its
 /// temporary directory (unless `K8S_CLIENT_TESTENV_KEEP=1`). The processes are also
 /// killed by the kernel if the test process dies.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use k8s_client::config::KubeconfigOptions;
+/// use k8s_client::testenv::TestEnv;
+/// use k8s_client::{Client, Config};
+///
+/// let env = TestEnv::start()?;
+/// let mut options = KubeconfigOptions::default();
+/// options.kubeconfig = Some(env.admin_kubeconfig().to_owned());
+/// let client = Client::try_from(Config::from_kubeconfig(&options)?)?;
+/// let req = http::Request::get("/api/v1/namespaces").body(Vec::new())?;
+/// let namespaces: serde_json::Value = client.request(req).await?;
+/// assert_eq!(namespaces["kind"], "NamespaceList");
+/// # Ok(()) }
+/// ```
+///
+/// A test binary with many tests shares one environment through
+/// [`shared`](super::shared).
 pub struct TestEnv {
     processes: Mutex<Vec<Proc>>,
     dir: Mutex<Option<tempfile::TempDir>>,
