@@ -8,6 +8,19 @@
 use secrecy::{ExposeSecret, SecretBox, SecretSlice};
 use std::fmt;
 
+/// A URL for messages, logs and `Debug`: without user name and password (a cluster or
+/// proxy URL may carry credentials).
+pub(crate) fn url_for_display(url: &url::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    // Only fails for URLs that cannot have credentials, which then have none.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// A secret UTF-8 string (a token, a password, an exec env value).
 ///
 /// ```
