@@ -21,6 +21,18 @@ pub(crate) fn url_for_display(url: &url::Url) -> String {
     shown.to_string()
 }
 
+/// `scheme://user:pass@host…` as `scheme://<redacted>@host…`.
+pub(crate) fn redact_userinfo(value: &str) -> String {
+    let start = value.find("://").map_or(0, |i| i + 3);
+    let authority_end = value[start..]
+        .find(['/', '?', '#'])
+        .map_or(value.len(), |i| start + i);
+    match value[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &value[..start], &value[start + at..]),
+        None => value.to_owned(),
+    }
+}
+
 /// A secret UTF-8 string (a token, a password, an exec env value).
 ///
 /// ```
