@@ -80,11 +80,6 @@ where
     }
 }
 
-fn port_of(env: &TestEnv) -> u16 {
-    let url: url::Url = env.server_url().parse().unwrap();
-    url.port_or_known_default().unwrap()
-}
-
 /// Resources as comparable tuples, leaving out test groups other tests may be changing.
 fn resource_set(snapshot: &DiscoverySnapshot) -> BTreeSet<String> {
     snapshot
@@ -136,7 +131,7 @@ async fn documents_equal_the_raw_answers() {
     assert_eq!(default.client_cidr, "0.0.0.0/0");
     assert_eq!(
         default.server_address,
-        format!("127.0.0.1:{}", port_of(env))
+        format!("127.0.0.1:{}", common::apiserver_port(env))
     );
 
     // /apis and one group version: equal field by field.
@@ -207,14 +202,17 @@ async fn address_selection_from_this_host() {
     let discovery = Discovery::new(client(env));
     let route = discovery.local_route().await.expect("local route");
     assert_eq!(route.local, std::net::IpAddr::from([127, 0, 0, 1]));
-    assert_eq!(route.server.port(), port_of(env));
+    assert_eq!(route.server.port(), common::apiserver_port(env));
     let chosen = discovery
         .server_address_from_here()
         .await
         .expect("server_address_from_here")
         .expect("the default entry matches");
     assert_eq!(chosen.client_cidr, "0.0.0.0/0");
-    assert_eq!(chosen.server_address, format!("127.0.0.1:{}", port_of(env)));
+    assert_eq!(
+        chosen.server_address,
+        format!("127.0.0.1:{}", common::apiserver_port(env))
+    );
 }
 
 #[tokio::test]
@@ -607,7 +605,7 @@ async fn disk_cache_is_warm_expires_and_heals() {
         dir,
         root.path()
             .join("discovery")
-            .join(format!("127.0.0.1_{}", port_of(env)))
+            .join(format!("127.0.0.1_{}", common::apiserver_port(env)))
     );
     assert!(dir.join("servergroups.json").is_file());
     assert!(dir.join("v1/serverresources.json").is_file());
