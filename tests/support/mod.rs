@@ -554,6 +554,34 @@ pub async fn create(
         .unwrap_or_else(|e| panic!("POST {path}: {e}"))
 }
 
+/// Deletes the object at `path`.
+pub async fn delete(client: &k8s_client::Client, path: &str) {
+    let req = http::Request::delete(path).body(Vec::new()).unwrap();
+    let _: serde_json::Value = client
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("DELETE {path}: {e}"));
+}
+
+/// Polls `check` until it yields a value or `timeout` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A token for service account `sa` in `namespace` from the TokenRequest API, valid for
 /// an hour, bound to `bound_secret` (a stored Secret object) if given: the API server
 /// rejects it once that Secret is gone.
