@@ -551,7 +551,7 @@ pub async fn create(
     client
         .request(post_json(path, &body))
         .await
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        .unwrap_or_else(|e| panic!("POST {path}: {}", k8s_client::discovery::error_chain(&e)))
 }
 
 /// Deletes the object at `path`.
@@ -560,7 +560,7 @@ pub async fn delete(client: &k8s_client::Client, path: &str) {
     let _: serde_json::Value = client
         .request(req)
         .await
-        .unwrap_or_else(|e| panic!("DELETE {path}: {e}"));
+        .unwrap_or_else(|e| panic!("DELETE {path}: {}", k8s_client::discovery::error_chain(&e)));
 }
 
 /// Polls `check` until it yields a value or `timeout` passes.
@@ -609,7 +609,7 @@ pub async fn request_token(
     let answer: serde_json::Value = client
         .request(post_json(&path, &body))
         .await
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        .unwrap_or_else(|e| panic!("POST {path}: {}", k8s_client::discovery::error_chain(&e)));
     k8s_client::SecretString::from(answer["status"]["token"].as_str().expect("status.token"))
 }
 
