@@ -27,7 +27,10 @@ pub enum Error {
     #[error("local proxy failed")]
     Proxy(#[from] crate::proxy::ProxyError),
     /// The API server answered with a non-2xx status.
-    #[error("{0}")]
+    ///
+    /// Transparent: the message is the [`ApiError`]'s own (method, URL, status,
+    /// `Status.reason` and message), and it is not repeated as a source.
+    #[error(transparent)]
     Api(#[from] Box<ApiError>),
     /// A response body could not be decoded into the expected type.
     #[error("decoding {type_name} from {url} failed")]

@@ -8,6 +8,31 @@
 use secrecy::{ExposeSecret, SecretBox, SecretSlice};
 use std::fmt;
 
+/// A URL for messages, logs and `Debug`: without user name and password (a cluster or
+/// proxy URL may carry credentials).
+pub(crate) fn url_for_display(url: &url::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    // Only fails for URLs that cannot have credentials, which then have none.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// `scheme://user:pass@host…` as `scheme://<redacted>@host…`.
+pub(crate) fn redact_userinfo(value: &str) -> String {
+    let start = value.find("://").map_or(0, |i| i + 3);
+    let authority_end = value[start..]
+        .find(['/', '?', '#'])
+        .map_or(value.len(), |i| start + i);
+    match value[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &value[..start], &value[start + at..]),
+        None => value.to_owned(),
+    }
+}
+
 /// A secret UTF-8 string (a token, a password, an exec env value).
 ///
 /// ```

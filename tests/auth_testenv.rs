@@ -19,8 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{
-    LeakCheck, LogBuffer, Plugin, create, direct_client, get, jwt_claim, kubeconfig_config,
-    request_token, rfc3339, testenv_client_cert, testenv_secrets, whoami,
+    LeakCheck, LogBuffer, Plugin, create, direct_client, get, jwt_claim, key_fixture,
+    kubeconfig_config, request_token, rfc3339, testenv_secrets, whoami,
 };
 
 const V1: &str = "client.authentication.k8s.io/v1";
@@ -443,10 +443,11 @@ async fn exec_plugin_client_certificate_authenticates_and_rotates() {
     let Some((env, mut leaks)) = setup() else {
         return;
     };
-    let ca_key = std::fs::read_to_string(env.dir().join("ca.key")).unwrap();
-    let next_key = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    leaks.key_pem(next_key.as_bytes());
-    let next_cert = testenv_client_cert(&ca_key, &next_key, "exec-rotated", "system:masters");
+    let (next_cert, next_key) = env
+        .issue_client_certificate("exec-rotated", Some("system:masters"))
+        .unwrap();
+    leaks.key_pem(next_key.expose_secret());
+    let next_key = String::from_utf8(next_key.expose_secret().to_vec()).unwrap();
     let admin_key = String::from_utf8(env.admin_key_pem().expose_secret().to_vec()).unwrap();
     let plugin = Plugin::new();
     plugin.respond(
@@ -505,13 +506,6 @@ async fn exec_plugin_client_certificate_authenticates_and_rotates() {
     leaks.finish(CLIENT_LOGS);
 }
 
-fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/client-keys")
-        .join(name);
-    std::fs::read_to_string(path).unwrap()
-}
-
 #[tokio::test]
 async fn client_certificates_from_kubeconfig_with_rsa_and_ec_keys() {
     let Some((env, mut leaks)) = setup() else {
@@ -524,18 +518,19 @@ async fn client_certificates_from_kubeconfig_with_rsa_and_ec_keys() {
     assert_eq!(user["username"], "admin");
 
     // RSA (PKCS#1) and EC (SEC1) keys in files named relative to the kubeconfig.
-    let ca_key = std::fs::read_to_string(env.dir().join("ca.key")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for (name, key, same_key_pkcs8) in [
         ("rsa", "rsa-pkcs1.key", "rsa-pkcs8.key"),
         ("ec", "ec-sec1.key", "ec-pkcs8.key"),
     ] {
         let user = format!("cert-{name}");
-        let cert = testenv_client_cert(&ca_key, &fixture(same_key_pkcs8), &user, "system:masters");
+        let cert = env
+            .sign_client_certificate(&key_fixture(same_key_pkcs8), &user, Some("system:masters"))
+            .unwrap();
         std::fs::write(dir.path().join(format!("{name}.crt")), cert).unwrap();
-        std::fs::write(dir.path().join(format!("{name}.key")), fixture(key)).unwrap();
-        leaks.key_pem(fixture(key).as_bytes());
-        leaks.key_pem(fixture(same_key_pkcs8).as_bytes());
+        std::fs::write(dir.path().join(format!("{name}.key")), key_fixture(key)).unwrap();
+        leaks.key_pem(key_fixture(key).as_bytes());
+        leaks.key_pem(key_fixture(same_key_pkcs8).as_bytes());
     }
     let user = |name: &str| {
         json!({"name": name, "user": {

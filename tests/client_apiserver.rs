@@ -4,6 +4,7 @@
 #![cfg(feature = "testenv")]
 
 mod common;
+mod support;
 
 use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, ClientIdentity, Credential};
 use k8s_client::config::{AuthConfig, ClientCertificate, Impersonation, KeySource, PemSource};
@@ -11,11 +12,10 @@ use k8s_client::testenv::TestEnv;
 use k8s_client::transport::{ProxyEnv, TransportError};
 use k8s_client::{Client, Config, Error, SecretBytes, SecretString};
 use serde_json::{Value, json};
-use std::io::Write;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{LogBuffer, direct_client, get, key_fixture, whoami};
 
 /// The admin token, the environment's CA, no proxy.
 fn token_config(env: &TestEnv) -> Config {
@@ -25,34 +25,12 @@ fn token_config(env: &TestEnv) -> Config {
     c
 }
 
-fn build(config: Config) -> Client {
-    Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .build()
-        .unwrap()
-}
-
-fn get(path: &str) -> http::Request<Vec<u8>> {
-    http::Request::get(path).body(Vec::new()).unwrap()
-}
-
-/// Who the server thinks we are (`SelfSubjectReview`).
-async fn whoami(client: &Client) -> Result<Value, Error> {
-    let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
-    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .unwrap();
-    let review: Value = client.request(req).await?;
-    Ok(review["status"]["userInfo"].clone())
-}
-
 #[tokio::test]
 async fn static_token_over_http2() {
     let Some(env) = common::control_plane() else {
         return;
     };
-    let client = build(token_config(env));
+    let client = direct_client(token_config(env));
     let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
     assert_eq!(list["kind"], "NamespaceList");
     let user = whoami(&client).await.unwrap();
@@ -79,7 +57,7 @@ async fn wrong_ca_is_a_clear_tls_error() {
     let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
     let mut config = token_config(env);
     config.tls.ca = Some(PemSource::Data(other_ca.cert.pem().into_bytes()));
-    let err = build(config)
+    let err = direct_client(config)
         .request::<Value>(get("/api"))
         .await
         .unwrap_err();
@@ -103,10 +81,13 @@ async fn tls_server_name_verifies_against_that_name() {
     let mut config = token_config(env);
     config.tls.tls_server_name = Some("localhost".to_owned());
     assert!(config.cluster_url.host_str() == Some("127.0.0.1"));
-    let _: Value = build(config.clone()).request(get("/api")).await.unwrap();
+    let _: Value = direct_client(config.clone())
+        .request(get("/api"))
+        .await
+        .unwrap();
 
     config.tls.tls_server_name = Some("not-in-the-certificate.example".to_owned());
-    let err = build(config)
+    let err = direct_client(config)
         .request::<Value>(get("/api"))
         .await
         .unwrap_err();
@@ -121,25 +102,6 @@ async fn tls_server_name_verifies_against_that_name() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn insecure_skip_tls_verify_works_and_warns() {
     let Some(env) = common::control_plane() else {
@@ -148,12 +110,8 @@ async fn insecure_skip_tls_verify_works_and_warns() {
     let mut config = token_config(env);
     config.tls.ca = None;
     config.tls.insecure_skip_tls_verify = true;
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
+    let logs = LogBuffer::default();
+    let subscriber = logs.subscriber();
     let client = tracing::subscriber::with_default(subscriber, || {
         Client::builder(config).proxy_env(ProxyEnv::none()).build()
     })
@@ -164,42 +122,6 @@ async fn insecure_skip_tls_verify_works_and_warns() {
     assert!(text.contains("WARN"), "{text}");
     assert!(text.contains("insecure-skip-tls-verify"), "{text}");
     assert!(!text.contains(env.admin_token().expose_secret()));
-}
-
-/// Signs a client certificate for the public key of `key_pkcs8` with the environment's CA.
-fn client_cert(env: &TestEnv, key_pkcs8: &str, user: &str) -> String {
-    let ca_key =
-        rcgen::KeyPair::from_pem(&std::fs::read_to_string(env.dir().join("ca.key")).unwrap())
-            .unwrap();
-    // The issuer is described by the same parameters testenv created its CA with, so the
-    // issuer name and key identifier match the CA certificate the server trusts.
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "k8s-client-testenv-ca");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::from_pem(key_pkcs8).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, user);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "system:masters");
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    params.signed_by(&key, &issuer).unwrap().pem()
-}
-
-fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/client-keys")
-        .join(name);
-    std::fs::read_to_string(path).unwrap()
 }
 
 fn cert_config(env: &TestEnv, cert: PemSource, key: KeySource) -> Config {
@@ -222,16 +144,18 @@ async fn client_certificates_with_rsa_and_ec_keys() {
         ("ec-pkcs8.key", "ec-pkcs8.key"),
     ] {
         let user = format!("user-{}", key_file.trim_end_matches(".key"));
-        let cert = client_cert(env, &fixture(pkcs8_file), &user);
+        let cert = env
+            .sign_client_certificate(&key_fixture(pkcs8_file), &user, Some("system:masters"))
+            .unwrap();
         // From files for the keys, inline for the certificates.
         let key_path = dir.path().join(key_file);
-        std::fs::write(&key_path, fixture(key_file)).unwrap();
+        std::fs::write(&key_path, key_fixture(key_file)).unwrap();
         let config = cert_config(
             env,
             PemSource::Data(cert.into_bytes()),
             KeySource::File(key_path),
         );
-        let who = whoami(&build(config)).await.unwrap();
+        let who = whoami(&direct_client(config)).await.unwrap();
         assert_eq!(who["username"], user.as_str(), "{key_file}");
         assert!(
             who["groups"]
@@ -253,11 +177,16 @@ async fn changed_certificate_files_are_read_again() {
     let key_path = dir.path().join("client.key");
     std::fs::write(
         &cert_path,
-        client_cert(env, &fixture("ec-pkcs8.key"), "first"),
+        env.sign_client_certificate(
+            &key_fixture("ec-pkcs8.key"),
+            "first",
+            Some("system:masters"),
+        )
+        .unwrap(),
     )
     .unwrap();
-    std::fs::write(&key_path, fixture("ec-pkcs8.key")).unwrap();
-    let client = build(cert_config(
+    std::fs::write(&key_path, key_fixture("ec-pkcs8.key")).unwrap();
+    let client = direct_client(cert_config(
         env,
         PemSource::File(cert_path.clone()),
         KeySource::File(key_path.clone()),
@@ -266,10 +195,19 @@ async fn changed_certificate_files_are_read_again() {
 
     // Rotate to another key and user, written as a new file then renamed into place.
     let tmp = dir.path().join("next.key");
-    std::fs::write(&tmp, fixture("rsa-pkcs1.key")).unwrap();
+    std::fs::write(&tmp, key_fixture("rsa-pkcs1.key")).unwrap();
     std::fs::rename(&tmp, &key_path).unwrap();
     let tmp = dir.path().join("next.crt");
-    std::fs::write(&tmp, client_cert(env, &fixture("rsa-pkcs8.key"), "second")).unwrap();
+    std::fs::write(
+        &tmp,
+        env.sign_client_certificate(
+            &key_fixture("rsa-pkcs8.key"),
+            "second",
+            Some("system:masters"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     std::fs::rename(&tmp, &cert_path).unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -296,7 +234,7 @@ async fn unauthorized_and_forbidden_carry_the_servers_status() {
     };
     let mut config = token_config(env);
     config.auth = AuthConfig::Token(SecretString::from("not-a-valid-token"));
-    let err = build(config)
+    let err = direct_client(config)
         .request::<Value>(get("/api/v1/namespaces"))
         .await
         .unwrap_err();
@@ -308,7 +246,7 @@ async fn unauthorized_and_forbidden_carry_the_servers_status() {
 
     let mut config = token_config(env);
     config.auth = AuthConfig::Token(env.noperm_token().clone());
-    let err = build(config)
+    let err = direct_client(config)
         .request::<Value>(get("/api/v1/namespaces/default/secrets"))
         .await
         .unwrap_err();
@@ -431,7 +369,7 @@ async fn impersonation_reaches_the_server() {
         ("example.com/team name".into(), vec!["blue".into()]),
     ];
     config.impersonate = Some(imp);
-    let who = whoami(&build(config)).await.unwrap();
+    let who = whoami(&direct_client(config)).await.unwrap();
     assert_eq!(who["username"], "jane");
     assert_eq!(who["uid"], "uid-1234");
     let groups = who["groups"].as_array().unwrap();
@@ -511,7 +449,7 @@ async fn upgrade_refused_by_the_server_is_returned_as_a_response() {
     let Some(env) = common::control_plane() else {
         return;
     };
-    let client = build(token_config(env));
+    let client = direct_client(token_config(env));
     let req = http::Request::post(
         "/api/v1/namespaces/default/pods/no-such-pod/exec?command=true&stdout=true",
     )
@@ -573,8 +511,11 @@ async fn client_identity_from_a_credential_is_used_and_rotated() {
         return;
     };
     let identity = |key: &str, user: &str| ClientIdentity {
-        cert_pem: client_cert(env, &fixture("ec-pkcs8.key"), user).into_bytes(),
-        key_pem: SecretBytes::from(fixture(key).into_bytes()),
+        cert_pem: env
+            .sign_client_certificate(&key_fixture("ec-pkcs8.key"), user, Some("system:masters"))
+            .unwrap()
+            .into_bytes(),
+        key_pem: SecretBytes::from(key_fixture(key).into_bytes()),
     };
     let plugin = Arc::new(CertPlugin {
         identities: vec![
@@ -601,21 +542,17 @@ async fn no_secret_reaches_logs_debug_or_errors() {
     let Some(env) = common::control_plane() else {
         return;
     };
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
+    let logs = LogBuffer::default();
+    let subscriber = logs.subscriber();
     // The test runtime is single-threaded: the connection tasks log here too.
     let _guard = tracing::subscriber::set_default(subscriber);
     let secrets = [env.admin_token().expose_secret(), "wrong-but-secret-token"];
 
-    let client = build(token_config(env));
+    let client = direct_client(token_config(env));
     let _: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
     let mut config = token_config(env);
     config.auth = AuthConfig::Token(SecretString::from(secrets[1]));
-    let bad = build(config);
+    let bad = direct_client(config);
     let err = bad.request::<Value>(get("/api")).await.unwrap_err();
     let mut seen = logs.text();
     seen.push_str(&format!(

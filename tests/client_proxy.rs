@@ -23,15 +23,6 @@ fn config(env: &TestEnv, server: &str) -> Config {
     c
 }
 
-/// The apiserver's port.
-fn port(env: &TestEnv) -> u16 {
-    env.server_url()
-        .parse::<url::Url>()
-        .unwrap()
-        .port()
-        .unwrap()
-}
-
 /// Which targets a proxy was asked to reach, in order.
 type Targets = Arc<Mutex<Vec<String>>>;
 
@@ -45,109 +36,104 @@ fn resolve(host: &str) -> String {
     }
 }
 
-/// A minimal HTTP CONNECT proxy.
-async fn connect_proxy() -> (String, Targets) {
+/// Serves a proxy on a loopback port: `handle` runs for each connection and records the
+/// targets it is asked for. Returns `<scheme>://<address>` and those targets.
+async fn serve_proxy<F, Fut>(scheme: &str, handle: F) -> (String, Targets)
+where
+    F: Fn(TcpStream, Targets) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let targets = Targets::default();
     let seen = targets.clone();
     tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if conn.read(&mut byte).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let mut words = head.split_whitespace();
-                if words.next() != Some("CONNECT") {
-                    let _ = conn
-                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                    return;
-                }
-                let target = words.next().unwrap_or_default().to_owned();
-                seen.lock().unwrap().push(target.clone());
-                let (host, port) = target.rsplit_once(':').unwrap();
-                let Ok(mut upstream) =
-                    TcpStream::connect((resolve(host), port.parse::<u16>().unwrap())).await
-                else {
-                    let _ = conn
-                        .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                    return;
-                };
-                conn.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-                    .await
-                    .unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
-            });
+        while let Ok((conn, _)) = listener.accept().await {
+            tokio::spawn(handle(conn, seen.clone()));
         }
     });
-    (format!("http://{addr}"), targets)
+    (format!("{scheme}://{addr}"), targets)
+}
+
+/// A minimal HTTP CONNECT proxy.
+async fn connect_proxy() -> (String, Targets) {
+    serve_proxy("http", |mut conn, seen| async move {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if conn.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let mut words = head.split_whitespace();
+        if words.next() != Some("CONNECT") {
+            let _ = conn
+                .write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            return;
+        }
+        let target = words.next().unwrap_or_default().to_owned();
+        seen.lock().unwrap().push(target.clone());
+        let (host, port) = target.rsplit_once(':').unwrap();
+        let Ok(mut upstream) =
+            TcpStream::connect((resolve(host), port.parse::<u16>().unwrap())).await
+        else {
+            let _ = conn
+                .write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            return;
+        };
+        conn.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+    })
+    .await
 }
 
 /// A minimal SOCKS5 proxy (no authentication, CONNECT only).
 async fn socks5_proxy() -> (String, Targets) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let targets = Targets::default();
-    let seen = targets.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut greeting = [0u8; 2];
-                conn.read_exact(&mut greeting).await.unwrap();
-                assert_eq!(greeting[0], 5);
-                let mut methods = vec![0u8; greeting[1] as usize];
-                conn.read_exact(&mut methods).await.unwrap();
-                assert!(methods.contains(&0), "no-auth offered");
-                conn.write_all(&[5, 0]).await.unwrap();
-                let mut req = [0u8; 4];
-                conn.read_exact(&mut req).await.unwrap();
-                assert_eq!(&req[..3], &[5, 1, 0], "CONNECT");
-                let host = match req[3] {
-                    1 => {
-                        let mut ip = [0u8; 4];
-                        conn.read_exact(&mut ip).await.unwrap();
-                        std::net::Ipv4Addr::from(ip).to_string()
-                    }
-                    3 => {
-                        let len = conn.read_u8().await.unwrap();
-                        let mut name = vec![0u8; len as usize];
-                        conn.read_exact(&mut name).await.unwrap();
-                        String::from_utf8(name).unwrap()
-                    }
-                    4 => {
-                        let mut ip = [0u8; 16];
-                        conn.read_exact(&mut ip).await.unwrap();
-                        std::net::Ipv6Addr::from(ip).to_string()
-                    }
-                    other => panic!("address type {other}"),
-                };
-                let port = conn.read_u16().await.unwrap();
-                seen.lock().unwrap().push(format!("{host}:{port}"));
-                let mut upstream = TcpStream::connect((resolve(&host), port)).await.unwrap();
-                conn.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
-                    .await
-                    .unwrap();
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
-            });
-        }
-    });
-    (format!("socks5://{addr}"), targets)
+    serve_proxy("socks5", |mut conn, seen| async move {
+        let mut greeting = [0u8; 2];
+        conn.read_exact(&mut greeting).await.unwrap();
+        assert_eq!(greeting[0], 5);
+        let mut methods = vec![0u8; greeting[1] as usize];
+        conn.read_exact(&mut methods).await.unwrap();
+        assert!(methods.contains(&0), "no-auth offered");
+        conn.write_all(&[5, 0]).await.unwrap();
+        let mut req = [0u8; 4];
+        conn.read_exact(&mut req).await.unwrap();
+        assert_eq!(&req[..3], &[5, 1, 0], "CONNECT");
+        let host = match req[3] {
+            1 => {
+                let mut ip = [0u8; 4];
+                conn.read_exact(&mut ip).await.unwrap();
+                std::net::Ipv4Addr::from(ip).to_string()
+            }
+            3 => {
+                let len = conn.read_u8().await.unwrap();
+                let mut name = vec![0u8; len as usize];
+                conn.read_exact(&mut name).await.unwrap();
+                String::from_utf8(name).unwrap()
+            }
+            4 => {
+                let mut ip = [0u8; 16];
+                conn.read_exact(&mut ip).await.unwrap();
+                std::net::Ipv6Addr::from(ip).to_string()
+            }
+            other => panic!("address type {other}"),
+        };
+        let port = conn.read_u16().await.unwrap();
+        seen.lock().unwrap().push(format!("{host}:{port}"));
+        let mut upstream = TcpStream::connect((resolve(&host), port)).await.unwrap();
+        conn.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+    })
+    .await
 }
 
 async fn list_namespaces(client: &Client) -> Value {
@@ -185,7 +171,7 @@ async fn proxy_url_with_http_connect() {
     // A proxy-url applies even to loopback servers (as in client-go).
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
-        Some(format!("127.0.0.1:{}", port(env)))
+        Some(format!("127.0.0.1:{}", common::apiserver_port(env)))
     );
 }
 
@@ -196,14 +182,20 @@ async fn proxy_url_with_socks5_resolves_names_at_the_proxy() {
     };
     let (proxy, targets) = socks5_proxy().await;
     // Only the proxy knows this name; TLS still verifies it (it is in the certificate).
-    let server = format!("https://kubernetes.default.svc:{}", port(env));
+    let server = format!(
+        "https://kubernetes.default.svc:{}",
+        common::apiserver_port(env)
+    );
     assert_eq!(
         through_proxy_url(env, &proxy, &server).await["kind"],
         "NamespaceList"
     );
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
-        Some(format!("kubernetes.default.svc:{}", port(env)))
+        Some(format!(
+            "kubernetes.default.svc:{}",
+            common::apiserver_port(env)
+        ))
     );
 }
 
@@ -213,7 +205,10 @@ async fn https_proxy_from_the_environment() {
         return;
     };
     let (proxy, targets) = connect_proxy().await;
-    let server = format!("https://kubernetes.default.svc:{}", port(env));
+    let server = format!(
+        "https://kubernetes.default.svc:{}",
+        common::apiserver_port(env)
+    );
     let proxy_env = ProxyEnv::from_lookup(|name| (name == "HTTPS_PROXY").then(|| proxy.clone()));
     let client = Client::builder(config(env, &server))
         .proxy_env(proxy_env)

@@ -153,14 +153,6 @@ impl Pod {
     }
 }
 
-fn port(env: &TestEnv) -> u16 {
-    env.server_url()
-        .parse::<url::Url>()
-        .unwrap()
-        .port()
-        .unwrap()
-}
-
 /// What the client logs at TRACE for every request (proof that the capture works).
 const CLIENT_LOGS: &[&str] = &["sending request"];
 
@@ -176,7 +168,7 @@ async fn incluster_config_lists_namespaces() {
         return;
     };
     let pod = Pod::new(env, &mut leaks).await;
-    let config = pod.config("127.0.0.1", port(env));
+    let config = pod.config("127.0.0.1", common::apiserver_port(env));
     assert_eq!(
         config.cluster_url.as_str(),
         format!("{}/", env.server_url())
@@ -229,7 +221,12 @@ async fn incluster_config_with_an_ipv6_service_host() {
     let Some((env, mut leaks)) = setup() else {
         return;
     };
-    let relay = match Ipv6Relay::start(SocketAddr::from(([127, 0, 0, 1], port(env)))).await {
+    let relay = match Ipv6Relay::start(SocketAddr::from((
+        [127, 0, 0, 1],
+        common::apiserver_port(env),
+    )))
+    .await
+    {
         Ok(relay) => relay,
         Err(e) => {
             eprintln!(
@@ -260,7 +257,7 @@ async fn incluster_ca_file_is_read_again_when_it_changes() {
     let pod = Pod::new(env, &mut leaks).await;
     let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
     pod.replace("ca.crt", &other_ca.cert.pem());
-    let client = direct_client(pod.config("127.0.0.1", port(env)));
+    let client = direct_client(pod.config("127.0.0.1", common::apiserver_port(env)));
     let err = whoami(&client).await.unwrap_err();
     assert!(
         matches!(err, Error::Transport(TransportError::Tls { .. })),

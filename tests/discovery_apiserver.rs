@@ -1,9 +1,11 @@
 //! Discovery against a real kube-apiserver (testenv): documents equal the raw answers,
 //! aggregated equals legacy, CRDs and kubectl-style names, the disk cache (also shared
-//! with kubectl), address selection, and a partial result when an aggregated API is down.
+//! with kubectl) and address selection. The partial result when an aggregated API is
+//! down is in `discovery_partial.rs`.
 #![cfg(feature = "testenv")]
 
 mod common;
+mod support;
 
 use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::discovery::{
@@ -15,7 +17,8 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+use support::{create, delete, wait_for};
 
 fn client(env: &TestEnv) -> Client {
     let mut config = Config::new(env.server_url().parse().expect("server URL"));
@@ -40,48 +43,6 @@ async fn raw_get(env: &TestEnv, path: &str) -> String {
         response.status()
     );
     response.text().await.expect("body")
-}
-
-async fn send_json(client: &Client, method: http::Method, path: &str, body: serde_json::Value) {
-    let req = http::Request::builder()
-        .method(method.clone())
-        .uri(path)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .unwrap();
-    let _: serde_json::Value = client
-        .request(req)
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path}: {}", error_chain(&e)));
-}
-
-async fn delete(client: &Client, path: &str) {
-    let req = http::Request::delete(path).body(Vec::new()).unwrap();
-    let _: serde_json::Value = client
-        .request(req)
-        .await
-        .unwrap_or_else(|e| panic!("DELETE {path}: {}", error_chain(&e)));
-}
-
-/// Polls `check` until it yields a value or `timeout` passes.
-async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn port_of(env: &TestEnv) -> u16 {
-    let url: url::Url = env.server_url().parse().unwrap();
-    url.port_or_known_default().unwrap()
 }
 
 /// Resources as comparable tuples, leaving out test groups other tests may be changing.
@@ -135,7 +96,7 @@ async fn documents_equal_the_raw_answers() {
     assert_eq!(default.client_cidr, "0.0.0.0/0");
     assert_eq!(
         default.server_address,
-        format!("127.0.0.1:{}", port_of(env))
+        format!("127.0.0.1:{}", common::apiserver_port(env))
     );
 
     // /apis and one group version: equal field by field.
@@ -206,14 +167,17 @@ async fn address_selection_from_this_host() {
     let discovery = Discovery::new(client(env));
     let route = discovery.local_route().await.expect("local route");
     assert_eq!(route.local, std::net::IpAddr::from([127, 0, 0, 1]));
-    assert_eq!(route.server.port(), port_of(env));
+    assert_eq!(route.server.port(), common::apiserver_port(env));
     let chosen = discovery
         .server_address_from_here()
         .await
         .expect("server_address_from_here")
         .expect("the default entry matches");
     assert_eq!(chosen.client_cidr, "0.0.0.0/0");
-    assert_eq!(chosen.server_address, format!("127.0.0.1:{}", port_of(env)));
+    assert_eq!(
+        chosen.server_address,
+        format!("127.0.0.1:{}", common::apiserver_port(env))
+    );
 }
 
 #[tokio::test]
@@ -288,15 +252,14 @@ fn crd(group: &str, plural: &str, kind: &str, short: &str) -> serde_json::Value 
 }
 
 async fn create_crd(client: &Client, group: &str, plural: &str, kind: &str, short: &str) {
-    send_json(
+    create(
         client,
-        http::Method::POST,
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
         crd(group, plural, kind, short),
     )
     .await;
     let path = format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.{group}");
-    eventually(
+    wait_for(
         &format!("CRD {plural}.{group} established"),
         Duration::from_secs(60),
         || async {
@@ -341,7 +304,7 @@ async fn crds_appear_after_invalidation_and_names_resolve_like_kubectl() {
         "discovery failed: the server doesn't have a resource type \"wdg\""
     );
 
-    let widget = eventually(
+    let widget = wait_for(
         "the CRD in discovery after invalidation",
         Duration::from_secs(60),
         || async {
@@ -430,7 +393,7 @@ async fn crds_appear_after_invalidation_and_names_resolve_like_kubectl() {
         .build();
     eager.groups_and_resources().await.unwrap();
     create_crd(&client, &group, "gadgets", "Gadget", "gdg").await;
-    let gadget = eventually(
+    let gadget = wait_for(
         "the second CRD through refresh on miss",
         Duration::from_secs(60),
         || async { eager.resolve("gdg").await.ok() },
@@ -528,29 +491,13 @@ async fn kubectl_api_resources(
 /// HTTP requests the client sent (its TRACE `sending request` event, one per attempt), after
 /// checking that they are the requests discovery logged (DEBUG `discovery request`).
 async fn capture_requests<T>(future: impl Future<Output = T>) -> (T, Vec<String>) {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
+    let buffer = support::LogBuffer::default();
+    let subscriber = buffer.subscriber();
     let value = {
         let _guard = tracing::subscriber::set_default(subscriber);
         future.await
     };
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let field = |line: &str, name: &str| -> Option<String> {
         let rest = line.split(&format!(" {name}=")).nth(1)?;
         let value = rest.strip_prefix('"').unwrap_or(rest);
@@ -622,7 +569,7 @@ async fn disk_cache_is_warm_expires_and_heals() {
         dir,
         root.path()
             .join("discovery")
-            .join(format!("127.0.0.1_{}", port_of(env)))
+            .join(format!("127.0.0.1_{}", common::apiserver_port(env)))
     );
     assert!(dir.join("servergroups.json").is_file());
     assert!(dir.join("v1/serverresources.json").is_file());
@@ -722,114 +669,4 @@ async fn disk_cache_is_warm_expires_and_heals() {
         assert_eq!(from_kubectl.request_count(), paths.len() as u64);
         assert!(snapshot.resources_for("apps/v1").is_some());
     }
-}
-
-/// Refreshes until `group_version` is among the failures (the aggregator notices a new
-/// APIService asynchronously); the call itself must keep succeeding.
-async fn failing(discovery: &Discovery, group_version: &str) -> Arc<DiscoverySnapshot> {
-    eventually(
-        &format!("{group_version} failing"),
-        Duration::from_secs(60),
-        || async {
-            let snapshot = discovery
-                .refresh()
-                .await
-                .expect("discovery succeeds partially");
-            snapshot
-                .failures()
-                .iter()
-                .any(|f| f.group_version() == Some(group_version))
-                .then_some(snapshot)
-        },
-    )
-    .await
-}
-
-fn failure_of<'a>(snapshot: &'a DiscoverySnapshot, group_version: &str) -> &'a DiscoveryError {
-    snapshot
-        .failures()
-        .iter()
-        .find(|f| f.group_version() == Some(group_version))
-        .expect("the failure")
-}
-
-#[tokio::test]
-async fn unreachable_aggregated_api_gives_a_partial_result() {
-    let Some(env) = common::control_plane() else {
-        return;
-    };
-    let client = client(env);
-    let namespace = common::unique_namespace(env, "disc-apiservice").await;
-    let group = format!("down{}.example.com", std::process::id());
-    let group_version = format!("{group}/v1");
-    send_json(
-        &client,
-        http::Method::POST,
-        &format!("/api/v1/namespaces/{namespace}/services"),
-        serde_json::json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "unreachable"},
-            "spec": {"ports": [{"port": 443, "targetPort": 8443}]},
-        }),
-    )
-    .await;
-    send_json(
-        &client,
-        http::Method::POST,
-        "/apis/apiregistration.k8s.io/v1/apiservices",
-        serde_json::json!({
-            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-            "metadata": {"name": format!("v1.{group}")},
-            "spec": {
-                "group": group, "version": "v1",
-                "service": {"namespace": namespace, "name": "unreachable", "port": 443},
-                "insecureSkipTLSVerify": true, "groupPriorityMinimum": 1000, "versionPriority": 15,
-            },
-        }),
-    )
-    .await;
-
-    // Aggregated: the version is marked Stale; everything else is there.
-    let aggregated = Discovery::new(client.clone());
-    let partial = failing(&aggregated, &group_version).await;
-    assert!(!partial.is_complete());
-    assert!(partial.resources_for("apps/v1").is_some());
-    assert!(partial.resources_for(&group_version).is_none());
-    let failure = failure_of(&partial, &group_version);
-    assert!(
-        matches!(failure, DiscoveryError::StaleGroupVersion { .. }),
-        "{failure:?}"
-    );
-    assert_eq!(
-        failure.to_string(),
-        format!("discovery of {group_version} is stale: its API service is not available")
-    );
-    assert_eq!(
-        aggregated.resolve("deploy").await.unwrap().resource,
-        "deployments"
-    );
-
-    // Legacy: /apis lists the group, its resources answer 503.
-    let legacy = Discovery::builder(client.clone()).aggregated(false).build();
-    let partial = failing(&legacy, &group_version).await;
-    let failure = failure_of(&partial, &group_version);
-    let DiscoveryError::GroupVersion { source, .. } = failure else {
-        panic!("{failure:?}")
-    };
-    assert_eq!(source.code(), Some(503), "{}", error_chain(failure));
-    assert!(partial.resources_for("v1").is_some());
-    let json = serde_json::to_value(&*partial).unwrap();
-    assert!(
-        json["failures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["groupVersion"] == group_version.as_str())
-    );
-
-    delete(
-        &client,
-        &format!("/apis/apiregistration.k8s.io/v1/apiservices/v1.{group}"),
-    )
-    .await;
 }

@@ -130,22 +130,7 @@ async fn noperm_user_is_forbidden_and_token_admin_is_not() {
     let response = admin.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     // The token user is who the token file says.
-    let review = serde_json::json!({
-        "apiVersion": "authentication.k8s.io/v1",
-        "kind": "SelfSubjectReview",
-    });
-    let url = format!(
-        "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
-        env.server_url()
-    );
-    let me = common::send_json(
-        admin
-            .post(url)
-            .header("content-type", "application/json")
-            .body(review.to_string()),
-    )
-    .await;
-    assert_eq!(me["status"]["userInfo"]["username"], TOKEN_USER);
+    assert_eq!(user_info(env, &admin).await["username"], TOKEN_USER);
 }
 
 /// Polls `GET url` as admin until it answers 200 and `done` holds for the body.
@@ -358,4 +343,91 @@ fn port_collision_retries_the_whole_start() {
         .lines()
         .count();
     assert_eq!(count, 3, "three start attempts");
+}
+
+/// The `userInfo` the server sees for `client` (a `SelfSubjectReview`).
+async fn user_info(env: &TestEnv, client: &reqwest::Client) -> serde_json::Value {
+    let review = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+    });
+    let url = format!(
+        "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        env.server_url()
+    );
+    let me = common::send_json(
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(review.to_string()),
+    )
+    .await;
+    me["status"]["userInfo"].clone()
+}
+
+#[tokio::test]
+async fn issued_client_certificates_authenticate_as_their_user_and_group() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let namespaces = format!("{}/api/v1/namespaces", env.server_url());
+    for (user, group, status) in [
+        ("issued-admin", Some("system:masters"), 200),
+        ("issued-nobody", None, 403),
+    ] {
+        let (cert_pem, key_pem) = env.issue_client_certificate(user, group).unwrap();
+        assert!(!format!("{key_pem:?}").contains("PRIVATE"));
+        let client = raw_client(
+            env.ca_pem().as_bytes(),
+            Auth::ClientCert {
+                cert_pem: cert_pem.as_bytes(),
+                key_pem: key_pem.expose_secret(),
+            },
+        );
+        let me = user_info(env, &client).await;
+        assert_eq!(me["username"], user);
+        let groups = me["groups"].as_array().unwrap();
+        assert_eq!(
+            groups.iter().any(|g| g == "system:masters"),
+            group.is_some(),
+            "{me}"
+        );
+        let response = client.get(&namespaces).send().await.unwrap();
+        assert_eq!(response.status(), status, "{user}");
+    }
+}
+
+#[tokio::test]
+async fn signed_client_certificates_fit_an_existing_key() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/client-keys");
+    for name in ["rsa-pkcs8.key", "ec-pkcs8.key"] {
+        let key_pem = std::fs::read_to_string(fixtures.join(name)).unwrap();
+        let cert_pem = env
+            .sign_client_certificate(&key_pem, name, Some("system:masters"))
+            .unwrap();
+        let client = raw_client(
+            env.ca_pem().as_bytes(),
+            Auth::ClientCert {
+                cert_pem: cert_pem.as_bytes(),
+                key_pem: key_pem.as_bytes(),
+            },
+        );
+        assert_eq!(user_info(env, &client).await["username"], name);
+    }
+    let err = env
+        .sign_client_certificate("not a key", "nobody", None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TestEnvError::Pki {
+                what: "client certificate",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

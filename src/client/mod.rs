@@ -40,6 +40,27 @@ use warnings::WarningHandler;
 
 /// A Kubernetes API client. Cheap to clone (all clones share connections, credentials
 /// and the rate limiter); `Send + Sync`.
+///
+/// Build one with [`Client::try_from`] a [`Config`], or with [`Client::builder`] to
+/// change the defaults (custom [`AuthProvider`](crate::auth::AuthProvider), rate limit,
+/// warning handler, proxy environment).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), k8s_client::Error> {
+/// use k8s_client::{Client, Config};
+///
+/// let client = Client::try_from(Config::infer()?)?;
+/// // Typed JSON answers; a non-2xx answer is an `Error::Api` with the server's Status.
+/// let req = http::Request::get("/api/v1/namespaces/default/pods/missing")
+///     .body(Vec::new())
+///     .unwrap();
+/// match client.request::<serde_json::Value>(req).await {
+///     Ok(pod) => println!("{}", pod["status"]["phase"]),
+///     Err(e) if e.is_not_found() => println!("no such pod"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

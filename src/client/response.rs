@@ -131,6 +131,8 @@ mod tests {
             err.to_string(),
             r#"GET https://h/api/v1/namespaces/d/pods/x answered 404 NotFound: pods "x" not found"#
         );
+        // The message is not repeated by a source.
+        assert!(std::error::Error::source(&err).is_none());
     }
 
     #[test]

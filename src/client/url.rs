@@ -43,16 +43,7 @@ pub(crate) fn resolve(
 }
 
 /// The URL for messages and logs: without user name and password.
-pub(crate) fn for_display(url: &url::Url) -> String {
-    if url.username().is_empty() && url.password().is_none() {
-        return url.to_string();
-    }
-    let mut shown = url.clone();
-    // Only fails for URLs that cannot have credentials, which then have none.
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.to_string()
-}
+pub(crate) use crate::secret::url_for_display as for_display;
 
 #[cfg(test)]
 mod tests {

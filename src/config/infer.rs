@@ -14,6 +14,20 @@ impl Config {
     /// 2. else the in-cluster service-account environment.
     ///
     /// When both fail, [`ConfigError::Infer`] carries both reasons.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), k8s_client::Error> {
+    /// use k8s_client::{Client, Config};
+    ///
+    /// let config = Config::infer()?;
+    /// let namespace = config.default_namespace.clone();
+    /// let client = Client::try_from(config)?;
+    /// let path = format!("/api/v1/namespaces/{namespace}/pods");
+    /// let pods: serde_json::Value = client
+    ///     .request(http::Request::get(path).body(Vec::new()).unwrap())
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn infer() -> Result<Self, ConfigError> {
         Self::infer_with(&SystemEnv)
     }
@@ -36,7 +50,21 @@ impl Config {
     }
 
     /// Reads the kubeconfig (`options.kubeconfig`, else `KUBECONFIG`, else
-    /// `~/.kube/config`) and resolves it with `options`.
+    /// `~/.kube/config`) and resolves it with `options`, as
+    /// `kubectl --kubeconfig … --context … --namespace …` would.
+    ///
+    /// ```no_run
+    /// use k8s_client::Config;
+    /// use k8s_client::config::KubeconfigOptions;
+    ///
+    /// let mut options = KubeconfigOptions::default();
+    /// options.kubeconfig = Some("/etc/kubernetes/admin.conf".into());
+    /// options.context = Some("staging".into());
+    /// options.namespace = Some("kube-system".into());
+    /// let config = Config::from_kubeconfig(&options)?;
+    /// assert_eq!(config.default_namespace, "kube-system");
+    /// # Ok::<(), k8s_client::config::ConfigError>(())
+    /// ```
     pub fn from_kubeconfig(options: &KubeconfigOptions) -> Result<Self, ConfigError> {
         Self::from_kubeconfig_with(options, &SystemEnv)
     }

@@ -120,7 +120,10 @@ pub struct NamedCluster {
 }
 
 /// `clusters[].cluster`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` shows `server` and `proxy-url` without user info (either may carry a
+/// password).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub struct Cluster {
@@ -155,6 +158,27 @@ pub struct Cluster {
     /// Fields this model does not know.
     #[serde(flatten)]
     pub other: OtherFields,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::secret::redact_userinfo;
+        let shown = |v: &Option<String>| v.as_deref().map(redact_userinfo);
+        f.debug_struct("Cluster")
+            .field("server", &shown(&self.server))
+            .field("tls_server_name", &self.tls_server_name)
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field("certificate_authority", &self.certificate_authority)
+            .field(
+                "certificate_authority_data",
+                &self.certificate_authority_data,
+            )
+            .field("proxy_url", &shown(&self.proxy_url))
+            .field("disable_compression", &self.disable_compression)
+            .field("extensions", &self.extensions)
+            .field("other", &self.other)
+            .finish()
+    }
 }
 
 /// An entry of `users`.
@@ -524,6 +548,25 @@ mod secret_map {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cluster_debug_hides_url_credentials() {
+        let cluster = Cluster {
+            server: Some("https://admin:server-pw@10.0.0.1:6443".to_owned()),
+            proxy_url: Some("socks5://u:proxy-pw@proxy:1080".to_owned()),
+            ..Cluster::default()
+        };
+        let shown = format!("{cluster:?}");
+        assert!(
+            !shown.contains("server-pw") && !shown.contains("proxy-pw"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("https://<redacted>@10.0.0.1:6443"),
+            "{shown}"
+        );
+        assert!(shown.contains("socks5://<redacted>@proxy:1080"), "{shown}");
+    }
+
     use super::*;
 
     fn error_chain(e: &dyn std::error::Error) -> String {

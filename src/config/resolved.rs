@@ -19,7 +19,10 @@ use std::time::Duration;
 /// config.default_namespace = "kube-system".into();
 /// assert_eq!(config.cluster_url.host_str(), Some("127.0.0.1"));
 /// ```
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows the cluster and proxy URLs without user info and the extra headers by
+/// name only: any of them may carry a credential.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// The API server's base URL (`clusters[].cluster.server`), e.g. `https://10.0.0.1:6443`.
@@ -70,6 +73,28 @@ impl Config {
             user_agent: None,
             origin: ConfigOrigin::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::secret::url_for_display;
+        let header_names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Config")
+            .field("cluster_url", &url_for_display(&self.cluster_url))
+            .field("default_namespace", &self.default_namespace)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .field("proxy_url", &self.proxy_url.as_ref().map(url_for_display))
+            .field("impersonate", &self.impersonate)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("disable_compression", &self.disable_compression)
+            .field("headers", &header_names)
+            .field("user_agent", &self.user_agent)
+            .field("origin", &self.origin)
+            .finish()
     }
 }
 
@@ -281,4 +306,43 @@ pub struct Impersonation {
     pub groups: Vec<String>,
     /// `Impersonate-Extra-<key>`, one header per value.
     pub extra: Vec<(String, Vec<String>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_url_credentials_and_header_values() {
+        let mut config = Config::new(
+            "https://admin:cluster-pw@10.0.0.1:6443/k8s"
+                .parse()
+                .unwrap(),
+        );
+        config.proxy_url = Some("http://proxy-user:proxy-pw@proxy:3128".parse().unwrap());
+        config.headers.push((
+            http::HeaderName::from_static("x-api-key"),
+            http::HeaderValue::from_static("header-secret"),
+        ));
+        let shown = format!("{config:?}\n{config:#?}");
+        for secret in [
+            "cluster-pw",
+            "proxy-pw",
+            "header-secret",
+            "admin",
+            "proxy-user",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        for shown_part in [
+            "https://10.0.0.1:6443/k8s",
+            "http://proxy:3128",
+            "x-api-key",
+        ] {
+            assert!(
+                shown.contains(shown_part),
+                "{shown_part} missing in {shown}"
+            );
+        }
+    }
 }

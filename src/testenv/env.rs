@@ -420,6 +420,25 @@ impl Files {
 /// Dropping it stops every process (SIGTERM, then SIGKILL after 10 s) and removes its
 /// temporary directory (unless `K8S_CLIENT_TESTENV_KEEP=1`). The processes are also
 /// killed by the kernel if the test process dies.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use k8s_client::config::KubeconfigOptions;
+/// use k8s_client::testenv::TestEnv;
+/// use k8s_client::{Client, Config};
+///
+/// let env = TestEnv::start()?;
+/// let mut options = KubeconfigOptions::default();
+/// options.kubeconfig = Some(env.admin_kubeconfig().to_owned());
+/// let client = Client::try_from(Config::from_kubeconfig(&options)?)?;
+/// let req = http::Request::get("/api/v1/namespaces").body(Vec::new())?;
+/// let namespaces: serde_json::Value = client.request(req).await?;
+/// assert_eq!(namespaces["kind"], "NamespaceList");
+/// # Ok(()) }
+/// ```
+///
+/// A test binary with many tests shares one environment through
+/// [`shared`](super::shared).
 pub struct TestEnv {
     processes: Mutex<Vec<Proc>>,
     dir: Mutex<Option<tempfile::TempDir>>,
@@ -502,6 +521,53 @@ impl TestEnv {
     /// The PEM (PKCS#8) of the admin client key.
     pub fn admin_key_pem(&self) -> &SecretBytes {
         &self.files.pki.admin_key_pem
+    }
+
+    /// A new client certificate signed by the environment's CA, for a fresh ECDSA P-256
+    /// key: the API server authenticates it as user `user` in `group` (the certificate's
+    /// `CN` and `O`; one group, as the certificate generator writes one `O` attribute).
+    /// Returns the certificate PEM and the key PEM (PKCS#8).
+    ///
+    /// Users in the group `system:masters` may do anything; any other user starts with
+    /// the rights of every authenticated user (discovery) until RBAC grants it more.
+    ///
+    /// ```no_run
+    /// use k8s_client::config::{ClientCertificate, KeySource, PemSource};
+    /// use k8s_client::testenv::TestEnv;
+    /// use k8s_client::Config;
+    ///
+    /// let env = TestEnv::start()?;
+    /// let (cert_pem, key_pem) = env.issue_client_certificate("alice", Some("developers"))?;
+    /// let mut config = Config::new(env.server_url().parse().unwrap());
+    /// config.tls.ca = Some(PemSource::File(env.ca_path().to_owned()));
+    /// config.tls.client_certificate = Some(ClientCertificate {
+    ///     cert: PemSource::Data(cert_pem.into_bytes()),
+    ///     key: KeySource::Data(key_pem),
+    /// });
+    /// // Client::try_from(config) now acts as alice.
+    /// # Ok::<(), k8s_client::testenv::TestEnvError>(())
+    /// ```
+    pub fn issue_client_certificate(
+        &self,
+        user: &str,
+        group: Option<&str>,
+    ) -> Result<(String, SecretBytes), TestEnvError> {
+        self.files.pki.issue_client_certificate(user, group)
+    }
+
+    /// A client certificate signed by the environment's CA for the public half of an
+    /// existing private key (`key_pem`, PKCS#8 PEM: RSA, ECDSA P-256/P-384 or Ed25519),
+    /// authenticated as user `user` in `group` like
+    /// [`issue_client_certificate`](Self::issue_client_certificate). Returns the
+    /// certificate PEM. Useful to test a particular key type or encoding: the
+    /// certificate works with any encoding of the same key (PKCS#1, SEC1).
+    pub fn sign_client_certificate(
+        &self,
+        key_pem: &str,
+        user: &str,
+        group: Option<&str>,
+    ) -> Result<String, TestEnvError> {
+        self.files.pki.sign_client_certificate(key_pem, user, group)
     }
 
     /// The service-account signing key (PKCS#8 PEM), given to kube-apiserver as

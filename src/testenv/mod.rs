@@ -4,7 +4,8 @@
 //! programs as child processes on free loopback ports with a freshly generated PKI and
 //! hands out kubeconfigs for an admin (client certificate, `system:masters`), a static
 //! bearer-token admin, and a user without RBAC rights (for real 403s), plus the raw
-//! pieces (server URL, CA, tokens, certificate and key).
+//! pieces (server URL, CA, tokens, certificate and key), and signs client certificates
+//! for any user and group ([`TestEnv::issue_client_certificate`]).
 //!
 //! Binaries come from `KUBEBUILDER_ASSETS` or from the cache filled by
 //! [`Binaries::install`] (`cargo xtask testenv-install`); see [`install`] and

@@ -8,8 +8,9 @@ use rcgen::{
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// PEM material of the test PKI.
+/// PEM material of the test PKI, and the CA that signs further client certificates.
 pub(crate) struct Pki {
+    issuer: Issuer<'static, KeyPair>,
     pub(crate) ca_pem: String,
     pub(crate) ca_key_pem: SecretBytes,
     pub(crate) serving_cert_pem: String,
@@ -79,21 +80,12 @@ impl Pki {
             &issuer,
         )?;
 
-        let mut admin = CertificateParams::new(Vec::<String>::new())
-            .map_err(pki_err("admin client certificate"))?;
-        admin.distinguished_name.push(DnType::CommonName, "admin");
-        admin
-            .distinguished_name
-            .push(DnType::OrganizationName, "system:masters");
-        let (admin_cert_pem, admin_key_pem) = leaf(
-            "admin client certificate",
-            admin,
-            ExtendedKeyUsagePurpose::ClientAuth,
-            &issuer,
-        )?;
+        let (admin_cert_pem, admin_key_pem) =
+            issue_client_certificate(&issuer, "admin", Some("system:masters"))?;
 
         let sa_key = key("service-account signing key")?;
         Ok(Self {
+            issuer,
             ca_pem: ca_cert.pem(),
             ca_key_pem,
             serving_cert_pem,
@@ -104,6 +96,67 @@ impl Pki {
             service_account_pub_pem: sa_key.public_key_pem(),
         })
     }
+}
+
+impl Pki {
+    /// A client certificate (`CN=common_name`, `O=group`) for a fresh ECDSA
+    /// P-256 key, signed by the CA: its PEM and the key's PEM (PKCS#8).
+    pub(crate) fn issue_client_certificate(
+        &self,
+        common_name: &str,
+        group: Option<&str>,
+    ) -> Result<(String, SecretBytes), TestEnvError> {
+        issue_client_certificate(&self.issuer, common_name, group)
+    }
+
+    /// A client certificate (`CN=common_name`, `O=group`) for the public half of
+    /// `key` (PKCS#8 PEM), signed by the CA.
+    pub(crate) fn sign_client_certificate(
+        &self,
+        key_pem: &str,
+        common_name: &str,
+        group: Option<&str>,
+    ) -> Result<String, TestEnvError> {
+        const WHAT: &str = "client certificate";
+        let key = KeyPair::from_pem(key_pem).map_err(pki_err(WHAT))?;
+        let params = client_params(common_name, group)?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(pki_err(WHAT))?;
+        Ok(cert.pem())
+    }
+}
+
+/// The subject of a client certificate: the API server takes the user name from `CN`
+/// and the group from `O`.
+fn client_params(
+    common_name: &str,
+    group: Option<&str>,
+) -> Result<CertificateParams, TestEnvError> {
+    let mut params =
+        CertificateParams::new(Vec::<String>::new()).map_err(pki_err("client certificate"))?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    if let Some(group) = group {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, group);
+    }
+    Ok(params)
+}
+
+fn issue_client_certificate(
+    issuer: &Issuer<'_, KeyPair>,
+    common_name: &str,
+    group: Option<&str>,
+) -> Result<(String, SecretBytes), TestEnvError> {
+    leaf(
+        "client certificate",
+        client_params(common_name, group)?,
+        ExtendedKeyUsagePurpose::ClientAuth,
+        issuer,
+    )
 }
 
 /// Signs a leaf certificate for a fresh key: its PEM and the key's PEM.

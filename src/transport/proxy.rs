@@ -27,6 +27,8 @@ pub struct ProxyEnv {
     pub no_proxy: Option<String>,
 }
 
+use crate::secret::redact_userinfo;
+
 impl std::fmt::Debug for ProxyEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Proxy URLs may carry a user name and password.
@@ -36,18 +38,6 @@ impl std::fmt::Debug for ProxyEnv {
             .field("http_proxy", &shown(&self.http_proxy))
             .field("no_proxy", &self.no_proxy)
             .finish()
-    }
-}
-
-/// `scheme://user:pass@host…` as `scheme://<redacted>@host…`.
-fn redact_userinfo(value: &str) -> String {
-    let start = value.find("://").map_or(0, |i| i + 3);
-    let authority_end = value[start..]
-        .find(['/', '?', '#'])
-        .map_or(value.len(), |i| start + i);
-    match value[start..authority_end].rfind('@') {
-        Some(at) => format!("{}<redacted>{}", &value[..start], &value[start + at..]),
-        None => value.to_owned(),
     }
 }
 

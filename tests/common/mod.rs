@@ -79,6 +79,15 @@ fn current_test() -> String {
         .to_owned()
 }
 
+/// The API server's port (of `env.server_url()`).
+pub fn apiserver_port(env: &TestEnv) -> u16 {
+    env.server_url()
+        .parse::<url::Url>()
+        .expect("the server URL is a URL")
+        .port()
+        .expect("the server URL has a port")
+}
+
 /// An error and its sources.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -341,6 +341,14 @@ pub fn oidc_config(file: &Path, config: &[(&str, &str)]) -> k8s_client::config::
     c
 }
 
+/// A private key of `tests/fixtures/client-keys` (PEM).
+pub fn key_fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/client-keys")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
 /// A `Config` whose auth is `auth`.
 pub fn config_with(auth: k8s_client::config::AuthConfig) -> k8s_client::Config {
     let mut c = k8s_client::Config::new("https://127.0.0.1:6443".parse().unwrap());
@@ -380,14 +388,20 @@ impl LogBuffer {
         static GLOBAL: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
         GLOBAL.get_or_init(|| {
             let buffer = Self::default();
-            let writer = buffer.clone();
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(move || writer.clone())
-                .with_ansi(false)
-                .init();
+            tracing_subscriber::util::SubscriberInitExt::init(buffer.subscriber());
             buffer
         })
+    }
+
+    /// A subscriber that writes every event (TRACE and up, no colours) to this buffer,
+    /// for `tracing::subscriber::set_default` / `with_default`.
+    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+        let writer = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish()
     }
 
     pub fn text(&self) -> String {
@@ -537,7 +551,35 @@ pub async fn create(
     client
         .request(post_json(path, &body))
         .await
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        .unwrap_or_else(|e| panic!("POST {path}: {}", k8s_client::discovery::error_chain(&e)))
+}
+
+/// Deletes the object at `path`.
+pub async fn delete(client: &k8s_client::Client, path: &str) {
+    let req = http::Request::delete(path).body(Vec::new()).unwrap();
+    let _: serde_json::Value = client
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("DELETE {path}: {}", k8s_client::discovery::error_chain(&e)));
+}
+
+/// Polls `check` until it yields a value or `timeout` passes.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A token for service account `sa` in `namespace` from the TokenRequest API, valid for
@@ -567,7 +609,7 @@ pub async fn request_token(
     let answer: serde_json::Value = client
         .request(post_json(&path, &body))
         .await
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        .unwrap_or_else(|e| panic!("POST {path}: {}", k8s_client::discovery::error_chain(&e)));
     k8s_client::SecretString::from(answer["status"]["token"].as_str().expect("status.token"))
 }
 
@@ -579,30 +621,4 @@ pub fn jwt_claim(token: &str, claim: &str) -> serde_json::Value {
         .unwrap();
     let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     claims[claim].clone()
-}
-
-/// A client certificate for the key `key_pkcs8_pem` (PKCS#8 PEM), `CN=user`, `O=group`,
-/// signed by a testenv CA whose key is `ca_key_pem` (testenv's
-/// `ca.key`). The issuer is described by the parameters testenv creates its CA with, so
-/// the issuer name matches the CA certificate the server trusts.
-pub fn testenv_client_cert(
-    ca_key_pem: &str,
-    key_pkcs8_pem: &str,
-    user: &str,
-    group: &str,
-) -> String {
-    use rcgen::{CertificateParams, DnType, KeyPair};
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(DnType::CommonName, "k8s-client-testenv-ca");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let issuer = rcgen::Issuer::new(ca, KeyPair::from_pem(ca_key_pem).unwrap());
-    let key = KeyPair::from_pem(key_pkcs8_pem).unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, user);
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, group);
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    params.signed_by(&key, &issuer).unwrap().pem()
 }
