@@ -20,6 +20,9 @@ pub enum Error {
     /// Building the HTTP client, connecting, or exchanging bytes failed.
     #[error("transport failed")]
     Transport(#[from] crate::transport::TransportError),
+    /// Building a typed API request or reading a watch stream failed (not the server's answer).
+    #[error("typed API request failed")]
+    Request(#[from] crate::api::RequestError),
     /// The API server answered with a non-2xx status.
     #[error("{0}")]
     Api(#[from] Box<ApiError>),
