@@ -7,13 +7,21 @@
 //!   [`Patch`], [`DeleteParams`], [`LogParams`];
 //! * [`WatchEvent`]s decoded from a bounded line decoder.
 
+mod apiserver_proxy;
+mod core;
 mod error;
+mod pager;
 mod params;
 mod request;
 mod resource;
+mod subresource;
 mod watch;
+mod watch_all;
 
+pub use apiserver_proxy::{ApiserverProxy, ProxyKind, ProxyTarget};
+pub use core::{Api, Deleted};
 pub use error::RequestError;
+pub use pager::{DEFAULT_PAGE_SIZE, ListStream};
 pub use params::{
     DEFAULT_MAX_EVENT_SIZE, DeleteParams, FieldValidation, ListParams, LogParams, Patch,
     PatchParams, PostParams, Preconditions, PropagationPolicy, VersionMatch, WatchParams,
@@ -22,4 +30,6 @@ pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request
 pub use resource::{
     ApiResource, DynamicObject, ObjectList, PartialObjectMetadata, Resource, ScopeKind, TypeMeta,
 };
+pub use subresource::{ServiceAccountToken, TokenParams};
 pub use watch::{Bookmark, BookmarkMeta, WatchEvent};
+pub use watch_all::WatchAllEvent;

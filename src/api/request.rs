@@ -301,7 +301,7 @@ mod tests {
         Request::new("/api/v1/namespaces/ns/configmaps")
     }
 
-    fn header<'a>(req: &'a http::Request<Vec<u8>>, name: http::HeaderName) -> &'a str {
+    fn header(req: &http::Request<Vec<u8>>, name: http::HeaderName) -> &str {
         req.headers().get(name).unwrap().to_str().unwrap()
     }
 

@@ -158,16 +158,21 @@ fn decode_event<K: DeserializeOwned>(line: &[u8], url: &str) -> Result<WatchEven
         RawEvent::Deleted(o) => WatchEvent::Deleted(o),
         RawEvent::Bookmark(b) => WatchEvent::Bookmark(b),
         RawEvent::Error(status) if status.code == Some(410) => {
-            return Err(Error::Api(Box::new(ApiError {
-                method: http::Method::GET,
-                url: url.to_owned(),
-                code: 410,
-                status: Some(status),
-                body: None,
-            })));
+            return Err(status_error(url, status));
         }
         RawEvent::Error(status) => WatchEvent::Error(status),
     })
+}
+
+/// The error for an `ERROR` event's `Status` (code 500 when the Status has none).
+pub(crate) fn status_error(url: &str, status: Status) -> Error {
+    Error::Api(Box::new(ApiError {
+        method: http::Method::GET,
+        url: url.to_owned(),
+        code: status.code.unwrap_or(500),
+        status: Some(status),
+        body: None,
+    }))
 }
 
 struct DecodeState<S> {
