@@ -4,7 +4,7 @@
 //!
 //! (The crate tour grows with the crate; see the README.)
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod auth;
