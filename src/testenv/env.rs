@@ -173,7 +173,10 @@ impl TestEnvBuilder {
         let mut api_args = vec![
             format!("--etcd-servers={etcd_client}"),
             "--bind-address=127.0.0.1".to_owned(),
+            // Shown in /api's serverAddressByClientCIDRs. A loopback advertise address
+            // is only accepted without the endpoint reconciler (no real nodes here).
             "--advertise-address=127.0.0.1".to_owned(),
+            "--endpoint-reconciler-type=none".to_owned(),
             format!("--secure-port={api_port}"),
             format!("--cert-dir={}", p(dir)),
             format!("--tls-cert-file={}", p(&files.serving_cert)),
@@ -181,7 +184,7 @@ impl TestEnvBuilder {
             format!("--client-ca-file={}", p(&files.ca_cert)),
             format!("--token-auth-file={}", p(&files.token_file)),
             "--authorization-mode=Node,RBAC".to_owned(),
-            format!("--service-account-key-file={}", p(&files.sa_key)),
+            format!("--service-account-key-file={}", p(&files.sa_pub)),
             format!("--service-account-signing-key-file={}", p(&files.sa_key)),
             format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
             "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
@@ -332,6 +335,7 @@ struct Files {
     serving_cert: PathBuf,
     serving_key: PathBuf,
     sa_key: PathBuf,
+    sa_pub: PathBuf,
     token_file: PathBuf,
     admin_kubeconfig: PathBuf,
     token_kubeconfig: PathBuf,
@@ -350,6 +354,7 @@ impl Files {
             serving_cert: dir.join("apiserver.crt"),
             serving_key: dir.join("apiserver.key"),
             sa_key: dir.join("service-account.key"),
+            sa_pub: dir.join("service-account.pub"),
             token_file: dir.join("tokens.csv"),
             admin_kubeconfig: dir.join("admin.kubeconfig"),
             token_kubeconfig: dir.join("token.kubeconfig"),
@@ -364,6 +369,7 @@ impl Files {
         write_private(&f.serving_cert, f.pki.serving_cert_pem.as_bytes())?;
         write_private(&f.serving_key, f.pki.serving_key_pem.expose_secret())?;
         write_private(&f.sa_key, f.pki.service_account_key_pem.expose_secret())?;
+        write_private(&f.sa_pub, f.pki.service_account_pub_pem.as_bytes())?;
         // token,user,uid,"group1,group2"
         let tokens = format!(
             "{},{TOKEN_USER},uid-{TOKEN_USER},\"system:masters\"\n{},{NOPERM_USER},uid-{NOPERM_USER}\n",
@@ -488,10 +494,16 @@ impl TestEnv {
     }
 
     /// The service-account signing key (PKCS#8 PEM), given to kube-apiserver as
-    /// `--service-account-key-file` and `--service-account-signing-key-file` and to
-    /// kube-controller-manager as `--service-account-private-key-file`.
+    /// `--service-account-signing-key-file` and to kube-controller-manager as
+    /// `--service-account-private-key-file`.
     pub fn service_account_key_path(&self) -> &Path {
         &self.files.sa_key
+    }
+
+    /// The public half of the service-account signing key (PEM), given to
+    /// kube-apiserver as `--service-account-key-file` (to verify tokens).
+    pub fn service_account_public_key_path(&self) -> &Path {
+        &self.files.sa_pub
     }
 
     /// The environment's directory: PKI, kubeconfigs, token file, etcd data and one

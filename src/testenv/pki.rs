@@ -17,6 +17,7 @@ pub(crate) struct Pki {
     pub(crate) admin_cert_pem: String,
     pub(crate) admin_key_pem: SecretBytes,
     pub(crate) service_account_key_pem: SecretBytes,
+    pub(crate) service_account_pub_pem: String,
 }
 
 fn pki_err(what: &'static str) -> impl FnOnce(rcgen::Error) -> TestEnvError {
@@ -106,6 +107,7 @@ impl Pki {
             admin_cert_pem: admin_cert.pem(),
             admin_key_pem: secret(&admin_key),
             service_account_key_pem: secret(&sa_key),
+            service_account_pub_pem: sa_key.public_key_pem(),
         })
     }
 }
