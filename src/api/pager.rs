@@ -53,7 +53,7 @@ where
     }
 
     /// Objects fetched but not yet yielded (at most one page).
-    pub fn buffered(&self) -> usize {
+    pub fn held(&self) -> usize {
         self.items.len()
     }
 

@@ -414,6 +414,24 @@ pub struct Preconditions {
     pub resource_version: Option<String>,
 }
 
+impl Preconditions {
+    /// Requires this `metadata.uid`.
+    pub fn uid(uid: &str) -> Self {
+        Self {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }
+    }
+
+    /// Requires this `metadata.resourceVersion`.
+    pub fn resource_version(resource_version: &str) -> Self {
+        Self {
+            uid: None,
+            resource_version: Some(resource_version.to_owned()),
+        }
+    }
+}
+
 /// Parameters of `delete` and `delete_collection`, sent as a `DeleteOptions` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
