@@ -45,4 +45,28 @@ pub enum RequestError {
         /// The service account's name.
         name: String,
     },
+    /// The token controller did not fill a service-account token Secret in time.
+    #[error(
+        "the token controller did not fill Secret {namespace}/{name} within {timeout:?} (is kube-controller-manager running?)"
+    )]
+    TokenNotFilled {
+        /// The Secret's namespace.
+        namespace: String,
+        /// The Secret's name.
+        name: String,
+        /// How long was waited.
+        timeout: std::time::Duration,
+    },
+    /// A service-account token Secret was deleted while waiting for its token.
+    #[error(
+        "Secret {namespace}/{name} was deleted before it got a token (does service account {service_account} exist?)"
+    )]
+    TokenSecretDeleted {
+        /// The Secret's namespace.
+        namespace: String,
+        /// The Secret's name.
+        name: String,
+        /// The service account named by the Secret's annotation.
+        service_account: String,
+    },
 }

@@ -14,6 +14,7 @@ mod pager;
 mod params;
 mod request;
 mod resource;
+mod sa_token;
 mod subresource;
 mod watch;
 mod watch_all;
@@ -30,6 +31,7 @@ pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request
 pub use resource::{
     ApiResource, DynamicObject, ObjectList, PartialObjectMetadata, Resource, ScopeKind, TypeMeta,
 };
+pub use sa_token::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE, TokenSecret};
 pub use subresource::{ServiceAccountToken, TokenParams};
 pub use watch::{Bookmark, BookmarkMeta, WatchEvent};
 pub use watch_all::WatchAllEvent;
