@@ -7,10 +7,29 @@ use std::process::Command;
 /// The walkthrough: `(example, what it shows)`, run in this order with
 /// `KUBECONFIG` pointing at the control plane's admin kubeconfig. Append new examples
 /// here as they land; each must exist under `examples/`.
-pub const EXAMPLES: &[(&str, &str)] = &[(
-    "testenv",
-    "the library's TestEnv: start a private control plane, call it, stop it",
-)];
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "testenv",
+        "the library's TestEnv: start a private control plane, call it, stop it",
+    ),
+    (
+        "sa_token",
+        "a service-account token Secret filled by the token controller; GET /api with only that token and the Secret's CA",
+    ),
+    (
+        "list_pods",
+        "pods of the default namespace, page by page (list_stream)",
+    ),
+    ("apply", "server-side apply of a ConfigMap from YAML"),
+    (
+        "dynamic",
+        "any resource without compile-time types (DynamicObject + ApiResource): namespaces.v1",
+    ),
+    (
+        "in_cluster",
+        "what a program in a pod does: Config::infer(), who am I, my namespace's pods",
+    ),
+];
 
 pub fn run() -> Result {
     let binaries = ensure_binaries()?;
