@@ -8,9 +8,10 @@ mod common;
 use api_support::{eventually, setup};
 use k8s_client::Client;
 use k8s_client::api::{
-    Api, ApiResource, DeleteParams, Deleted, DynamicObject, ListParams, Patch, PatchParams,
-    PostParams, Preconditions, Resource,
+    Api, ApiResource, DeleteParams, Deleted, DynamicObject, ListParams, LogParams, Patch,
+    PatchParams, PostParams, Preconditions, Resource,
 };
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde::Serialize;
@@ -293,6 +294,24 @@ async fn pods_with_status_and_eviction() {
             .any(|c| c.type_ == "Example")
     );
 
+    // pods/log: an unscheduled pod has no container that ever wrote, so the log is
+    // empty, as text and as a byte stream alike (a missing pod is a typed 404).
+    let text = api
+        .logs("p", &LogParams::default().tail_lines(10))
+        .await
+        .unwrap();
+    assert_eq!(text, "");
+    let bytes = api
+        .log_stream("p", &LogParams::default().timestamps())
+        .await
+        .unwrap()
+        .collect_bytes()
+        .await
+        .unwrap();
+    assert!(bytes.is_empty());
+    let err = api.logs("nope", &LogParams::default()).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+
     // eviction deletes the (unscheduled) pod.
     let answer = api.evict("p", &DeleteParams::default()).await.unwrap();
     assert_eq!(answer.status.as_deref(), Some("Success"));
@@ -510,4 +529,56 @@ async fn server_errors_are_typed() {
     // A request the client refuses to build never reaches the server.
     let err = cms.get("a/b").await.unwrap_err();
     assert!(matches!(err, k8s_client::Error::Request(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn deployment_scale_subresource() {
+    let Some((_, client, ns)) = setup("scale").await else {
+        return;
+    };
+    let deployments: Api<Deployment> = Api::namespaced(client, &ns);
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}
+            }
+        }
+    }))
+    .unwrap();
+    deployments
+        .create(&PostParams::default(), &d)
+        .await
+        .unwrap();
+    let scale = deployments.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
+    // The controller keeps updating the Deployment's status: write unconditionally.
+    let mut wanted = scale.clone();
+    wanted.metadata.resource_version = None;
+    wanted.spec.as_mut().unwrap().replicas = Some(2);
+    let replaced = deployments
+        .replace_scale("web", &PostParams::default(), &wanted)
+        .await
+        .unwrap();
+    assert_eq!(replaced.spec.unwrap().replicas, Some(2));
+    let patched = deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.unwrap().replicas, Some(4));
+    let d = deployments.get("web").await.unwrap();
+    assert_eq!(d.spec.replicas, Some(4));
+    // The first Scale's resourceVersion is stale by now: a conflict, as on any object.
+    let err = deployments
+        .replace_scale("web", &PostParams::default(), &scale)
+        .await
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err}");
 }

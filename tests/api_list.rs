@@ -85,6 +85,21 @@ async fn pagination_and_list_stream_see_every_object_exactly_once() {
     assert!((12..=13).contains(&stream.pages()));
     expect_each_once(&counts);
 
+    // A paginated stream started at a version (served from the cache, pages of 500):
+    // later pages carry only the continue token.
+    let rv = first_rv.clone().unwrap();
+    let from_cache = api
+        .list_stream(
+            &ListParams::default()
+                .labels("test=list")
+                .limit(500)
+                .at(&rv, VersionMatch::NotOlderThan),
+        )
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap();
+    assert_eq!(from_cache.len(), COUNT);
+
     // resourceVersion semantics: an exact read at the list's version sees the same data;
     // "any version" (from the cache) is answered too.
     let rv = first_rv.unwrap();

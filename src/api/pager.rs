@@ -98,7 +98,13 @@ where
                         this.resource_version = page.resource_version().map(str::to_owned);
                     }
                     match page.continue_token() {
-                        Some(token) => this.params.continue_token = Some(token.to_owned()),
+                        Some(token) => {
+                            // A continue token carries the snapshot's version; the server
+                            // refuses `resourceVersion` next to it.
+                            this.params.continue_token = Some(token.to_owned());
+                            this.params.resource_version = None;
+                            this.params.version_match = None;
+                        }
                         None => this.done = true,
                     }
                     // Replacing the iterator frees the previous page's buffer.

@@ -65,7 +65,8 @@ pub struct ListParams {
     pub field_selector: Option<String>,
     /// Page size (`limit`).
     pub limit: Option<u32>,
-    /// The continue token of the previous page (`continue`).
+    /// The continue token of the previous page (`continue`). The server refuses it
+    /// together with `resource_version` (the token already pins the snapshot).
     pub continue_token: Option<String>,
     /// `resourceVersion`.
     pub resource_version: Option<String>,
