@@ -68,6 +68,7 @@ async fn every_event_arrives_in_order() {
         seen
     });
     let mut expected = Vec::new();
+    let t = std::time::Instant::now();
     for i in 0..N {
         let name = format!("w-{i:03}");
         api.create(&PostParams::default(), &cm(&name))
@@ -91,6 +92,7 @@ async fn every_event_arrives_in_order() {
         .await
         .unwrap()
         .unwrap();
+    eprintln!("{} writes and their watch events in {:?}", 3 * N, t.elapsed());
     assert_eq!(seen.len(), expected.len());
     assert_eq!(seen, expected);
 }
