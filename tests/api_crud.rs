@@ -5,8 +5,7 @@
 mod api_support;
 mod common;
 
-use api_support::{eventually, setup};
-use k8s_client::Client;
+use api_support::{eventually, setup, wait_for_default_sa};
 use k8s_client::api::{
     Api, ApiResource, DeleteParams, Deleted, DynamicObject, ListParams, LogParams, Patch,
     PatchParams, PostParams, Preconditions, Resource,
@@ -248,17 +247,6 @@ async fn namespaces() {
     let api: Api<Namespace> = Api::all(client);
     let name = format!("{ns}-x");
     exercise(&api, &name, named(&name), true).await;
-}
-
-async fn wait_for_default_sa(client: &Client, ns: &str) {
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let sas = &sas;
-    eventually(
-        "the default service account",
-        Duration::from_secs(60),
-        || async move { sas.get_opt("default").await.unwrap().map(|_| ()) },
-    )
-    .await;
 }
 
 #[tokio::test]

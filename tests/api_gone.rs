@@ -7,7 +7,7 @@
 mod api_support;
 mod common;
 
-use api_support::eventually;
+use api_support::{SELECTOR, eventually, labelled_cm, name_of};
 use futures_util::StreamExt;
 use k8s_client::Error;
 use k8s_client::api::{
@@ -18,21 +18,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_secs(120);
-
-fn cm(name: &str) -> ConfigMap {
-    let mut cm = ConfigMap::default();
-    cm.metadata.name = Some(name.to_owned());
-    // Selected by label: the controller-manager adds `kube-root-ca.crt` to every namespace.
-    cm.metadata.labels = Some([("test".to_owned(), "api".to_owned())].into());
-    cm
-}
-
-/// Only the ConfigMaps of this test.
-const SELECTOR: &str = "test=api";
-
-fn name_of(cm: &ConfigMap) -> String {
-    cm.metadata.name.clone().unwrap_or_default()
-}
 
 /// The first error of a watch from `rv` (an HTTP status or an `ERROR` event), or `None`
 /// when the server still serves that version.
@@ -71,7 +56,9 @@ async fn expired_versions_are_gone_and_watch_all_recovers() {
     let ns = common::unique_namespace(&env, "gone").await;
     let api: Api<ConfigMap> = Api::namespaced(api_support::admin(&env), &ns);
     for name in ["a", "b", "c"] {
-        api.create(&PostParams::default(), &cm(name)).await.unwrap();
+        api.create(&PostParams::default(), &labelled_cm(name))
+            .await
+            .unwrap();
     }
 
     // A continue token outlives its snapshot once etcd compacted past it: 410 Expired.
@@ -84,7 +71,7 @@ async fn expired_versions_are_gone_and_watch_all_recovers() {
     let err = eventually("the continue token to expire", DEADLINE, || async move {
         // Writes move the revision on, so the compactor passes the token's snapshot.
         api_ref
-            .create(&PostParams::default(), &cm("tick"))
+            .create(&PostParams::default(), &labelled_cm("tick"))
             .await
             .unwrap();
         api_ref
@@ -130,7 +117,9 @@ async fn expired_versions_are_gone_and_watch_all_recovers() {
     listed.sort();
     assert_eq!(listed, ["a", "b", "c"]);
     assert!(!rv.is_empty());
-    api.create(&PostParams::default(), &cm("d")).await.unwrap();
+    api.create(&PostParams::default(), &labelled_cm("d"))
+        .await
+        .unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     match next().await {
         WatchAllEvent::Added(o) => assert_eq!(name_of(&o), "d"),

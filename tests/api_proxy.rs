@@ -9,14 +9,12 @@
 mod api_support;
 mod common;
 
-use api_support::eventually;
-use api_support::setup;
+use api_support::{setup, wait_for_default_sa};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use k8s_client::Client;
 use k8s_client::api::{Api, ApiserverProxy, Patch, PatchParams, PostParams, ProxyTarget};
 use k8s_client::client::Body;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
 use std::os::fd::AsRawFd;
@@ -160,17 +158,6 @@ async fn echo_server(listener: tokio::net::TcpListener) {
                 .await;
         });
     }
-}
-
-async fn wait_for_default_sa(client: &Client, ns: &str) {
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let sas = &sas;
-    eventually(
-        "the default service account",
-        std::time::Duration::from_secs(60),
-        || async move { sas.get_opt("default").await.unwrap().map(|_| ()) },
-    )
-    .await;
 }
 
 async fn read_json(response: http::Response<Body>) -> serde_json::Value {

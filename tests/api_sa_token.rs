@@ -5,7 +5,7 @@
 mod api_support;
 mod common;
 
-use api_support::{eventually, setup};
+use api_support::{setup, wait_for_default_sa};
 use k8s_client::api::{Api, PostParams, RequestError, TokenParams};
 use k8s_client::config::{AuthConfig, FakeEnv, PemSource};
 use k8s_client::{Client, Config, Error, SecretString};
@@ -14,15 +14,6 @@ use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn wait_for_default_sa(client: &Client, ns: &str) {
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let sas = &sas;
-    eventually("the default service account", WAIT, || async move {
-        sas.get_opt("default").await.unwrap().map(|_| ())
-    })
-    .await;
-}
 
 /// A client for the same server that knows nothing but `token` and `ca_pem`.
 fn token_client(server: &str, token: SecretString, ca_pem: Vec<u8>) -> Client {

@@ -5,7 +5,7 @@
 mod api_support;
 mod common;
 
-use api_support::setup;
+use api_support::{SELECTOR, labelled_cm, name_of, setup};
 use futures_util::StreamExt;
 use k8s_client::Error;
 use k8s_client::api::{
@@ -18,21 +18,6 @@ use std::time::Duration;
 
 /// Bounds every wait on the server (a deadline, not a synchronisation).
 const DEADLINE: Duration = Duration::from_secs(120);
-
-fn cm(name: &str) -> ConfigMap {
-    let mut cm = ConfigMap::default();
-    cm.metadata.name = Some(name.to_owned());
-    // Selected by label: the controller-manager adds `kube-root-ca.crt` to every namespace.
-    cm.metadata.labels = Some([("test".to_owned(), "api".to_owned())].into());
-    cm
-}
-
-/// Only the ConfigMaps of this test.
-const SELECTOR: &str = "test=api";
-
-fn name_of(cm: &ConfigMap) -> String {
-    cm.metadata.name.clone().unwrap_or_default()
-}
 
 async fn current_rv(api: &Api<ConfigMap>) -> String {
     let list = api
@@ -71,7 +56,7 @@ async fn every_event_arrives_in_order() {
     let t = std::time::Instant::now();
     for i in 0..N {
         let name = format!("w-{i:03}");
-        api.create(&PostParams::default(), &cm(&name))
+        api.create(&PostParams::default(), &labelled_cm(&name))
             .await
             .unwrap();
         api.patch(
@@ -92,7 +77,11 @@ async fn every_event_arrives_in_order() {
         .await
         .unwrap()
         .unwrap();
-    eprintln!("{} writes and their watch events in {:?}", 3 * N, t.elapsed());
+    eprintln!(
+        "{} writes and their watch events in {:?}",
+        3 * N,
+        t.elapsed()
+    );
     assert_eq!(seen.len(), expected.len());
     assert_eq!(seen, expected);
 }
@@ -103,7 +92,7 @@ async fn resume_from_a_bookmark() {
         return;
     };
     let api: Api<ConfigMap> = Api::namespaced(client, &ns);
-    api.create(&PostParams::default(), &cm("before"))
+    api.create(&PostParams::default(), &labelled_cm("before"))
         .await
         .unwrap();
     // With timeoutSeconds the server sends a bookmark shortly before it ends the watch.
@@ -120,7 +109,7 @@ async fn resume_from_a_bookmark() {
     let bookmark = bookmark.expect("a BOOKMARK event before the watch timed out");
     assert!(bookmark.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap());
 
-    api.create(&PostParams::default(), &cm("after"))
+    api.create(&PostParams::default(), &labelled_cm("after"))
         .await
         .unwrap();
     let mut events = api
@@ -145,7 +134,9 @@ async fn watch_all_resumes_across_server_timeouts_without_losing_events() {
         return;
     };
     let api: Api<ConfigMap> = Api::namespaced(client, &ns);
-    api.create(&PostParams::default(), &cm("x")).await.unwrap();
+    api.create(&PostParams::default(), &labelled_cm("x"))
+        .await
+        .unwrap();
     // The server ends each watch after 2 s; watch_all must resume from the last version.
     let mut all = api.watch_all(&WatchParams::default().labels(SELECTOR).timeout(2));
     let mut next = async || {
@@ -164,7 +155,7 @@ async fn watch_all_resumes_across_server_timeouts_without_losing_events() {
     let mut i = 0;
     while start.elapsed() < Duration::from_secs(7) {
         let name = format!("y{i}");
-        api.create(&PostParams::default(), &cm(&name))
+        api.create(&PostParams::default(), &labelled_cm(&name))
             .await
             .unwrap();
         match next().await {
@@ -182,7 +173,7 @@ async fn an_event_larger_than_the_limit_is_a_clear_error() {
         return;
     };
     let api: Api<ConfigMap> = Api::namespaced(client, &ns);
-    let mut big = cm("big");
+    let mut big = labelled_cm("big");
     big.data = Some([("blob".to_owned(), "x".repeat(10_000))].into());
     api.create(&PostParams::default(), &big).await.unwrap();
     let mut events = api

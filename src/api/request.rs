@@ -70,6 +70,13 @@ fn build(method: http::Method, uri: String, accept: &str, body: Option<(Vec<u8>,
     })
 }
 
+/// `path?query` with the parameters `append` adds (just `path` when there are none).
+fn with_query(path: String, append: impl FnOnce(&mut Query)) -> String {
+    let mut q = Query::default();
+    append(&mut q);
+    q.finish(path)
+}
+
 impl Request {
     /// A builder for the collection at `collection` (no trailing slash).
     pub fn new(collection: impl Into<String>) -> Self {
@@ -95,11 +102,9 @@ impl Request {
 
     /// `GET` one page of the collection.
     pub fn list(&self, lp: &ListParams) -> Built {
-        let mut q = Query::default();
-        lp.append_query(&mut q);
         build(
             http::Method::GET,
-            q.finish(self.collection.clone()),
+            with_query(self.collection.clone(), |q| lp.append_query(q)),
             JSON,
             None,
         )
@@ -107,11 +112,9 @@ impl Request {
 
     /// `GET` one page of the collection's metadata only (`PartialObjectMetadataList`).
     pub fn list_metadata(&self, lp: &ListParams) -> Built {
-        let mut q = Query::default();
-        lp.append_query(&mut q);
         build(
             http::Method::GET,
-            q.finish(self.collection.clone()),
+            with_query(self.collection.clone(), |q| lp.append_query(q)),
             ACCEPT_PARTIAL_METADATA_LIST,
             None,
         )
@@ -134,12 +137,10 @@ impl Request {
 
     /// `POST` a new object.
     pub fn create<T: Serialize>(&self, pp: &PostParams, object: &T) -> Built {
-        let mut q = Query::default();
-        pp.append_query(&mut q);
         let body = to_json(object)?;
         build(
             http::Method::POST,
-            q.finish(self.collection.clone()),
+            with_query(self.collection.clone(), |q| pp.append_query(q)),
             JSON,
             Some((body, JSON)),
         )
@@ -151,11 +152,9 @@ impl Request {
     }
 
     fn replace_at<T: Serialize>(&self, path: String, pp: &PostParams, object: &T) -> Built {
-        let mut q = Query::default();
-        pp.append_query(&mut q);
         build(
             http::Method::PUT,
-            q.finish(path),
+            with_query(path, |q| pp.append_query(q)),
             JSON,
             Some((to_json(object)?, JSON)),
         )
@@ -173,11 +172,9 @@ impl Request {
         if pp.force && !patch.is_apply() {
             return Err(RequestError::ForceWithoutApply);
         }
-        let mut q = Query::default();
-        pp.append_query(&mut q);
         build(
             http::Method::PATCH,
-            q.finish(path),
+            with_query(path, |q| pp.append_query(q)),
             JSON,
             Some((to_json(patch.body())?, patch.content_type())),
         )
@@ -195,11 +192,9 @@ impl Request {
 
     /// `DELETE` the objects of the collection that match `lp`.
     pub fn delete_collection(&self, dp: &DeleteParams, lp: &ListParams) -> Built {
-        let mut q = Query::default();
-        lp.append_query(&mut q);
         build(
             http::Method::DELETE,
-            q.finish(self.collection.clone()),
+            with_query(self.collection.clone(), |q| lp.append_query(q)),
             JSON,
             Some((to_json(&dp.body())?, JSON)),
         )
@@ -208,11 +203,11 @@ impl Request {
     /// `GET ?watch=true` from `resource_version` (`""` = from the current state, which
     /// the server first replays as `ADDED` events).
     pub fn watch(&self, wp: &WatchParams, resource_version: &str) -> Built {
-        let mut q = Query::default();
-        wp.append_query(&mut q, resource_version);
         build(
             http::Method::GET,
-            q.finish(self.collection.clone()),
+            with_query(self.collection.clone(), |q| {
+                wp.append_query(q, resource_version)
+            }),
             JSON,
             None,
         )
@@ -253,11 +248,9 @@ impl Request {
         pp: &PostParams,
         object: &T,
     ) -> Built {
-        let mut q = Query::default();
-        pp.append_query(&mut q);
         build(
             http::Method::POST,
-            q.finish(self.sub(name, subresource)?),
+            with_query(self.sub(name, subresource)?, |q| pp.append_query(q)),
             JSON,
             Some((to_json(object)?, JSON)),
         )
@@ -265,11 +258,9 @@ impl Request {
 
     /// `GET pods/{name}/log`.
     pub fn logs(&self, name: &str, lp: &LogParams) -> Built {
-        let mut q = Query::default();
-        lp.append_query(&mut q);
         build(
             http::Method::GET,
-            q.finish(self.sub(name, "log")?),
+            with_query(self.sub(name, "log")?, |q| lp.append_query(q)),
             "text/plain, */*",
             None,
         )

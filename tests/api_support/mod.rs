@@ -2,9 +2,11 @@
 //! plane, polling with a deadline, and a test namespace.
 #![allow(dead_code)]
 
+use k8s_client::api::Api;
 use k8s_client::config::{AuthConfig, ClientCertificate, KeySource, PemSource};
 use k8s_client::testenv::TestEnv;
 use k8s_client::{Client, Config, SecretBytes};
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -58,4 +60,34 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits until the service-account controller created `default` in `ns` (pods and
+/// tokens need it).
+pub async fn wait_for_default_sa(client: &Client, ns: &str) {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let sas = &sas;
+    eventually(
+        "the default service account",
+        Duration::from_secs(60),
+        || async move { sas.get_opt("default").await.unwrap().map(|_| ()) },
+    )
+    .await;
+}
+
+/// Selects the ConfigMaps the tests create: the controller-manager adds
+/// `kube-root-ca.crt` to every namespace.
+pub const SELECTOR: &str = "test=api";
+
+/// A ConfigMap named `name` carrying the [`SELECTOR`] label.
+pub fn labelled_cm(name: &str) -> ConfigMap {
+    let mut cm = ConfigMap::default();
+    cm.metadata.name = Some(name.to_owned());
+    cm.metadata.labels = Some([("test".to_owned(), "api".to_owned())].into());
+    cm
+}
+
+/// The name of a ConfigMap.
+pub fn name_of(cm: &ConfigMap) -> String {
+    cm.metadata.name.clone().unwrap_or_default()
 }
