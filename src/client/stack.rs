@@ -3,6 +3,7 @@
 //! most once a second), or a new client identity from an auth provider (exec plugins).
 //! A rebuild starts a fresh connection pool, so old connections close once idle.
 
+use super::sni::SniRewrite;
 use crate::auth::ClientIdentity;
 use crate::config::{KeySource, PemSource, TlsConfig};
 use crate::transport::tls::{ALPN_H1, ALPN_H2_H1, TlsMaterial};
@@ -23,6 +24,7 @@ pub(crate) struct StackSettings {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) gzip: bool,
+    pub(crate) sni: Option<SniRewrite>,
 }
 
 /// One generation of HTTP clients.
@@ -59,6 +61,15 @@ impl Stack {
             current: RwLock::new(Arc::new(built)),
             next_check: Mutex::new(Instant::now() + FILE_CHECK_INTERVAL),
         })
+    }
+
+    /// The URL to connect to for `url`: the `tls-server-name` as host when it must be
+    /// sent as SNI (see [`super::sni`]).
+    pub(crate) fn connect_url(&self, url: &url::Url) -> Option<url::Url> {
+        self.settings
+            .sni
+            .as_ref()?
+            .connect_url(url, &self.settings.proxy)
     }
 
     /// The clients to use for a request made with `identity` (from the credential).
@@ -106,7 +117,13 @@ impl Stack {
 
     fn replace(&self, identity: Option<&ClientIdentity>) -> Result<Arc<Built>, TransportError> {
         let fresh = Arc::new(build(&self.settings, identity)?);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        // Concurrent requests may have raced to rebuild for the same new identity: keep
+        // the first generation so they all share one connection pool.
+        if current.identity.as_ref() == identity && current.stamps == fresh.stamps {
+            return Ok(current.clone());
+        }
+        *current = fresh.clone();
         Ok(fresh)
     }
 }
@@ -177,6 +194,9 @@ fn base_builder(settings: &StackSettings) -> reqwest::ClientBuilder {
         .pool_idle_timeout(Duration::from_secs(90));
     if let Some(t) = settings.connect_timeout {
         b = b.connect_timeout(t);
+    }
+    if let Some(sni) = &settings.sni {
+        b = b.dns_resolver(Arc::new(sni.resolver()));
     }
     b
 }
