@@ -384,22 +384,93 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Reads a secret string without ever echoing a wrongly typed value into the error.
+mod secret_visitor {
+    use serde::de::{self, Deserializer, Unexpected, Visitor};
+    use std::fmt;
+
+    struct SecretVisitor;
+
+    impl<'de> Visitor<'de> for SecretVisitor {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err(E::invalid_type(
+                Unexpected::Other("a boolean (value hidden)"),
+                &self,
+            ))
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(
+                Unexpected::Other("a number (value hidden)"),
+                &self,
+            ))
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(
+                Unexpected::Other("a number (value hidden)"),
+                &self,
+            ))
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::invalid_type(
+                Unexpected::Other("a number (value hidden)"),
+                &self,
+            ))
+        }
+    }
+
+    /// A string, or `None` for null; any other value is an error that hides it.
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        d.deserialize_any(SecretVisitor)
+    }
+}
+
 mod secret_plain {
     use crate::secret::SecretString;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(v: &SecretString, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(v.expose_secret())
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-        Ok(Option::<String>::deserialize(d)?.unwrap_or_default().into())
+        Ok(super::secret_visitor::deserialize(d)?
+            .unwrap_or_default()
+            .into())
     }
 }
 
 mod secret_opt {
     use crate::secret::SecretString;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(
         v: &Option<SecretString>,
@@ -414,7 +485,7 @@ mod secret_opt {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<SecretString>, D::Error> {
-        Ok(Option::<String>::deserialize(d)?.map(SecretString::from))
+        Ok(super::secret_visitor::deserialize(d)?.map(SecretString::from))
     }
 }
 
@@ -425,6 +496,15 @@ mod secret_map {
 
     type Map = BTreeMap<String, SecretString>;
 
+    /// A map value read without echoing a wrongly typed value.
+    struct Hidden(Option<String>);
+
+    impl<'de> Deserialize<'de> for Hidden {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            super::secret_visitor::deserialize(d).map(Hidden)
+        }
+    }
+
     pub(super) fn serialize<S: Serializer>(v: &Option<Map>, s: S) -> Result<S::Ok, S::Error> {
         match v {
             Some(map) => s.collect_map(map.iter().map(|(k, v)| (k, v.expose_secret()))),
@@ -433,11 +513,52 @@ mod secret_map {
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Map>, D::Error> {
-        let raw = Option::<BTreeMap<String, Option<String>>>::deserialize(d)?;
+        let raw = Option::<BTreeMap<String, Hidden>>::deserialize(d)?;
         Ok(raw.map(|m| {
             m.into_iter()
-                .map(|(k, v)| (k, SecretString::from(v.unwrap_or_default())))
+                .map(|(k, v)| (k, SecretString::from(v.0.unwrap_or_default())))
                 .collect()
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_chain(e: &dyn std::error::Error) -> String {
+        let mut text = format!("{e} {e:?}");
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(&format!(" {s} {s:?}"));
+            source = s.source();
+        }
+        text
+    }
+
+    #[test]
+    fn mistyped_secrets_are_not_echoed() {
+        for doc in [
+            "users: [{name: u, user: {token: 98765432101}}]",
+            "users: [{name: u, user: {password: 98765432101}}]",
+            "users: [{name: u, user: {auth-provider: {name: oidc, config: {id-token: 98765432101}}}}]",
+            "users: [{name: u, user: {exec: {command: x, env: [{name: A, value: 98765432101}]}}}]",
+        ] {
+            let error = Kubeconfig::from_yaml(doc).unwrap_err();
+            let text = error_chain(&error);
+            assert!(!text.contains("98765432101"), "{text}");
+        }
+    }
+
+    #[test]
+    fn secrets_read_as_strings_and_null() {
+        let kc = Kubeconfig::from_yaml(
+            "users: [{name: u, user: {token: abc, password: null, auth-provider: {name: x, config: {k: null}}}}]",
+        )
+        .unwrap();
+        let user = &kc.users[0].user;
+        assert_eq!(user.token.as_ref().unwrap().expose_secret(), "abc");
+        assert!(user.password.is_none());
+        assert!(!format!("{kc:?}").contains("abc"));
     }
 }

@@ -105,6 +105,12 @@ impl Kubeconfig {
         Ok(config)
     }
 
+    /// Writes the config back as YAML: every field read is kept (including unknown
+    /// ones); comments are lost.
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        serde_yaml_ng::to_string(self).map_err(ConfigError::RenderYaml)
+    }
+
     fn check_loaded(&self, file: Option<&PathBuf>) -> Result<(), ConfigError> {
         check_unique(
             EntryKind::Cluster,
@@ -264,5 +270,86 @@ fn check_base64(
                 source,
             }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FakeEnv;
+
+    #[test]
+    fn decodes_boms_and_rejects_bad_utf16() {
+        assert_eq!(decode(b"\xEF\xBB\xBFa: 1").as_deref(), Some("a: 1"));
+        assert_eq!(decode(b"\xFF\xFEa\x00:\x00").as_deref(), Some("a:"));
+        assert_eq!(decode(b"\xFE\xFF\x00a\x00:").as_deref(), Some("a:"));
+        assert_eq!(decode(b"\xFF\xFEa"), None, "odd length");
+        assert_eq!(decode(b"\xC3\x28"), None, "invalid UTF-8");
+    }
+
+    #[test]
+    fn kubeconfig_paths_split_skip_empty_and_dedupe() {
+        let sep = if cfg!(windows) { ";" } else { ":" };
+        let list = ["", "/a", "/b", "", "/a", "/c"].join(sep);
+        let env = FakeEnv::new("/r").with_var(KUBECONFIG, list);
+        let expected: Vec<PathBuf> = ["/a", "/b", "/c"].iter().map(PathBuf::from).collect();
+        assert_eq!(kubeconfig_paths(&env), expected);
+        let home = FakeEnv::new("/r").with_var("HOME", "/home/me");
+        assert_eq!(
+            kubeconfig_paths(&home),
+            vec![PathBuf::from("/home/me/.kube/config")]
+        );
+        let empty = FakeEnv::new("/r")
+            .with_var(KUBECONFIG, "")
+            .with_var("HOME", "/h");
+        assert_eq!(
+            kubeconfig_paths(&empty),
+            vec![PathBuf::from("/h/.kube/config")]
+        );
+    }
+
+    #[test]
+    fn merge_first_wins() {
+        let a = Kubeconfig::from_yaml(
+            "current-context: ''\nclusters: [{name: x, cluster: {server: a}}]\npreferences: {colors: false}",
+        )
+        .unwrap();
+        let b = Kubeconfig::from_yaml(
+            "current-context: b\nclusters: [{name: x, cluster: {server: b}}, {name: y, cluster: {server: b}}]\npreferences: {colors: true}",
+        )
+        .unwrap();
+        let merged = a.merge(b);
+        assert_eq!(merged.current_context(), Some("b"));
+        assert_eq!(
+            merged.cluster("x").unwrap().cluster.server.as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            merged.cluster("y").unwrap().cluster.server.as_deref(),
+            Some("b")
+        );
+        assert_eq!(merged.preferences.unwrap().colors, Some(true));
+    }
+
+    #[test]
+    fn parse_error_has_line_and_column() {
+        let err = Kubeconfig::from_yaml("a: 1\nb: [\n").unwrap_err();
+        match &err {
+            ConfigError::Parse {
+                line: Some(_),
+                column: Some(_),
+                ..
+            } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains("line"), "{err}");
+    }
+
+    #[test]
+    fn multi_document_reads_first() {
+        let kc =
+            Kubeconfig::from_yaml("current-context: one\n---\ncurrent-context: two\n").unwrap();
+        assert_eq!(kc.current_context(), Some("one"));
+        assert_eq!(Kubeconfig::from_yaml("").unwrap(), Kubeconfig::default());
     }
 }

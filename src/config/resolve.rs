@@ -24,6 +24,14 @@ pub(super) struct Selected {
     pub user: AuthInfo,
     pub user_file: Option<PathBuf>,
     pub namespace: Option<String>,
+    /// The file relative `certificate-authority`, `client-certificate` and `client-key`
+    /// paths resolve against: the entry's file, or none for a command-line override
+    /// (relative to the working directory, as in kubectl).
+    pub ca_base: Option<PathBuf>,
+    /// See `ca_base`.
+    pub cert_base: Option<PathBuf>,
+    /// See `ca_base`.
+    pub key_base: Option<PathBuf>,
 }
 
 /// Makes `path` absolute against the directory of the kubeconfig that defined it.
@@ -80,7 +88,12 @@ pub(super) fn select(kc: &Kubeconfig, o: &KubeconfigOptions) -> Result<Selected,
     let namespace = non_empty(&o.namespace)
         .or_else(|| ctx.and_then(|c| non_empty(&c.namespace)))
         .map(str::to_owned);
+    let base =
+        |overridden: bool, file: &Option<PathBuf>| (!overridden).then(|| file.clone()).flatten();
     Ok(Selected {
+        ca_base: base(o.certificate_authority.is_some(), &cluster_file),
+        cert_base: base(o.client_certificate.is_some(), &user_file),
+        key_base: base(o.client_key.is_some(), &user_file),
         context: context.map(|c| c.name.clone()),
         cluster_name,
         cluster,
@@ -234,9 +247,10 @@ fn auth(s: &Selected, env: &dyn Env, cluster: &ClusterChecked, has_cert: bool) -
     if let Some(token) = user.token.as_ref().filter(|t| !t.is_empty()) {
         return AuthConfig::Token(token.clone());
     }
-    if let Some(username) = non_empty(&user.username) {
+    let has_password = user.password.as_ref().is_some_and(|p| !p.is_empty());
+    if non_empty(&user.username).is_some() || has_password {
         return AuthConfig::Basic {
-            username: username.to_owned(),
+            username: user.username.clone().unwrap_or_default(),
             password: user
                 .password
                 .clone()
@@ -272,7 +286,7 @@ fn exec_config(
 ) -> ExecConfig {
     let command = exec.command.clone().unwrap_or_default();
     let has_separator = command.contains('/') || (cfg!(windows) && command.contains('\\'));
-    let command = if has_separator {
+    let command = if has_separator && Path::new(&command).is_relative() {
         let resolved = resolve_path(s.user_file.as_deref(), &command);
         env.host_path(&resolved).to_string_lossy().into_owned()
     } else {

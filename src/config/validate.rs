@@ -17,13 +17,14 @@ fn set(value: &Option<String>) -> bool {
 /// Reads a file named by a kubeconfig field (resolved against the entry's file).
 fn read_field(
     env: &dyn Env,
+    base: Option<&PathBuf>,
     file: Option<&PathBuf>,
     kind: EntryKind,
     entry: &str,
     field: &'static str,
     path: &str,
 ) -> Result<(PathBuf, Vec<u8>), ConfigError> {
-    let resolved = resolve_path(file.map(PathBuf::as_path), path);
+    let resolved = resolve_path(base.map(PathBuf::as_path), path);
     let bytes = env
         .read(&resolved)
         .map_err(|source| ConfigError::ReadReferencedFile {
@@ -35,6 +36,20 @@ fn read_field(
             source,
         })?;
     Ok((env.host_path(&resolved), bytes))
+}
+
+/// Reads a PEM file named by a kubeconfig field and checks that it holds PEM blocks.
+fn read_pem_field(
+    env: &dyn Env,
+    base: Option<&PathBuf>,
+    file: Option<&PathBuf>,
+    (kind, entry): (EntryKind, &str),
+    field: &'static str,
+    path: &str,
+) -> Result<(PathBuf, Vec<u8>), ConfigError> {
+    let (host, bytes) = read_field(env, base, file, kind, entry, field, path)?;
+    check_pem(&bytes, kind, entry, field, file)?;
+    Ok((host, bytes))
 }
 
 /// Validates the cluster: server, CA (file xor data, readable, PEM), insecure vs CA,
@@ -71,8 +86,8 @@ pub(super) fn check_cluster(s: &Selected, env: &dyn Env) -> Result<ClusterChecke
         ca_bytes = Some(bytes);
     } else if let Some(path) = c.certificate_authority.as_deref().filter(|p| !p.is_empty()) {
         let field = "certificate-authority";
-        let (host, bytes) = read_field(env, file, kind, name, field, path)?;
-        check_pem(&bytes, kind, name, field, file)?;
+        let (host, bytes) =
+            read_pem_field(env, s.ca_base.as_ref(), file, (kind, name), field, path)?;
         ca = Some(PemSource::File(host));
         ca_bytes = Some(bytes);
     }
@@ -122,34 +137,24 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
         data_field,
     };
     let key_data_set = u.client_key_data.as_ref().is_some_and(|k| !k.is_empty());
-    if set(&u.client_certificate) && set(&u.client_certificate_data) {
-        return Err(both("client-certificate", "client-certificate-data"));
-    }
-    if set(&u.client_key) && key_data_set {
-        return Err(both("client-key", "client-key-data"));
-    }
+    // As in client-go, only a certificate turns on client-certificate auth; a key alone
+    // is ignored.
     let has_cert = set(&u.client_certificate) || set(&u.client_certificate_data);
     let has_key = set(&u.client_key) || key_data_set;
-    let incomplete = |present, missing| {
+    if has_cert && set(&u.client_certificate) && set(&u.client_certificate_data) {
+        return Err(both("client-certificate", "client-certificate-data"));
+    }
+    if has_cert && set(&u.client_key) && key_data_set {
+        return Err(both("client-key", "client-key-data"));
+    }
+    if has_cert && !has_key {
         let (user, file) = user_err();
-        ConfigError::IncompleteClientCertificate {
+        return Err(ConfigError::IncompleteClientCertificate {
             user,
             file,
-            present,
-            missing,
-        }
-    };
-    if has_cert && !has_key {
-        return Err(incomplete(
-            "a client certificate",
-            "client-key or client-key-data",
-        ));
-    }
-    if has_key && !has_cert {
-        return Err(incomplete(
-            "a client key",
-            "client-certificate or client-certificate-data",
-        ));
+            present: "a client certificate",
+            missing: "client-key or client-key-data",
+        });
     }
     let client_certificate = if has_cert {
         let cert = match u
@@ -163,8 +168,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
             None => {
                 let field = "client-certificate";
                 let path = u.client_certificate.as_deref().unwrap_or_default();
-                let (host, bytes) = read_field(env, file, kind, name, field, path)?;
-                check_pem(&bytes, kind, name, field, file)?;
+                let (host, _) =
+                    read_pem_field(env, s.cert_base.as_ref(), file, (kind, name), field, path)?;
                 PemSource::File(host)
             }
         };
@@ -176,8 +181,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
             None => {
                 let field = "client-key";
                 let path = u.client_key.as_deref().unwrap_or_default();
-                let (host, bytes) = read_field(env, file, kind, name, field, path)?;
-                check_pem(&bytes, kind, name, field, file)?;
+                let (host, _) =
+                    read_pem_field(env, s.key_base.as_ref(), file, (kind, name), field, path)?;
                 KeySource::File(host)
             }
         };
@@ -188,6 +193,8 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
 
     let mut methods = Vec::new();
     let has_token = u.token.as_ref().is_some_and(|t| !t.is_empty());
+    // clientcmd counts `token`; client-go's REST config also rejects `tokenFile` with
+    // basic auth.
     if has_token || set(&u.token_file) {
         methods.push("token");
     }
@@ -206,7 +213,7 @@ pub(super) fn check_user(s: &Selected, env: &dyn Env) -> Result<UserChecked, Con
         && !has_token
     {
         // client-go reads the token file while building the config.
-        read_field(env, file, kind, name, "tokenFile", token_file)?;
+        read_field(env, file, file, kind, name, "tokenFile", token_file)?;
     }
     if let Some(exec) = &u.exec {
         check_exec(exec, s.user_name.as_str(), file, u.auth_provider.is_some())?;
