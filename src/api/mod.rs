@@ -1,11 +1,44 @@
-//! Typed and dynamic API access.
+//! Typed and dynamic API access: the analogue of client-go's clientsets, dynamic client,
+//! pager, reflector loop, and REST helpers for subresources and the API server proxy.
 //!
-//! * [`Resource`]: what a type needs for its URLs (implemented for every k8s-openapi
-//!   resource, and for [`DynamicObject`] described by an [`ApiResource`]);
-//! * [`Request`]: pure request building for every verb;
-//! * parameters: [`ListParams`], [`WatchParams`], [`PostParams`], [`PatchParams`] with
-//!   [`Patch`], [`DeleteParams`], [`LogParams`];
-//! * [`WatchEvent`]s decoded from a bounded line decoder.
+//! * [`Api<K>`]: the verbs of one resource type in a namespace or cluster-wide — `get`,
+//!   `list`, `create`, `replace`, `patch` (merge, JSON, strategic, server-side apply),
+//!   `delete`, `delete_collection`, metadata-only reads, [`Api::list_stream`] (one page in
+//!   memory at a time), [`Api::watch`] and [`Api::watch_all`] (list → watch → resume →
+//!   relist on 410), and subresources (`status`, `scale`, eviction, logs, TokenRequest).
+//! * [`Resource`]: what a type needs for its URLs; implemented for every k8s-openapi
+//!   resource (pick a Kubernetes version feature of k8s-openapi in your application) and
+//!   for [`DynamicObject`], described at run time by an [`ApiResource`].
+//! * [`Request`]: the pure request builder behind every verb (no I/O, unit-tested).
+//! * [`ApiserverProxy`] + [`ProxyTarget`]: reach pods, services and nodes through
+//!   `…/proxy/…`, any method and body, streaming.
+//! * Errors: the server's answers are [`Error::Api`](crate::Error::Api)
+//!   (`is_not_found()`, `is_conflict()`, `is_gone()`, …); failures of this layer are
+//!   [`RequestError`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use k8s_client::api::{Api, Patch, PatchParams, WatchParams};
+//! use k8s_client::{Client, Config};
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//!
+//! let client = Client::try_from(Config::infer()?)?;
+//! let cms: Api<ConfigMap> = Api::default_namespaced(client);
+//! let applied = cms
+//!     .patch(
+//!         "settings",
+//!         &PatchParams::apply("my-tool"),
+//!         &Patch::Apply(serde_json::json!({
+//!             "apiVersion": "v1", "kind": "ConfigMap",
+//!             "metadata": {"name": "settings"}, "data": {"mode": "fast"}
+//!         })),
+//!     )
+//!     .await?;
+//! println!("applied at resourceVersion {:?}", applied.metadata.resource_version);
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/api.md` for the semantics of pagination, watches and errors.
 
 mod apiserver_proxy;
 mod core;

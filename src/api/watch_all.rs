@@ -236,13 +236,14 @@ where
                         if let Some(v) = ev.resource_version() {
                             v.clone_into(&mut rv);
                         }
-                        let url = self.api.request().collection().to_owned();
                         let out = match ev {
                             WatchEvent::Added(o) => Some(Ok(WatchAllEvent::Added(o))),
                             WatchEvent::Modified(o) => Some(Ok(WatchAllEvent::Modified(o))),
                             WatchEvent::Deleted(o) => Some(Ok(WatchAllEvent::Deleted(o))),
                             WatchEvent::Bookmark(_) => None,
-                            WatchEvent::Error(status) => Some(Err(status_error(&url, status))),
+                            WatchEvent::Error(status) => {
+                                Some(Err(status_error(self.api.request().collection(), status)))
+                            }
                         };
                         match out {
                             Some(Err(e)) => {
