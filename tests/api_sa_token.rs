@@ -164,3 +164,61 @@ async fn in_cluster_config_from_the_mounted_files() {
     let err = secrets.get("anything").await.unwrap_err();
     assert!(err.is_forbidden(), "{err}");
 }
+
+/// Everything logged at TRACE while the closure's future runs on this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tokens_never_reach_logs_or_debug_output() {
+    let Some((env, client, ns)) = setup("sa-logs").await else {
+        return;
+    };
+    wait_for_default_sa(&client, &ns).await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded: the default subscriber sees every event.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let filled = secrets
+        .service_account_token_secret("logged-token", "default", WAIT)
+        .await
+        .unwrap();
+    let sas: Api<ServiceAccount> = Api::namespaced(client, &ns);
+    let requested = sas
+        .create_token("default", &TokenParams::default())
+        .await
+        .unwrap();
+    let sa = token_client(
+        env.server_url(),
+        requested.token.clone(),
+        env.ca_pem().as_bytes().to_vec(),
+    );
+    whoami(&sa).await.unwrap();
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(!logs.is_empty(), "the subscriber captured nothing");
+    for token in [
+        filled.token.expose_secret(),
+        requested.token.expose_secret(),
+    ] {
+        assert!(!logs.contains(token), "a token reached the logs");
+        assert!(!format!("{filled:?} {requested:?} {sa:?} {secrets:?}").contains(token));
+    }
+}
