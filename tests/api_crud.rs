@@ -570,3 +570,29 @@ async fn deployment_scale_subresource() {
         .unwrap_err();
     assert!(err.is_conflict(), "{err}");
 }
+
+#[tokio::test]
+async fn built_in_kinds_through_dynamic_objects() {
+    let Some((_, client, ns)) = setup("crud-dyn").await else {
+        return;
+    };
+    let ar = ApiResource::new("", "v1", "ConfigMap", "configmaps", true);
+    let api: Api<DynamicObject> = Api::namespaced_with(client, &ns, &ar);
+    let cm = DynamicObject::new("dyn", &ar).data(json!({"data": {"a": "1"}}));
+    api.create(&PostParams::default(), &cm).await.unwrap();
+    // Items of a built-in list come without apiVersion/kind; the Api fills them in, so a
+    // listed object can be sent straight back.
+    let mut listed = api
+        .list(&ListParams::default().fields("metadata.name=dyn"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(listed.types.as_ref().unwrap().kind, "ConfigMap");
+    listed.data["data"]["a"] = json!("2");
+    let replaced = api
+        .replace("dyn", &PostParams::default(), &listed)
+        .await
+        .unwrap();
+    assert_eq!(replaced.data["data"]["a"], "2");
+}

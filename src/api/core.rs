@@ -7,7 +7,7 @@ use super::resource::{ObjectList, PartialObjectMetadata, Resource};
 use super::watch::{WatchEvent, decode_stream};
 use crate::Client;
 use crate::error::{Error, Status};
-use futures_util::stream::BoxStream;
+use futures_util::stream::{BoxStream, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -199,7 +199,11 @@ where
     /// or use [`Api::list_stream`]. An expired continue token is a 410
     /// ([`Error::is_gone`]).
     pub async fn list(&self, lp: &ListParams) -> Result<ObjectList<K>, Error> {
-        self.send_json(self.request.list(lp)).await
+        let mut list: ObjectList<K> = self.send_json(self.request.list(lp)).await?;
+        for item in &mut list.items {
+            item.complete(&self.dyntype);
+        }
+        Ok(list)
     }
 
     /// `GET` one page of metadata only (`PartialObjectMetadataList`).
@@ -265,7 +269,19 @@ where
         let req = self.request.watch(wp, resource_version)?;
         let url = req.uri().to_string();
         let body = self.client.request_stream(req).await?;
-        Ok(decode_stream(body, url, wp.max_event_size))
+        let dt = self.dyntype.clone();
+        Ok(decode_stream::<K, _>(body, url, wp.max_event_size)
+            .map(move |ev| {
+                ev.map(|mut ev: WatchEvent<K>| {
+                    if let WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) =
+                        &mut ev
+                    {
+                        o.complete(&dt);
+                    }
+                    ev
+                })
+            })
+            .boxed())
     }
 
     /// `GET` a subresource as `T` (e.g. `scale` as `autoscaling/v1` `Scale`).

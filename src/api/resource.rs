@@ -47,6 +47,14 @@ pub trait Resource: Sized {
         }
     }
 
+    /// Fills in what the server leaves out of list items and watch events for this type:
+    /// for [`DynamicObject`], `apiVersion` and `kind` from the [`ApiResource`] (the API
+    /// server omits them from the items of built-in lists), so a listed object can be
+    /// sent back as is. Nothing for k8s-openapi types, which know their own.
+    fn complete(&mut self, dt: &Self::DynamicType) {
+        let _ = dt;
+    }
+
     /// The object's metadata.
     fn meta(&self) -> &ObjectMeta;
     /// The object's metadata, mutable.
@@ -242,6 +250,14 @@ impl Resource for DynamicObject {
     fn api_version(dt: &ApiResource) -> Cow<'_, str> {
         Cow::Borrowed(&dt.api_version)
     }
+    fn complete(&mut self, dt: &ApiResource) {
+        if self.types.is_none() && !dt.kind.is_empty() {
+            self.types = Some(TypeMeta {
+                api_version: dt.api_version.clone(),
+                kind: dt.kind.clone(),
+            });
+        }
+    }
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -357,6 +373,28 @@ mod tests {
             DynamicObject::url_prefix(&ar),
             "/apis/stable.example.com/v1"
         );
+    }
+
+    #[test]
+    fn dynamic_list_items_get_their_type() {
+        let ar = ApiResource::new("", "v1", "ConfigMap", "configmaps", true);
+        let mut item: DynamicObject =
+            serde_json::from_str(r#"{"metadata":{"name":"a"},"data":{"k":"v"}}"#).unwrap();
+        assert!(item.types.is_none());
+        item.complete(&ar);
+        let json = serde_json::to_value(&item).unwrap();
+        assert_eq!(
+            (json["apiVersion"].as_str(), json["kind"].as_str()),
+            (Some("v1"), Some("ConfigMap"))
+        );
+        // A kind the object names itself is kept; an unknown kind is not invented.
+        let mut other =
+            DynamicObject::new("b", &ApiResource::new("x", "v2", "Other", "others", false));
+        other.complete(&ar);
+        assert_eq!(other.types.unwrap().kind, "Other");
+        let mut bare: DynamicObject = serde_json::from_str(r#"{"metadata":{}}"#).unwrap();
+        bare.complete(&ApiResource::new("", "v1", "", "configmaps", true));
+        assert!(bare.types.is_none());
     }
 
     #[test]
