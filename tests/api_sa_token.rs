@@ -83,6 +83,22 @@ async fn token_secret_of_a_missing_service_account_is_deleted() {
         matches!(err, Error::Request(RequestError::TokenSecretDeleted { ref service_account, .. }) if service_account == "ghost"),
         "{err:?}"
     );
+
+    // A plain Secret of that name is refused at once, not waited on.
+    let mut plain = Secret::default();
+    plain.metadata.name = Some("plain".into());
+    secrets
+        .create(&PostParams::default(), &plain)
+        .await
+        .unwrap();
+    let err = secrets
+        .service_account_token_secret("plain", "default", WAIT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Request(RequestError::NotATokenSecret { .. })),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

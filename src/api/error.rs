@@ -69,4 +69,17 @@ pub enum RequestError {
         /// The service account named by the Secret's annotation.
         service_account: String,
     },
+    /// A Secret with the requested name exists but is not a service-account token Secret
+    /// for that service account, so the token controller will never fill it.
+    #[error(
+        "Secret {namespace}/{name} exists but is not a kubernetes.io/service-account-token Secret of service account {service_account}"
+    )]
+    NotATokenSecret {
+        /// The Secret's namespace.
+        namespace: String,
+        /// The Secret's name.
+        name: String,
+        /// The service account that was asked for.
+        service_account: String,
+    },
 }

@@ -49,6 +49,17 @@ fn filled(secret: &Secret) -> Option<TokenSecret> {
     })
 }
 
+/// Whether `secret` is a token Secret of `service_account` (type and annotation).
+fn is_token_secret_of(secret: &Secret, service_account: &str) -> bool {
+    secret.type_.as_deref() == Some(SERVICE_ACCOUNT_TOKEN_TYPE)
+        && secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(SERVICE_ACCOUNT_NAME_ANNOTATION))
+            .is_some_and(|sa| sa == service_account)
+}
+
 impl Api<Secret> {
     /// Creates the Secret `name` of type `kubernetes.io/service-account-token` for
     /// `service_account` (reusing it when it exists), then waits — watching it, for at most
@@ -76,7 +87,18 @@ impl Api<Secret> {
         secret.type_ = Some(SERVICE_ACCOUNT_TOKEN_TYPE.to_owned());
         let mut current = match self.create(&PostParams::default(), &secret).await {
             Ok(s) => s,
-            Err(e) if e.is_already_exists() => self.get(name).await?,
+            Err(e) if e.is_already_exists() => {
+                let existing = self.get(name).await?;
+                if !is_token_secret_of(&existing, service_account) {
+                    return Err(RequestError::NotATokenSecret {
+                        namespace: self.namespace().unwrap_or_default().to_owned(),
+                        name: name.to_owned(),
+                        service_account: service_account.to_owned(),
+                    }
+                    .into());
+                }
+                existing
+            }
             Err(e) => return Err(e),
         };
         let not_filled = || RequestError::TokenNotFilled {
@@ -134,6 +156,23 @@ impl Api<Secret> {
 mod tests {
     use super::*;
     use k8s_openapi::ByteString;
+
+    #[test]
+    fn token_secret_ownership() {
+        let mut s = Secret::default();
+        assert!(!is_token_secret_of(&s, "default"));
+        s.type_ = Some(SERVICE_ACCOUNT_TOKEN_TYPE.to_owned());
+        assert!(!is_token_secret_of(&s, "default"));
+        s.metadata.annotations = Some(
+            [(
+                SERVICE_ACCOUNT_NAME_ANNOTATION.to_owned(),
+                "default".to_owned(),
+            )]
+            .into(),
+        );
+        assert!(is_token_secret_of(&s, "default"));
+        assert!(!is_token_secret_of(&s, "other"));
+    }
 
     #[test]
     fn only_a_filled_secret_counts_and_its_token_is_redacted() {
