@@ -20,6 +20,9 @@ pub enum Error {
     /// Building the HTTP client, connecting, or exchanging bytes failed.
     #[error("transport failed")]
     Transport(#[from] crate::transport::TransportError),
+    /// Discovery failed (unknown resource name, cache directory, address lookup).
+    #[error("discovery failed")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
     /// Building a typed API request or reading a watch stream failed (not the server's answer).
     #[error("typed API request failed")]
     Request(#[from] crate::api::RequestError),

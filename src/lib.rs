@@ -20,5 +20,6 @@ pub mod transport;
 
 pub use client::{Client, ClientBuilder};
 pub use config::Config;
+pub use discovery::Discovery;
 pub use error::{Error, Result};
 pub use secret::{SecretBytes, SecretString};

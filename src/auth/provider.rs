@@ -100,6 +100,5 @@ mod tests {
         let c = Credential::bearer(SecretString::from("s3cr3t"));
         assert!(!format!("{c:?}").contains("s3cr3t"));
         assert_eq!(c.authorization.unwrap().expose_secret(), "Bearer s3cr3t");
-        let _ = AuthError::Unsupported { kind: "x" };
     }
 }

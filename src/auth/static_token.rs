@@ -27,7 +27,8 @@ impl AuthProvider for StaticToken {
     }
 }
 
-/// HTTP basic auth (`username`/`password`; modern API servers reject it with 401).
+/// HTTP basic auth (`username`/`password`). Modern API servers ignore it: the request is
+/// anonymous (403 for `system:anonymous`, or 401 with `--anonymous-auth=false`).
 #[derive(Debug, Clone)]
 pub struct BasicAuth {
     username: String,

@@ -13,7 +13,7 @@
 
 mod body;
 mod builder;
-mod response;
+pub(crate) mod response;
 mod sni;
 mod stack;
 mod upgrade;
@@ -94,6 +94,13 @@ impl Client {
     /// A builder for a client from `config`, for options kubeconfig has no field for.
     pub fn builder(config: Config) -> ClientBuilder {
         ClientBuilder::new(config)
+    }
+
+    /// A [`Discovery`](crate::discovery::Discovery) for this client with default options
+    /// (aggregated discovery, memory cache only). Keep it to reuse its cache; use
+    /// [`Discovery::builder`](crate::discovery::Discovery::builder) for a disk cache.
+    pub fn discovery(&self) -> crate::discovery::Discovery {
+        crate::discovery::Discovery::new(self.clone())
     }
 
     /// The namespace of the config's context (else `default`).
@@ -268,14 +275,17 @@ impl Client {
             self.inner.warnings.handle(response.headers());
             let status = response.status();
             if status == http::StatusCode::UNAUTHORIZED
-                && replayable
                 && !auth_retried
                 && let (Some(cache), Some(credential)) = (&self.inner.auth, &credential)
             {
-                tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                // Drop the rejected credential even when this request cannot be repeated,
+                // so the next one starts with a fresh credential.
                 cache.invalidate(credential);
                 auth_retried = true;
-                continue;
+                if replayable {
+                    tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                    continue;
+                }
             }
             if let Some(wait) = retry::retry_after(status, response.headers())
                 && replayable

@@ -156,7 +156,10 @@ pub enum AuthConfig {
 }
 
 /// An exec credential plugin, resolved (command path made absolute when relative).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the number of arguments, not their values: plugins such as
+/// `kubelogin get-token --oidc-client-secret=…` take secrets as arguments.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExecConfig {
     /// `client.authentication.k8s.io/v1` or `/v1beta1`.
@@ -175,6 +178,38 @@ pub struct ExecConfig {
     pub provide_cluster_info: bool,
     /// The cluster information passed when `provide_cluster_info` is set.
     pub cluster: Option<ExecClusterInfo>,
+}
+
+impl std::fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecConfig")
+            .field("api_version", &self.api_version)
+            .field("command", &self.command)
+            .field("args", &format_args!("<{} redacted>", self.args.len()))
+            .field("env", &self.env)
+            .field("interactive_mode", &self.interactive_mode)
+            .field("install_hint", &self.install_hint)
+            .field("provide_cluster_info", &self.provide_cluster_info)
+            .field("cluster", &self.cluster)
+            .finish()
+    }
+}
+
+impl ExecConfig {
+    /// An exec plugin running `command` with no arguments, no extra environment, no
+    /// `interactiveMode` (v1beta1's default), no install hint and no cluster info.
+    pub fn new(api_version: impl Into<String>, command: impl Into<String>) -> Self {
+        Self {
+            api_version: api_version.into(),
+            command: command.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            interactive_mode: None,
+            install_hint: None,
+            provide_cluster_info: false,
+            cluster: None,
+        }
+    }
 }
 
 /// `interactiveMode` of an exec plugin.
@@ -220,6 +255,18 @@ pub struct AuthProviderConfig {
     pub origin_file: Option<PathBuf>,
     /// The user entry's name in that file.
     pub user_name: Option<String>,
+}
+
+impl AuthProviderConfig {
+    /// An `auth-provider` entry named `name` with an empty config, not tied to a file.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            config: Vec::new(),
+            origin_file: None,
+            user_name: None,
+        }
+    }
 }
 
 /// Impersonation headers sent with every request.

@@ -13,6 +13,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "the library's TestEnv: start a private control plane, call it, stop it",
     ),
     (
+        "discovery",
+        "GET /api as the server sends it, with serverAddressByClientCIDRs",
+    ),
+    (
         "sa_token",
         "a service-account token Secret filled by the token controller; GET /api with only that token and the Secret's CA",
     ),
