@@ -1,14 +1,14 @@
-//! Lists any resource without compile-time types, through `DynamicObject` +
-//! `ApiResource`, like `kubectl get RESOURCE`.
+//! Lists any resource by its kubectl-style name, without compile-time types: discovery
+//! resolves the name (`po`, `deploy`, `deployments.v1.apps`, `crontabs.stable.example.com`,
+//! a kind) to group, version, plural and scope; `DynamicObject` + `ApiResource` do the rest.
+//! Like `kubectl get RESOURCE [-n NS | -A]`.
 //!
 //! ```text
 //! cargo run --example dynamic -- [RESOURCE] [-n NS | -A]
 //! ```
 //!
-//! RESOURCE is fully qualified as `PLURAL.VERSION[.GROUP]` (`deployments.v1.apps`,
-//! `configmaps.v1`, `crontabs.v1.stable.example.com`); default `namespaces.v1`.
-//! Short names and kinds (`deploy`, `po`) need discovery's mapping, which this example
-//! does not use yet: it takes group, version and plural explicitly.
+//! Default: `namespaces`. A namespaced resource is listed in the context's namespace
+//! unless `-n` or `-A` says otherwise.
 
 mod api_common;
 
@@ -16,15 +16,7 @@ use futures_util::TryStreamExt;
 use k8s_client::api::{Api, ApiResource, DynamicObject, ListParams};
 use k8s_client::{Client, Config};
 
-const USAGE: &str = "usage: dynamic [PLURAL.VERSION[.GROUP]] [-n NS | -A]";
-
-/// `deployments.v1.apps` → (group "apps", version "v1", plural "deployments").
-fn parse_resource(s: &str) -> Option<(String, String, String)> {
-    let (plural, rest) = s.split_once('.')?;
-    let (version, group) = rest.split_once('.').unwrap_or((rest, ""));
-    (!plural.is_empty() && !version.is_empty())
-        .then(|| (group.to_owned(), version.to_owned(), plural.to_owned()))
-}
+const USAGE: &str = "usage: dynamic [RESOURCE] [-n NS | -A]";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -33,24 +25,33 @@ async fn main() -> std::process::ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::try_from(Config::infer()?)?;
-    let mut resource = "namespaces.v1".to_owned();
-    let mut namespace = None;
+    let mut name = "namespaces".to_owned();
+    let mut namespace = Some(client.default_namespace().to_owned());
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "-n" | "--namespace" => namespace = Some(it.next().ok_or(USAGE)?),
             "-A" | "--all-namespaces" => namespace = None,
-            r if !r.starts_with('-') => resource = r.to_owned(),
+            r if !r.starts_with('-') => r.clone_into(&mut name),
             _ => return Err(USAGE.into()),
         }
     }
-    let (group, version, plural) = parse_resource(&resource).ok_or(USAGE)?;
-    // Without a namespace the URL has none: that lists cluster-scoped resources, and
-    // namespaced ones across all namespaces. The kind is not needed to list.
-    let ar = ApiResource::new(&group, &version, "", &plural, namespace.is_some());
+    let mapping = client.discovery().resolve(&name).await?;
+    let ar = ApiResource::from(&mapping);
+    eprintln!(
+        "{name} → {} {} ({}, {})",
+        ar.api_version,
+        ar.plural,
+        ar.kind,
+        if ar.namespaced {
+            "namespaced"
+        } else {
+            "cluster-scoped"
+        }
+    );
     let api: Api<DynamicObject> = match &namespace {
-        Some(ns) => Api::namespaced_with(client, ns, &ar),
-        None => Api::all_with(client, &ar),
+        Some(ns) if ar.namespaced => Api::namespaced_with(client, ns, &ar),
+        _ => Api::all_with(client, &ar),
     };
     println!("{:<24} {:<48} CREATED", "NAMESPACE", "NAME");
     let mut stream = api.list_stream(&ListParams::default().limit(250));
@@ -68,6 +69,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
         count += 1;
     }
-    eprintln!("{count} {plural} ({})", ar.api_version);
+    eprintln!("{count} {} in {} page(s)", ar.plural, stream.pages());
     Ok(())
 }

@@ -577,6 +577,9 @@ async fn built_in_kinds_through_dynamic_objects() {
         return;
     };
     let ar = ApiResource::new("", "v1", "ConfigMap", "configmaps", true);
+    // Discovery resolves the kubectl short name to the same description.
+    let mapping = client.discovery().resolve("cm").await.unwrap();
+    assert_eq!(ApiResource::from(&mapping), ar);
     let api: Api<DynamicObject> = Api::namespaced_with(client, &ns, &ar);
     let cm = DynamicObject::new("dyn", &ar).data(json!({"data": {"a": "1"}}));
     api.create(&PostParams::default(), &cm).await.unwrap();

@@ -27,7 +27,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ("apply", "server-side apply of a ConfigMap from YAML"),
     (
         "dynamic",
-        "any resource without compile-time types (DynamicObject + ApiResource): namespaces.v1",
+        "any resource by kubectl-style name (discovery → ApiResource → DynamicObject): namespaces",
     ),
     (
         "in_cluster",
