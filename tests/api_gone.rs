@@ -98,13 +98,7 @@ async fn expired_versions_are_gone_and_watch_all_recovers() {
 
     // watch_all from that version: relists (a, b, c), then follows new changes.
     let mut all = api.watch_all_from(&WatchParams::default().labels(SELECTOR), "1");
-    let mut next = async || {
-        tokio::time::timeout(DEADLINE, all.next())
-            .await
-            .expect("watch_all made progress")
-            .expect("watch_all never ends")
-            .expect("no error")
-    };
+    let mut next = async || api_support::next_ok(&mut all).await;
     assert_eq!(next().await, WatchAllEvent::ListStarted);
     let mut listed = Vec::new();
     let rv = loop {

@@ -139,13 +139,7 @@ async fn watch_all_resumes_across_server_timeouts_without_losing_events() {
         .unwrap();
     // The server ends each watch after 2 s; watch_all must resume from the last version.
     let mut all = api.watch_all(&WatchParams::default().labels(SELECTOR).timeout(2));
-    let mut next = async || {
-        tokio::time::timeout(DEADLINE, all.next())
-            .await
-            .expect("watch_all made progress")
-            .expect("watch_all never ends")
-            .expect("no error")
-    };
+    let mut next = async || api_support::next_ok(&mut all).await;
     assert_eq!(next().await, WatchAllEvent::ListStarted);
     assert!(matches!(next().await, WatchAllEvent::Listed(o) if name_of(&o) == "x"));
     assert!(matches!(next().await, WatchAllEvent::ListDone { .. }));

@@ -3,6 +3,25 @@
 
 use serde::Serialize;
 
+/// `labels()` and `fields()` of the parameter types that carry selectors.
+macro_rules! selector_setters {
+    () => {
+        /// Sets the label selector (`labelSelector`, e.g. `app=web,tier!=db`).
+        #[must_use]
+        pub fn labels(mut self, selector: &str) -> Self {
+            self.label_selector = Some(selector.to_owned());
+            self
+        }
+
+        /// Sets the field selector (`fieldSelector`, e.g. `metadata.name=x`).
+        #[must_use]
+        pub fn fields(mut self, selector: &str) -> Self {
+            self.field_selector = Some(selector.to_owned());
+            self
+        }
+    };
+}
+
 /// How `resourceVersion` is interpreted on a list (`resourceVersionMatch`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -77,19 +96,7 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    /// Sets the label selector.
-    #[must_use]
-    pub fn labels(mut self, selector: &str) -> Self {
-        self.label_selector = Some(selector.to_owned());
-        self
-    }
-
-    /// Sets the field selector.
-    #[must_use]
-    pub fn fields(mut self, selector: &str) -> Self {
-        self.field_selector = Some(selector.to_owned());
-        self
-    }
+    selector_setters!();
 
     /// Sets the page size.
     #[must_use]
@@ -180,19 +187,7 @@ impl Default for WatchParams {
 }
 
 impl WatchParams {
-    /// Sets the label selector.
-    #[must_use]
-    pub fn labels(mut self, selector: &str) -> Self {
-        self.label_selector = Some(selector.to_owned());
-        self
-    }
-
-    /// Sets the field selector.
-    #[must_use]
-    pub fn fields(mut self, selector: &str) -> Self {
-        self.field_selector = Some(selector.to_owned());
-        self
-    }
+    selector_setters!();
 
     /// Sets `timeoutSeconds`.
     #[must_use]

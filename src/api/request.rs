@@ -100,24 +100,19 @@ impl Request {
         Ok(format!("{}/{subresource}", self.item(name)?))
     }
 
+    fn list_as(&self, lp: &ListParams, accept: &str) -> Built {
+        let path = with_query(self.collection.clone(), |q| lp.append_query(q));
+        build(http::Method::GET, path, accept, None)
+    }
+
     /// `GET` one page of the collection.
     pub fn list(&self, lp: &ListParams) -> Built {
-        build(
-            http::Method::GET,
-            with_query(self.collection.clone(), |q| lp.append_query(q)),
-            JSON,
-            None,
-        )
+        self.list_as(lp, JSON)
     }
 
     /// `GET` one page of the collection's metadata only (`PartialObjectMetadataList`).
     pub fn list_metadata(&self, lp: &ListParams) -> Built {
-        build(
-            http::Method::GET,
-            with_query(self.collection.clone(), |q| lp.append_query(q)),
-            ACCEPT_PARTIAL_METADATA_LIST,
-            None,
-        )
+        self.list_as(lp, ACCEPT_PARTIAL_METADATA_LIST)
     }
 
     /// `GET` one object.

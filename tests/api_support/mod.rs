@@ -91,3 +91,16 @@ pub fn labelled_cm(name: &str) -> ConfigMap {
 pub fn name_of(cm: &ConfigMap) -> String {
     cm.metadata.name.clone().unwrap_or_default()
 }
+
+/// The next item of a stream that must neither end nor fail, within two minutes.
+pub async fn next_ok<T, S>(stream: &mut S) -> T
+where
+    S: futures_util::Stream<Item = Result<T, k8s_client::Error>> + Unpin,
+{
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(120), stream.next())
+        .await
+        .expect("the stream made progress within 2 minutes")
+        .expect("the stream did not end")
+        .unwrap_or_else(|e| panic!("the stream failed: {e}"))
+}
