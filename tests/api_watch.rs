@@ -194,3 +194,41 @@ async fn an_event_larger_than_the_limit_is_a_clear_error() {
         "the stream ends after the error"
     );
 }
+
+#[tokio::test]
+async fn streaming_list_sends_the_state_then_a_marked_bookmark() {
+    let Some((_, client, ns)) = setup("watch-initial").await else {
+        return;
+    };
+    let api: Api<ConfigMap> = Api::namespaced(client, &ns);
+    for name in ["s1", "s2", "s3"] {
+        api.create(&PostParams::default(), &labelled_cm(name))
+            .await
+            .unwrap();
+    }
+    let wp = WatchParams::default().labels(SELECTOR).initial_events();
+    let mut events = api.watch(&wp, "").await.unwrap();
+    let mut initial = Vec::new();
+    let end = loop {
+        match api_support::next_ok(&mut events).await {
+            WatchEvent::Added(o) => initial.push(name_of(&o)),
+            WatchEvent::Bookmark(b) if b.is_initial_events_end() => break b,
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    initial.sort();
+    assert_eq!(initial, ["s1", "s2", "s3"]);
+    assert!(!end.resource_version().is_empty());
+    // Then changes, on the same watch.
+    api.create(&PostParams::default(), &labelled_cm("s4"))
+        .await
+        .unwrap();
+    loop {
+        match api_support::next_ok(&mut events).await {
+            WatchEvent::Added(o) => break assert_eq!(name_of(&o), "s4"),
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -169,6 +169,12 @@ pub struct WatchParams {
     /// The largest single event accepted, in bytes (default 16 MiB). A longer line ends the
     /// watch with [`RequestError::EventTooLarge`](super::RequestError::EventTooLarge).
     pub max_event_size: usize,
+    /// `sendInitialEvents` (a "streaming list", `WatchList`): the watch first sends the
+    /// current state as `ADDED` events, then a bookmark annotated
+    /// `k8s.io/initial-events-end` ([`Bookmark::is_initial_events_end`](super::Bookmark::is_initial_events_end)),
+    /// then changes — a list without holding it in one response. Sent with
+    /// `resourceVersionMatch=NotOlderThan` and bookmarks, as the server requires.
+    pub send_initial_events: bool,
 }
 
 /// Default [`WatchParams::max_event_size`].
@@ -182,6 +188,7 @@ impl Default for WatchParams {
             timeout_seconds: None,
             bookmarks: true,
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
+            send_initial_events: false,
         }
     }
 }
@@ -200,6 +207,15 @@ impl WatchParams {
     #[must_use]
     pub fn disable_bookmarks(mut self) -> Self {
         self.bookmarks = false;
+        self
+    }
+
+    /// Asks for the current state first, as a streaming list (see
+    /// [`WatchParams::send_initial_events`]); turns bookmarks on.
+    #[must_use]
+    pub fn initial_events(mut self) -> Self {
+        self.send_initial_events = true;
+        self.bookmarks = true;
         self
     }
 
@@ -227,11 +243,15 @@ impl WatchParams {
         if let Some(t) = self.timeout_seconds {
             q.pair("timeoutSeconds", &t.to_string());
         }
-        if self.bookmarks {
+        if self.bookmarks || self.send_initial_events {
             q.pair("allowWatchBookmarks", "true");
         }
         if !resource_version.is_empty() {
             q.pair("resourceVersion", resource_version);
+        }
+        if self.send_initial_events {
+            q.pair("sendInitialEvents", "true");
+            q.pair("resourceVersionMatch", "NotOlderThan");
         }
     }
 }
@@ -653,6 +673,11 @@ mod tests {
         );
         let wp = WatchParams::default().disable_bookmarks();
         assert_eq!(q(|q| wp.append_query(q, "")), "/p?watch=true");
+        let wp = WatchParams::default().disable_bookmarks().initial_events();
+        assert_eq!(
+            q(|q| wp.append_query(q, "")),
+            "/p?watch=true&allowWatchBookmarks=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+        );
     }
 
     #[test]

@@ -49,6 +49,25 @@ pub struct Bookmark {
     pub metadata: BookmarkMeta,
 }
 
+/// The annotation of the bookmark that ends the initial events of a streaming list.
+pub const INITIAL_EVENTS_END_ANNOTATION: &str = "k8s.io/initial-events-end";
+
+impl Bookmark {
+    /// The `resourceVersion` to resume from.
+    pub fn resource_version(&self) -> &str {
+        &self.metadata.resource_version
+    }
+
+    /// Whether this bookmark ends the initial events of a watch with
+    /// [`WatchParams::initial_events`](super::WatchParams::initial_events).
+    pub fn is_initial_events_end(&self) -> bool {
+        self.metadata
+            .annotations
+            .get(INITIAL_EVENTS_END_ANNOTATION)
+            .is_some_and(|v| v == "true")
+    }
+}
+
 /// Metadata of a [`Bookmark`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -302,6 +321,7 @@ mod tests {
         let rvs: Vec<_> = events.iter().map(|e| e.resource_version()).collect();
         assert_eq!(rvs, [Some("1"), Some("2"), Some("3"), Some("4"), None]);
         assert!(matches!(&events[4], WatchEvent::Error(s) if s.code == Some(500)));
+        assert!(matches!(&events[2], WatchEvent::Bookmark(b) if b.is_initial_events_end()));
     }
 
     #[tokio::test]
