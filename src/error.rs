@@ -23,6 +23,9 @@ pub enum Error {
     /// Discovery failed (unknown resource name, cache directory, address lookup).
     #[error("discovery failed")]
     Discovery(#[from] crate::discovery::DiscoveryError),
+    /// Configuring, binding or serving the local proxy failed.
+    #[error("local proxy failed")]
+    Proxy(#[from] crate::proxy::ProxyError),
     /// Building a typed API request or reading a watch stream failed (not the server's answer).
     #[error("typed API request failed")]
     Request(#[from] crate::api::RequestError),
