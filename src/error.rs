@@ -26,6 +26,9 @@ pub enum Error {
     /// Configuring, binding or serving the local proxy failed.
     #[error("local proxy failed")]
     Proxy(#[from] crate::proxy::ProxyError),
+    /// Building a typed API request or reading a watch stream failed (not the server's answer).
+    #[error("typed API request failed")]
+    Request(#[from] crate::api::RequestError),
     /// The API server answered with a non-2xx status.
     ///
     /// Transparent: the message is the [`ApiError`]'s own (method, URL, status,

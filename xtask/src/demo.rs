@@ -16,6 +16,23 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "discovery",
         "GET /api as the server sends it, with serverAddressByClientCIDRs",
     ),
+    (
+        "sa_token",
+        "a service-account token Secret filled by the token controller; GET /api with only that token and the Secret's CA",
+    ),
+    (
+        "list_pods",
+        "pods of the default namespace, page by page (list_stream)",
+    ),
+    ("apply", "server-side apply of a ConfigMap from YAML"),
+    (
+        "dynamic",
+        "any resource by kubectl-style name (discovery → ApiResource → DynamicObject): namespaces",
+    ),
+    (
+        "in_cluster",
+        "what a program in a pod does: Config::infer(), who am I, my namespace's pods",
+    ),
 ];
 
 pub fn run() -> Result {
