@@ -1,8 +1,102 @@
 //! # k8s-client
 //!
-//! A Kubernetes client for Rust: the analogue of client-go.
+//! A Kubernetes client for Rust — the analogue of client-go. It reads kubeconfig files
+//! exactly as kubectl does (or the service-account files inside a pod), authenticates
+//! with every kind of credential clusters hand out, and gives you discovery, typed and
+//! dynamic API access, watches, logs, the API server proxy, and a `kubectl proxy`-style
+//! local proxy — over rustls and HTTP/2.
 //!
-//! (The crate tour grows with the crate; see the README.)
+//! ## Quick start
+//!
+//! ```toml
+//! [dependencies]
+//! k8s-client = "0.1"
+//! # Pick the Kubernetes version of the generated types, as with kube-rs:
+//! k8s-openapi = { version = "0.29", features = ["latest"] }
+//! tokio = { version = "1", features = ["full"] }
+//! ```
+//!
+//! ```no_run
+//! use k8s_client::api::{Api, ListParams};
+//! use k8s_client::{Client, Config};
+//! use k8s_openapi::api::core::v1::Pod;
+//!
+//! # async fn demo() -> Result<(), k8s_client::Error> {
+//! let config = Config::infer()?;                // kubeconfig, else in-cluster
+//! let client = Client::try_from(config)?;
+//!
+//! // What `curl $APISERVER/api` shows, with serverAddressByClientCIDRs.
+//! let versions = client.discovery().api_versions().await?;
+//! println!("{}", serde_json::to_string_pretty(&versions).unwrap());
+//!
+//! let pods: Api<Pod> = Api::default_namespaced(client);
+//! for pod in pods.list(&ListParams::default()).await?.items {
+//!     println!("{}", pod.metadata.name.unwrap_or_default());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Where the configuration comes from
+//!
+//! [`Config::infer`] tries, in order:
+//! 1. the kubeconfig files: `KUBECONFIG` (split on `:`; missing files skipped; the first
+//!    file to define a cluster, user or context wins it), else `~/.kube/config`;
+//! 2. the in-cluster service account: `KUBERNETES_SERVICE_HOST`/`_PORT` and the files
+//!    under `/var/run/secrets/kubernetes.io/serviceaccount/`.
+//!
+//! If both fail, the error carries both reasons. [`Config::from_kubeconfig`] takes
+//! kubectl's overrides (`--context`, `--namespace`, `--server`, `--token`, `--as`, …)
+//! through [`config::KubeconfigOptions`]; [`config::view`] renders `kubectl config view`.
+//! Every file and variable is read through an injectable [`config::Env`], so tests use a
+//! fake one. See `docs/configuration.md`.
+//!
+//! ## Authentication
+//!
+//! Built in: bearer tokens, token files (re-read every minute and after a 401, as the
+//! in-cluster token needs), client certificates (RSA and EC keys; files re-read when
+//! they change), basic auth, `client.authentication.k8s.io` exec plugins (`v1`,
+//! `v1beta1`: `aws eks get-token`, `gke-gcloud-auth-plugin`, `kubelogin`) and OIDC with
+//! refresh written back to the kubeconfig. Bring your own with [`auth::AuthProvider`] and
+//! [`ClientBuilder::auth_provider`]. Credentials are cached: one exec-plugin run per
+//! credential lifetime however many requests wait for it, refreshed before expiry, and
+//! refreshed once on a 401 (the request is retried once when that is safe). Secrets live
+//! in [`SecretString`]/[`SecretBytes`] and never reach `Debug`, logs or errors.
+//! See `docs/authentication.md` and `docs/client.md`.
+//!
+//! ## What the client does on the wire
+//!
+//! HTTP/2 by ALPN (HTTP/1.1 fallback), one connection pool per client (clones share it),
+//! a client-go style User-Agent, impersonation headers, `proxy-url` (http, https,
+//! socks5) or `HTTPS_PROXY`/`NO_PROXY`, retries of 429/5xx with `Retry-After` (client-go's
+//! rule) and of idempotent requests on dropped connections, server `Warning` headers
+//! logged once each. No client-side rate limit by default (opt in with
+//! [`ClientBuilder::rate_limit`]); no gzip by default (see `docs/performance.md`).
+//!
+//! ## Modules
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | raw kubeconfig model, loading and merging, in-cluster, resolution, `config view` |
+//! | [`auth`] | [`auth::AuthProvider`], the credential cache, built-in providers |
+//! | [`client`] | [`Client`], [`ClientBuilder`], bodies, streams, upgrades |
+//! | [`transport`] | TLS, proxies, retries, rate limiting, headers |
+//! | [`discovery`] | `/version`, `/api`, `/apis`, aggregated discovery, caching, name mapping, address selection |
+//! | [`api`] | `Api<K>`, dynamic objects, pagination, watch, logs, subresources, API server proxy, service-account tokens |
+//! | [`proxy`] | a local `kubectl proxy` |
+//! | `testenv` (feature `testenv`) | a real local control plane for tests |
+//!
+//! ## Features
+//!
+//! - `testenv`: `testenv::TestEnv` starts etcd, kube-apiserver and kube-controller-manager
+//!   on loopback with a fresh PKI and hands out admin, token and no-permission kubeconfigs —
+//!   envtest for Rust. Binaries come from `KUBEBUILDER_ASSETS` or are built from Kubernetes'
+//!   Go modules into `~/.cache/k8s-client/testenv/` (`testenv::Binaries::ensure`).
+//!
+//! The library depends on k8s-openapi without choosing a Kubernetes version, so the
+//! application picks one (`features = ["latest"]` or `v1_33` … `v1_37`).
+//!
+//! YAML is parsed with `serde_yaml_ng`, the maintained continuation of the deprecated
+//! `serde_yaml` with the same API and the same libyaml-based parser.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -18,6 +112,7 @@ mod secret;
 pub mod testenv;
 pub mod transport;
 
+pub use api::{Api, ApiResource, DynamicObject, Resource};
 pub use client::{Client, ClientBuilder};
 pub use config::Config;
 pub use discovery::Discovery;

@@ -9,6 +9,10 @@ use std::process::Command;
 /// here as they land; each must exist under `examples/`.
 pub const EXAMPLES: &[(&str, &str)] = &[
     (
+        "config_view",
+        "kubectl config view: the merged kubeconfig with REDACTED and DATA+OMITTED",
+    ),
+    (
         "testenv",
         "the library's TestEnv: start a private control plane, call it, stop it",
     ),
@@ -61,6 +65,7 @@ pub fn run() -> Result {
             &[("KUBECONFIG", kubeconfig.as_str())],
         )?;
     }
+    proxy_walkthrough(&kubeconfig)?;
     if on_path("kubectl") {
         eprintln!("\n=== reference: kubectl get namespaces (same KUBECONFIG)");
         let status = Command::new("kubectl")
@@ -81,4 +86,81 @@ pub fn run() -> Result {
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// `kubectl proxy --port=…` then `curl http://ADDR/api/`: starts the `proxy` example on a
+/// random port, fetches `/api/` through every address it serves, and stops it with SIGTERM.
+fn proxy_walkthrough(kubeconfig: &str) -> Result {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    eprintln!("\n=== example `proxy`: kubectl proxy as a library, then curl /api/ through it");
+    cargo(
+        &["build", "--quiet", "--all-features", "--example", "proxy"],
+        &[],
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let binary = target.join("debug/examples/proxy");
+    let mut child = Command::new(&binary)
+        .arg("--port=0")
+        .env("KUBECONFIG", kubeconfig)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines_tx, lines_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            println!("{line}");
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The first address within 60 s; the second (IPv6 loopback) follows at once if any.
+    let mut addrs = Vec::new();
+    let mut wait = Duration::from_secs(60);
+    while let Ok(line) = lines_rx.recv_timeout(wait) {
+        if let Some(addr) = line.strip_prefix("Starting to serve on ") {
+            addrs.push(addr.trim().to_owned());
+            wait = Duration::from_millis(500);
+        }
+    }
+    let outcome = if addrs.is_empty() {
+        Err("the proxy example printed no `Starting to serve on` line".to_owned())
+    } else {
+        addrs.iter().try_for_each(|addr| {
+            let url = format!("http://{addr}/api/");
+            eprintln!("+ curl -s {url}");
+            let status = Command::new("curl")
+                .args(["-sS", "--fail", &url])
+                .status()
+                .map_err(|e| format!("running curl (install curl to see this step): {e}"))?;
+            println!();
+            if status.success() {
+                Ok(())
+            } else {
+                Err(format!("curl {url} failed ({status})"))
+            }
+        })
+    };
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for the proxy example: {e}"))?;
+    outcome?;
+    if !status.success() {
+        return Err(format!("the proxy example exited with {status} on SIGTERM"));
+    }
+    eprintln!("demo: proxy stopped cleanly");
+    Ok(())
 }
