@@ -165,6 +165,16 @@ pub fn p50_p99(mut samples: Vec<f64>) -> (Option<f64>, Option<f64>) {
 /// The annotation carrying the writer's clock in the watch-live scenario.
 pub const SENT_ANNOTATION: &str = "bench.k8s-client.io/sent-unix-nanos";
 
+/// Milliseconds from the writer's stamp in `annotations` to now (0 when unstamped).
+pub fn latency_ms(annotations: Option<&BTreeMap<String, String>>) -> f64 {
+    let now = unix_nanos();
+    let sent = annotations
+        .and_then(|a| a.get(SENT_ANNOTATION))
+        .and_then(|s| s.parse::<u128>().ok())
+        .unwrap_or(now);
+    now.saturating_sub(sent) as f64 / 1e6
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,7 +125,7 @@ async fn run(args: &Args) -> Result<Outcome> {
                     let event: WatchEvent<ConfigMap> = serde_json::from_slice(line.chunk())?;
                     if live {
                         if let WatchEvent::Added(cm) = &event {
-                            lat.push(latency_ms(cm));
+                            lat.push(protocol::latency_ms(cm.metadata.annotations.as_ref()));
                         }
                     }
                     seen += 1;
@@ -145,16 +145,4 @@ async fn run(args: &Args) -> Result<Outcome> {
         }
     }
     Ok(out)
-}
-
-fn latency_ms(cm: &ConfigMap) -> f64 {
-    let now = protocol::unix_nanos();
-    let sent = cm
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(protocol::SENT_ANNOTATION))
-        .and_then(|s| s.parse::<u128>().ok())
-        .unwrap_or(now);
-    now.saturating_sub(sent) as f64 / 1e6
 }
