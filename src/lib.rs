@@ -4,10 +4,11 @@
 //!
 //! (The crate tour grows with the crate; see the README.)
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod error;
@@ -17,6 +18,7 @@ mod secret;
 pub mod testenv;
 pub mod transport;
 
+pub use client::{Client, ClientBuilder};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use secret::{SecretBytes, SecretString};

@@ -1,18 +1,18 @@
-//! HTTP transport: rustls TLS, HTTP/2, proxies, retries, rate limiting, user agent.
+//! HTTP transport: rustls TLS, HTTP/2, proxies, retries, rate limiting, user agent,
+//! impersonation and `Warning` headers.
+//!
+//! Only [`TransportError`], [`ProxyEnv`] and a few pure helpers are public; the HTTP and
+//! TLS libraries stay private. [`Client`](crate::Client) performs the I/O.
 
-/// Building the HTTP client, connecting, or exchanging bytes failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// Reading a TLS file failed.
-    #[error("reading {what} file {path} failed")]
-    ReadFile {
-        /// Which file (`certificate-authority`, `client-certificate`, …).
-        what: &'static str,
-        /// The file.
-        path: std::path::PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-}
+mod error;
+mod headers;
+mod proxy;
+pub(crate) mod rate_limit;
+pub(crate) mod retry;
+pub(crate) mod tls;
+
+pub use error::{BoxError, TransportError};
+pub use headers::{default_user_agent, impersonation_headers, parse_warning};
+pub use proxy::ProxyEnv;
+pub(crate) use proxy::ProxyRules;
+pub use retry::MAX_TRIES;

@@ -1,46 +1,46 @@
-//! Project automation: `cargo xtask test`, `cargo xtask demo`, `cargo xtask testenv …`.
+//! Project automation: `cargo xtask test`, `cargo xtask demo`,
+//! `cargo xtask testenv-install`, `cargo xtask testenv start|stop|status`.
 
-use std::process::{Command, ExitCode};
+mod demo;
+mod test;
+mod testenv;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test                    fmt --check, clippy -D warnings, all tests against a real control plane,
+                          build every example and bench (what CI runs)
+  demo                    install the control plane if missing, start it, run the examples against it, stop it
+  testenv-install         build etcd, kube-apiserver and kube-controller-manager into the cache (idempotent)
+  testenv start [--dir D] start a control plane in the background and print `export KUBECONFIG=…`
+  testenv stop [--dir D]  stop it and remove its state
+  testenv status [--dir D] say whether it runs";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("test") => run_test(),
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["test"] => test::run(),
+        ["demo"] => demo::run(),
+        ["testenv-install"] => testenv::install(),
+        ["testenv", sub, rest @ ..] => testenv::command(sub, rest),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         _ => {
-            eprintln!(
-                "usage: cargo xtask <test|demo|testenv-install|testenv start|stop|status|bench>"
-            );
-            ExitCode::from(2)
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
         }
     }
-}
-
-fn cargo(args: &[&str]) -> bool {
-    eprintln!("+ cargo {}", args.join(" "));
-    Command::new(env!("CARGO"))
-        .args(args)
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run_test() -> ExitCode {
-    let steps: &[&[&str]] = &[
-        &["fmt", "--all", "--check"],
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--all-features",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        &["test", "--workspace", "--all-features"],
-    ];
-    for step in steps {
-        if !cargo(step) {
-            return ExitCode::FAILURE;
-        }
-    }
-    ExitCode::SUCCESS
 }

@@ -1,0 +1,413 @@
+//! [`Client`]: sends `http::Request`s to the API server with authentication, TLS,
+//! retries and the optional rate limiter, and returns typed or raw answers.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), k8s_client::Error> {
+//! use k8s_client::{Client, Config};
+//! let config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+//! let client = Client::try_from(config)?;
+//! let req = http::Request::get("/api/v1/namespaces/default/pods?limit=1").body(Vec::new()).unwrap();
+//! let list: serde_json::Value = client.request(req).await?;
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod builder;
+mod response;
+mod sni;
+mod stack;
+mod upgrade;
+mod url;
+mod warnings;
+
+pub use body::{Body, BodyStream};
+pub use builder::ClientBuilder;
+pub use upgrade::{UpgradeOutcome, Upgraded};
+
+use crate::auth::{AuthError, Credential, CredentialCache};
+use crate::config::Config;
+use crate::error::Error;
+use crate::transport::rate_limit::RateLimiter;
+use crate::transport::{MAX_TRIES, TransportError, retry};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use response::Answer;
+use stack::Stack;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use warnings::WarningHandler;
+
+/// A Kubernetes API client. Cheap to clone (all clones share connections, credentials
+/// and the rate limiter); `Send + Sync`.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    base: ::url::Url,
+    stack: Stack,
+    auth: Option<CredentialCache>,
+    default_headers: HeaderMap,
+    timeout_param: Option<String>,
+    rate_limiter: Option<RateLimiter>,
+    warnings: WarningHandler,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("cluster_url", &self.inner.base.as_str())
+            .field("default_namespace", &self.inner.config.default_namespace)
+            .field(
+                "auth",
+                &self
+                    .inner
+                    .auth
+                    .as_ref()
+                    .map(|c| c.provider().name().to_owned()),
+            )
+            .field("rate_limited", &self.inner.rate_limiter.is_some())
+            .field("stack", &self.inner.stack)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TryFrom<Config> for Client {
+    type Error = Error;
+
+    fn try_from(config: Config) -> Result<Self, Error> {
+        Client::builder(config).build()
+    }
+}
+
+/// Which HTTP client a request goes through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Normal,
+    Upgrade,
+}
+
+impl Client {
+    /// A builder for a client from `config`, for options kubeconfig has no field for.
+    pub fn builder(config: Config) -> ClientBuilder {
+        ClientBuilder::new(config)
+    }
+
+    /// The namespace of the config's context (else `default`).
+    pub fn default_namespace(&self) -> &str {
+        &self.inner.config.default_namespace
+    }
+
+    /// The API server's base URL.
+    pub fn cluster_url(&self) -> &::url::Url {
+        &self.inner.base
+    }
+
+    /// The config the client was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Sends `req` and returns the answer whatever its status; the body streams.
+    ///
+    /// `req`'s URI is either a path and query (`/api/v1/pods?limit=1`), resolved against
+    /// the cluster URL (keeping the cluster URL's own path prefix), or an absolute URL.
+    pub async fn send(&self, req: http::Request<Body>) -> Result<http::Response<Body>, Error> {
+        Ok(self.execute(req, Mode::Normal).await?.into_http())
+    }
+
+    /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer, and decodes the JSON
+    /// body as `T` ([`Error::Decode`] names the URL and type on failure).
+    pub async fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<T, Error> {
+        self.checked(req).await?.json().await
+    }
+
+    /// Like [`request`](Self::request), returning the raw body.
+    pub async fn request_bytes(&self, req: http::Request<Vec<u8>>) -> Result<Bytes, Error> {
+        self.checked(req).await?.bytes().await
+    }
+
+    /// Like [`request`](Self::request), returning the body as text (invalid UTF-8 is
+    /// replaced, as logs may contain any bytes).
+    pub async fn request_text(&self, req: http::Request<Vec<u8>>) -> Result<String, Error> {
+        let bytes = self.request_bytes(req).await?;
+        Ok(match String::from_utf8(bytes.to_vec()) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer, and returns the body
+    /// as a stream of chunks (watch events, logs, large lists).
+    pub async fn request_stream(&self, req: http::Request<Vec<u8>>) -> Result<BodyStream, Error> {
+        Ok(self
+            .checked(req)
+            .await?
+            .into_http()
+            .into_body()
+            .into_stream())
+    }
+
+    /// Sends an HTTP/1.1 upgrade request (exec, attach, port-forward over SPDY or
+    /// WebSocket) with authentication. On `101 Switching Protocols` returns the head and
+    /// the raw connection; on any other status returns the whole response, so a proxy
+    /// can relay the server's error unchanged.
+    pub async fn send_upgrade(&self, req: http::Request<Body>) -> Result<UpgradeOutcome, Error> {
+        let answer = self.execute(req, Mode::Upgrade).await?;
+        if answer.response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(UpgradeOutcome::Response(answer.into_http()));
+        }
+        let url = answer.url;
+        let response: http::Response<reqwest::Body> = answer.response.into();
+        let (parts, body) = response.into_parts();
+        let head = http::Response::from_parts(parts.clone(), ());
+        let io = reqwest::Response::from(http::Response::from_parts(parts, body))
+            .upgrade()
+            .await
+            .map_err(|e| TransportError::Upgrade {
+                url,
+                source: Box::new(e),
+            })?;
+        Ok(UpgradeOutcome::Upgraded {
+            response: head,
+            io: Upgraded::new(io),
+        })
+    }
+
+    async fn checked(&self, req: http::Request<Vec<u8>>) -> Result<Answer, Error> {
+        let (parts, body) = req.into_parts();
+        self.execute(
+            http::Request::from_parts(parts, Body::from(body)),
+            Mode::Normal,
+        )
+        .await?
+        .check()
+        .await
+    }
+
+    /// The request loop: rate limit, credential, send, and the retry rules.
+    async fn execute(&self, req: http::Request<Body>, mode: Mode) -> Result<Answer, Error> {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let method = parts.method;
+        let url = url::resolve(
+            &self.inner.base,
+            &parts.uri,
+            self.inner.timeout_param.as_deref(),
+        )?;
+        let shown = url::for_display(&url);
+        let mut headers = parts.headers;
+        for name in self.inner.default_headers.keys() {
+            if !headers.contains_key(name) {
+                for value in self.inner.default_headers.get_all(name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        // A whole body can be sent again; a streamed one only once.
+        let replayable = body.try_clone().is_some();
+        let mut once = Some(body);
+        let mut tries = 0u32;
+        let mut auth_retried = false;
+        loop {
+            tries += 1;
+            if let Some(limiter) = &self.inner.rate_limiter {
+                limiter.acquire(&method, &shown).await;
+            }
+            let credential = match &self.inner.auth {
+                Some(cache) => Some(cache.get().await?),
+                None => None,
+            };
+            let identity = credential.as_ref().and_then(|c| c.client_identity.as_ref());
+            let built = self.inner.stack.current(identity)?;
+            let mut request_headers = headers.clone();
+            if let Some(credential) = &credential {
+                self.authorize(&mut request_headers, credential)?;
+            }
+            let body = match once.as_ref().and_then(Body::try_clone) {
+                Some(copy) => copy,
+                None => once.take().expect("a streamed body is sent only once"),
+            };
+            let client = match mode {
+                Mode::Normal => &built.http,
+                Mode::Upgrade => &built.upgrade,
+            };
+            let target = self
+                .inner
+                .stack
+                .connect_url(&url)
+                .unwrap_or_else(|| url.clone());
+            let mut builder = client
+                .request(method.clone(), target)
+                .headers(request_headers)
+                .body(body.into_reqwest());
+            if mode == Mode::Upgrade {
+                builder = builder.version(http::Version::HTTP_11);
+            }
+            tracing::trace!(%method, url = %shown, try_number = tries, "sending request");
+            let response = match builder.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    if replayable
+                        && retry::is_safe_to_resend(&method)
+                        && tries < MAX_TRIES
+                        && retry::is_connection_lost(&e)
+                    {
+                        let wait = connection_backoff(tries);
+                        tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(send_error(method, shown, e).into());
+                }
+            };
+            self.inner.warnings.handle(response.headers());
+            let status = response.status();
+            if status == http::StatusCode::UNAUTHORIZED
+                && replayable
+                && !auth_retried
+                && let (Some(cache), Some(credential)) = (&self.inner.auth, &credential)
+            {
+                tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                cache.invalidate(credential);
+                auth_retried = true;
+                continue;
+            }
+            if let Some(wait) = retry::retry_after(status, response.headers()) {
+                let within_deadline = self
+                    .inner
+                    .config
+                    .timeout
+                    .is_none_or(|t| started.elapsed() + wait < t);
+                if replayable && tries < MAX_TRIES && within_deadline {
+                    tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
+                    drop(response);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return Ok(Answer {
+                method,
+                url: shown,
+                response,
+            });
+        }
+    }
+
+    /// Sets `Authorization` from the credential (unless the caller set one), marked
+    /// sensitive so no HTTP-level logging shows it.
+    fn authorize(&self, headers: &mut HeaderMap, credential: &Credential) -> Result<(), Error> {
+        let Some(authorization) = &credential.authorization else {
+            return Ok(());
+        };
+        if headers.contains_key(AUTHORIZATION) {
+            return Ok(());
+        }
+        let mut value = HeaderValue::from_str(authorization.expose_secret()).map_err(|_| {
+            AuthError::InvalidHeader {
+                provider: self
+                    .inner
+                    .auth
+                    .as_ref()
+                    .map(|c| c.provider().name().to_owned())
+                    .unwrap_or_default(),
+            }
+        })?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+        Ok(())
+    }
+}
+
+/// The wait before resending after a lost connection: 100 ms doubling per try, at most 2 s.
+fn connection_backoff(tries: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << tries.saturating_sub(1).min(5)))
+        .min(Duration::from_secs(2))
+}
+
+/// Classifies a failed exchange: TLS handshake, timeout, connect, or other.
+fn send_error(method: http::Method, url: String, e: reqwest::Error) -> TransportError {
+    let tls = is_tls_failure(&e);
+    let source = Box::new(e);
+    if tls {
+        TransportError::Tls { url, source }
+    } else if source.is_timeout() {
+        TransportError::Timeout {
+            method,
+            url,
+            source,
+        }
+    } else if source.is_connect() {
+        TransportError::Connect { url, source }
+    } else {
+        TransportError::Request {
+            method,
+            url,
+            source,
+        }
+    }
+}
+
+fn is_tls_failure(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            && is_tls_failure(inner)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(connection_backoff(1), Duration::from_millis(100));
+        assert_eq!(connection_backoff(2), Duration::from_millis(200));
+        assert_eq!(connection_backoff(9), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn tls_failures_are_found_inside_io_errors() {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(is_tls_failure(&e));
+        assert!(!is_tls_failure(&std::io::Error::other("x")));
+    }
+
+    #[test]
+    fn client_is_send_sync_and_debug_has_no_secrets() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Client>();
+        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        config.auth = crate::config::AuthConfig::Token("s3cr3t-token".into());
+        config.headers.push((
+            http::HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("s3cr3t-header"),
+        ));
+        let builder = Client::builder(config.clone());
+        assert!(!format!("{builder:?}").contains("s3cr3t"));
+        let client = Client::try_from(config).unwrap();
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("token"), "{shown}");
+    }
+}

@@ -1,0 +1,158 @@
+//! Turning HTTP answers into results: status checks with the server's `Status`, JSON
+//! decoding that names the URL and type, and reqwest → `http` conversions.
+
+use super::body::Body;
+use crate::error::{ApiError, Error, Status};
+use crate::transport::TransportError;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+/// At most this much of a non-`Status` error body is kept.
+const MAX_ERROR_BODY: usize = 1024;
+
+/// A response, and what is needed to describe it in errors.
+pub(crate) struct Answer {
+    pub(crate) method: http::Method,
+    pub(crate) url: String,
+    pub(crate) response: reqwest::Response,
+}
+
+impl Answer {
+    /// Fails with [`Error::Api`] unless the status is 2xx.
+    pub(crate) async fn check(self) -> Result<Self, Error> {
+        if self.response.status().is_success() {
+            return Ok(self);
+        }
+        let code = self.response.status().as_u16();
+        // An unreadable error body still yields the status code.
+        let body = self.response.bytes().await.unwrap_or_default();
+        Err(api_error(self.method, self.url, code, &body))
+    }
+
+    /// The whole body.
+    pub(crate) async fn bytes(self) -> Result<Bytes, Error> {
+        let url = self.url;
+        self.response.bytes().await.map_err(|e| {
+            Error::Transport(TransportError::ResponseBody {
+                url,
+                source: Box::new(e),
+            })
+        })
+    }
+
+    /// The body decoded as JSON.
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
+        let url = self.url.clone();
+        let bytes = self.bytes().await?;
+        decode_json(&bytes, url)
+    }
+
+    /// Into an `http::Response` whose body streams.
+    pub(crate) fn into_http(self) -> http::Response<Body> {
+        let url = self.url;
+        let response: http::Response<reqwest::Body> = self.response.into();
+        let (parts, body) = response.into_parts();
+        let chunks = http_body_util::BodyDataStream::new(body).map(move |r| {
+            r.map_err(|e| {
+                Error::Transport(TransportError::ResponseBody {
+                    url: url.clone(),
+                    source: Box::new(e),
+                })
+            })
+        });
+        http::Response::from_parts(parts, Body::from_chunks(Box::pin(chunks)))
+    }
+}
+
+/// Decodes `bytes` as `T` straight from the slice.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    url: String,
+) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Decode {
+        url,
+        type_name: std::any::type_name::<T>(),
+        source,
+    })
+}
+
+/// An [`ApiError`] from a non-2xx answer: the decoded `Status` when the body is one,
+/// else the start of the body.
+pub(crate) fn api_error(method: http::Method, url: String, code: u16, body: &[u8]) -> Error {
+    let status = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .filter(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Status"))
+        .and_then(|v| serde_json::from_value::<Status>(v).ok());
+    let body = if status.is_some() || body.is_empty() {
+        None
+    } else {
+        Some(truncate_utf8(body, MAX_ERROR_BODY))
+    };
+    Error::Api(Box::new(ApiError {
+        method,
+        url,
+        code,
+        status,
+        body,
+    }))
+}
+
+fn truncate_utf8(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(max)]);
+    let mut text = text.into_owned();
+    // A cut through a multi-byte character shows as U+FFFD at the end; drop it.
+    if body.len() > max {
+        while text.ends_with('\u{FFFD}') {
+            text.pop();
+        }
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_bodies_are_decoded() {
+        let body = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"pods \"x\" not found","reason":"NotFound","code":404}"#;
+        let err = api_error(
+            http::Method::GET,
+            "https://h/api/v1/namespaces/d/pods/x".into(),
+            404,
+            body,
+        );
+        assert!(err.is_not_found());
+        assert_eq!(err.reason(), Some("NotFound"));
+        let api = err.api().unwrap();
+        assert_eq!(api.body, None);
+        assert_eq!(
+            err.to_string(),
+            r#"GET https://h/api/v1/namespaces/d/pods/x answered 404 NotFound: pods "x" not found"#
+        );
+    }
+
+    #[test]
+    fn other_bodies_are_truncated() {
+        let long = "é".repeat(2000);
+        let err = api_error(http::Method::POST, "u".into(), 502, long.as_bytes());
+        let body = err.api().unwrap().body.clone().unwrap();
+        assert!(body.ends_with('…'));
+        assert!(body.len() <= MAX_ERROR_BODY + '…'.len_utf8());
+        assert!(!body.contains('\u{FFFD}'));
+        let plain = api_error(http::Method::GET, "u".into(), 500, b"oops");
+        assert_eq!(plain.api().unwrap().body.as_deref(), Some("oops"));
+        assert_eq!(plain.api().unwrap().status, None);
+    }
+
+    #[test]
+    fn decode_errors_name_url_and_type() {
+        let err = decode_json::<Vec<u32>>(b"{}", "https://h/x".into()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("https://h/x") && msg.contains("Vec<u32>"),
+            "{msg}"
+        );
+    }
+}

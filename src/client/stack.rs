@@ -1,0 +1,222 @@
+//! The HTTP clients behind a [`Client`](super::Client), rebuilt when the TLS material
+//! changes: a CA or client-certificate file whose modification time changed (checked at
+//! most once a second), or a new client identity from an auth provider (exec plugins).
+//! A rebuild starts a fresh connection pool, so old connections close once idle.
+
+use super::sni::SniRewrite;
+use crate::auth::ClientIdentity;
+use crate::config::{KeySource, PemSource, TlsConfig};
+use crate::transport::tls::{ALPN_H1, ALPN_H2_H1, TlsMaterial};
+use crate::transport::{ProxyRules, TransportError};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the TLS files' modification times are looked at.
+const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything the HTTP clients are built from.
+#[derive(Debug, Clone)]
+pub(crate) struct StackSettings {
+    pub(crate) tls: TlsConfig,
+    pub(crate) proxy: ProxyRules,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) read_timeout: Option<Duration>,
+    pub(crate) gzip: bool,
+    pub(crate) sni: Option<SniRewrite>,
+}
+
+/// One generation of HTTP clients.
+pub(crate) struct Built {
+    /// For ordinary requests (HTTP/2 via ALPN, HTTP/1.1 fallback).
+    pub(crate) http: reqwest::Client,
+    /// For connection upgrades (HTTP/1.1 only, no overall or read timeout).
+    pub(crate) upgrade: reqwest::Client,
+    identity: Option<ClientIdentity>,
+    stamps: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+pub(crate) struct Stack {
+    settings: StackSettings,
+    current: RwLock<Arc<Built>>,
+    next_check: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("gzip", &self.settings.gzip)
+            .field("timeout", &self.settings.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// Builds the first generation now, so configuration errors surface at build time.
+    pub(crate) fn new(settings: StackSettings) -> Result<Self, TransportError> {
+        let built = build(&settings, None)?;
+        Ok(Self {
+            settings,
+            current: RwLock::new(Arc::new(built)),
+            next_check: Mutex::new(Instant::now() + FILE_CHECK_INTERVAL),
+        })
+    }
+
+    /// The URL to connect to for `url`: the `tls-server-name` as host when it must be
+    /// sent as SNI (see [`super::sni`]).
+    pub(crate) fn connect_url(&self, url: &url::Url) -> Option<url::Url> {
+        self.settings
+            .sni
+            .as_ref()?
+            .connect_url(url, &self.settings.proxy)
+    }
+
+    /// The clients to use for a request made with `identity` (from the credential).
+    pub(crate) fn current(
+        &self,
+        identity: Option<&ClientIdentity>,
+    ) -> Result<Arc<Built>, TransportError> {
+        let built = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if built.identity.as_ref() != identity {
+            tracing::debug!(
+                "client identity from the credential changed; rebuilding the HTTP client"
+            );
+            return self.replace(identity);
+        }
+        if !self.due_for_file_check() {
+            return Ok(built);
+        }
+        if stamps(&self.settings.tls, identity.is_some()) == built.stamps {
+            return Ok(built);
+        }
+        tracing::debug!("TLS files changed on disk; rebuilding the HTTP client");
+        match self.replace(identity) {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                // A file caught mid-write: keep the working client, try again on the next check.
+                tracing::warn!(error = %e, "re-reading changed TLS files failed; keeping the previous ones");
+                Ok(built)
+            }
+        }
+    }
+
+    fn due_for_file_check(&self) -> bool {
+        let now = Instant::now();
+        let mut next = self.next_check.lock().unwrap_or_else(|e| e.into_inner());
+        if now < *next {
+            return false;
+        }
+        *next = now + FILE_CHECK_INTERVAL;
+        true
+    }
+
+    fn replace(&self, identity: Option<&ClientIdentity>) -> Result<Arc<Built>, TransportError> {
+        let fresh = Arc::new(build(&self.settings, identity)?);
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        // Concurrent requests may have raced to rebuild for the same new identity: keep
+        // the first generation so they all share one connection pool.
+        if current.identity.as_ref() == identity && current.stamps == fresh.stamps {
+            return Ok(current.clone());
+        }
+        *current = fresh.clone();
+        Ok(fresh)
+    }
+}
+
+/// The files the TLS material was read from and their modification times.
+fn stamps(tls: &TlsConfig, identity_from_credential: bool) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let mut paths = Vec::new();
+    if let Some(PemSource::File(p)) = &tls.ca {
+        paths.push(p.clone());
+    }
+    if !identity_from_credential && let Some(cc) = &tls.client_certificate {
+        if let PemSource::File(p) = &cc.cert {
+            paths.push(p.clone());
+        }
+        if let KeySource::File(p) = &cc.key {
+            paths.push(p.clone());
+        }
+    }
+    paths
+        .into_iter()
+        .map(|p| {
+            let mtime = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+            (p, mtime)
+        })
+        .collect()
+}
+
+fn build(
+    settings: &StackSettings,
+    identity: Option<&ClientIdentity>,
+) -> Result<Built, TransportError> {
+    // Stamp before reading, so a change during the read is seen at the next check.
+    let stamps = stamps(&settings.tls, identity.is_some());
+    let material = TlsMaterial::load(&settings.tls, identity)?;
+    let http = base_builder(settings)
+        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?)
+        .gzip(settings.gzip)
+        .timeout_opt(settings.timeout)
+        .read_timeout_opt(settings.read_timeout)
+        // client-go's HTTP/2 health check: ping after 30 s without frames, give up after 15 s.
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .http2_keep_alive_timeout(Duration::from_secs(15))
+        .http2_keep_alive_while_idle(true)
+        .build()
+        .map_err(|e| TransportError::Build {
+            source: Box::new(e),
+        })?;
+    let upgrade = base_builder(settings)
+        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H1)?)
+        .http1_only()
+        .build()
+        .map_err(|e| TransportError::Build {
+            source: Box::new(e),
+        })?;
+    Ok(Built {
+        http,
+        upgrade,
+        identity: identity.cloned(),
+        stamps,
+    })
+}
+
+fn base_builder(settings: &StackSettings) -> reqwest::ClientBuilder {
+    let rules = settings.proxy.clone();
+    let mut b = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::custom(move |url| rules.select(url)))
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90));
+    if let Some(t) = settings.connect_timeout {
+        b = b.connect_timeout(t);
+    }
+    if let Some(sni) = &settings.sni {
+        b = b.dns_resolver(Arc::new(sni.resolver()));
+    }
+    b
+}
+
+trait OptionalTimeouts {
+    fn timeout_opt(self, t: Option<Duration>) -> Self;
+    fn read_timeout_opt(self, t: Option<Duration>) -> Self;
+}
+
+impl OptionalTimeouts for reqwest::ClientBuilder {
+    fn timeout_opt(self, t: Option<Duration>) -> Self {
+        match t {
+            Some(t) => self.timeout(t),
+            None => self,
+        }
+    }
+    fn read_timeout_opt(self, t: Option<Duration>) -> Self {
+        match t {
+            Some(t) => self.read_timeout(t),
+            None => self,
+        }
+    }
+}

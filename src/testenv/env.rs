@@ -1,0 +1,559 @@
+//! [`TestEnv`]: starting and stopping one control plane.
+
+use super::TestEnvError;
+use super::install::Binaries;
+use super::kubeconfig::{Credential, render, write_private};
+use super::pki::Pki;
+use super::probe::{TlsProbe, http_status};
+use super::process::Proc;
+use crate::{SecretBytes, SecretString};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Set to `1` to keep the temporary directory (logs, PKI, etcd data) after the
+/// environment stops.
+pub const KEEP_ENV: &str = "K8S_CLIENT_TESTENV_KEEP";
+
+/// The service-account token issuer configured on the API server.
+pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// The user name of the static bearer token with full rights.
+pub const TOKEN_USER: &str = "token-admin";
+/// The user name of the static bearer token with no RBAC rights.
+pub const NOPERM_USER: &str = "noperm";
+
+const START_ATTEMPTS: usize = 3;
+const POLL: Duration = Duration::from_millis(100);
+
+/// Configures and starts a [`TestEnv`].
+#[derive(Debug, Clone)]
+pub struct TestEnvBuilder {
+    controller_manager: Option<bool>,
+    binaries: Option<Binaries>,
+    timeout: Duration,
+    parent_dir: Option<PathBuf>,
+    apiserver_args: Vec<String>,
+}
+
+impl Default for TestEnvBuilder {
+    fn default() -> Self {
+        Self {
+            controller_manager: None,
+            binaries: None,
+            timeout: Duration::from_secs(90),
+            parent_dir: None,
+            apiserver_args: Vec::new(),
+        }
+    }
+}
+
+impl TestEnvBuilder {
+    /// Whether to run kube-controller-manager (it creates the `default` service
+    /// accounts and fills `kubernetes.io/service-account-token` Secrets). By default it
+    /// runs when its binary is available; `true` makes a missing binary an error.
+    pub fn controller_manager(mut self, enabled: bool) -> Self {
+        self.controller_manager = Some(enabled);
+        self
+    }
+
+    /// Uses these binaries instead of [`Binaries::locate`].
+    pub fn binaries(mut self, binaries: Binaries) -> Self {
+        self.binaries = Some(binaries);
+        self
+    }
+
+    /// How long each process may take to become ready (default 90 s).
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Creates the environment's temporary directory inside `dir` instead of the
+    /// system temporary directory.
+    pub fn temp_dir_in(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.parent_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds a `--flag=value` argument to kube-apiserver (later flags win).
+    pub fn apiserver_arg(mut self, arg: impl Into<String>) -> Self {
+        self.apiserver_args.push(arg.into());
+        self
+    }
+
+    /// Generates the PKI, starts etcd, kube-apiserver and (see
+    /// [`controller_manager`](Self::controller_manager)) kube-controller-manager, and
+    /// waits until they are ready. Blocks; retries the whole start on a port
+    /// collision. Every process started is stopped again if the start fails.
+    pub fn start(self) -> Result<TestEnv, TestEnvError> {
+        let binaries = match self.binaries.clone() {
+            Some(b) => b,
+            None => Binaries::locate()?,
+        };
+        let run_kcm = match (self.controller_manager, binaries.kube_controller_manager()) {
+            (Some(false), _) | (None, None) => false,
+            (_, Some(_)) => true,
+            (Some(true), None) => {
+                return Err(TestEnvError::MissingBinary {
+                    binary: "kube-controller-manager",
+                    dir: binaries.dir().to_owned(),
+                });
+            }
+        };
+        let mut tmp = tempfile::Builder::new();
+        tmp.prefix("k8s-client-testenv-");
+        let dir = match &self.parent_dir {
+            Some(parent) => tmp.tempdir_in(parent),
+            None => tmp.tempdir(),
+        }
+        .map_err(|source| TestEnvError::Io {
+            action: "creating a temporary directory in",
+            path: self.parent_dir.clone().unwrap_or_else(std::env::temp_dir),
+            source,
+        })?;
+        let files = Files::write(dir.path())?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_start(&binaries, &files, run_kcm) {
+                Ok((processes, port)) => {
+                    return Ok(TestEnv {
+                        processes: Mutex::new(processes),
+                        dir: Mutex::new(Some(dir)),
+                        server_url: format!("https://127.0.0.1:{port}"),
+                        binaries,
+                        controller_manager: run_kcm,
+                        files,
+                    });
+                }
+                Err(Attempt::PortCollision(_)) if attempt < START_ATTEMPTS => continue,
+                Err(Attempt::PortCollision(e) | Attempt::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn try_start(
+        &self,
+        binaries: &Binaries,
+        files: &Files,
+        run_kcm: bool,
+    ) -> Result<(Vec<Proc>, u16), Attempt> {
+        let [etcd_port, peer_port, api_port] = free_ports()?;
+        let mut processes = Vec::new();
+        let dir = &files.dir;
+        let etcd_client = format!("http://127.0.0.1:{etcd_port}");
+        let etcd_peer = format!("http://127.0.0.1:{peer_port}");
+        let data_dir = dir.join(format!("etcd-data-{etcd_port}"));
+        let etcd_args = vec![
+            format!("--data-dir={}", data_dir.display()),
+            "--name=testenv".to_owned(),
+            format!("--listen-client-urls={etcd_client}"),
+            format!("--advertise-client-urls={etcd_client}"),
+            format!("--listen-peer-urls={etcd_peer}"),
+            format!("--initial-advertise-peer-urls={etcd_peer}"),
+            format!("--initial-cluster=testenv={etcd_peer}"),
+            "--unsafe-no-fsync=true".to_owned(),
+            "--log-level=warn".to_owned(),
+        ];
+        processes.push(
+            Proc::spawn("etcd", binaries.etcd(), &etcd_args, dir.join("etcd.log"))
+                .map_err(Attempt::Failed)?,
+        );
+        let etcd_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, etcd_port));
+        wait_for(
+            &mut processes[0],
+            self.timeout,
+            format!("GET {etcd_client}/health"),
+            || http_status(etcd_addr, "/health") == Some(200),
+        )?;
+
+        let p = |p: &Path| p.display().to_string();
+        let mut api_args = vec![
+            format!("--etcd-servers={etcd_client}"),
+            "--bind-address=127.0.0.1".to_owned(),
+            // Shown in /api's serverAddressByClientCIDRs. A loopback advertise address
+            // is only accepted without the endpoint reconciler (no real nodes here).
+            "--advertise-address=127.0.0.1".to_owned(),
+            "--endpoint-reconciler-type=none".to_owned(),
+            format!("--secure-port={api_port}"),
+            format!("--cert-dir={}", p(dir)),
+            format!("--tls-cert-file={}", p(&files.serving_cert)),
+            format!("--tls-private-key-file={}", p(&files.serving_key)),
+            format!("--client-ca-file={}", p(&files.ca_cert)),
+            format!("--token-auth-file={}", p(&files.token_file)),
+            "--authorization-mode=Node,RBAC".to_owned(),
+            format!("--service-account-key-file={}", p(&files.sa_pub)),
+            format!("--service-account-signing-key-file={}", p(&files.sa_key)),
+            format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
+            "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
+            "--allow-privileged=true".to_owned(),
+            "--profiling=false".to_owned(),
+        ];
+        api_args.extend(self.apiserver_args.iter().cloned());
+        processes.push(
+            Proc::spawn(
+                "kube-apiserver",
+                binaries.kube_apiserver(),
+                &api_args,
+                dir.join("kube-apiserver.log"),
+            )
+            .map_err(Attempt::Failed)?,
+        );
+        let probe = TlsProbe::new(
+            api_port,
+            &files.pki.ca_pem,
+            &files.pki.admin_cert_pem,
+            files.pki.admin_key_pem.expose_secret(),
+        )
+        .map_err(Attempt::Failed)?;
+        let url = format!("https://127.0.0.1:{api_port}");
+        wait_for(
+            &mut processes[1],
+            self.timeout,
+            format!("GET {url}/readyz"),
+            || probe.status("/readyz") == Some(200),
+        )?;
+        files.write_kubeconfigs(&url)?;
+
+        if run_kcm {
+            let kcm = binaries
+                .kube_controller_manager()
+                .expect("run_kcm implies the binary exists");
+            let kubeconfig = &files.admin_kubeconfig;
+            let kcm_args = vec![
+                format!("--kubeconfig={}", p(kubeconfig)),
+                format!("--service-account-private-key-file={}", p(&files.sa_key)),
+                format!("--root-ca-file={}", p(&files.ca_cert)),
+                format!("--cluster-signing-cert-file={}", p(&files.ca_cert)),
+                format!("--cluster-signing-key-file={}", p(&files.ca_key)),
+                "--use-service-account-credentials=false".to_owned(),
+                "--leader-elect=false".to_owned(),
+                "--controllers=*".to_owned(),
+                "--secure-port=0".to_owned(),
+                "--profiling=false".to_owned(),
+            ];
+            processes.push(
+                Proc::spawn(
+                    "kube-controller-manager",
+                    kcm,
+                    &kcm_args,
+                    dir.join("kube-controller-manager.log"),
+                )
+                .map_err(Attempt::Failed)?,
+            );
+            let sa = "/api/v1/namespaces/default/serviceaccounts/default";
+            wait_for(
+                &mut processes[2],
+                self.timeout,
+                format!("GET {url}{sa} (the `default` service account)"),
+                || probe.status(sa) == Some(200),
+            )?;
+        }
+        Ok((processes, api_port))
+    }
+}
+
+/// Why one start attempt failed.
+enum Attempt {
+    PortCollision(TestEnvError),
+    Failed(TestEnvError),
+}
+
+impl From<TestEnvError> for Attempt {
+    fn from(e: TestEnvError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
+/// Polls `ready` until it holds, the process exits, or `timeout` passes.
+fn wait_for(
+    proc: &mut Proc,
+    timeout: Duration,
+    waiting_for: String,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), Attempt> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Err(e) = proc.check_running() {
+            return Err(if proc.port_collision() {
+                Attempt::PortCollision(e)
+            } else {
+                Attempt::Failed(e)
+            });
+        }
+        if ready() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Attempt::Failed(proc.not_ready(waiting_for, timeout)));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn free_ports() -> Result<[u16; 3], Attempt> {
+    // Hold all listeners at once so the three ports differ.
+    let listeners = (0..3)
+        .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Attempt::Failed(TestEnvError::FreePort(e)))?;
+    let port = |i: usize| {
+        listeners[i]
+            .local_addr()
+            .map(|a| a.port())
+            .map_err(|e| Attempt::Failed(TestEnvError::FreePort(e)))
+    };
+    Ok([port(0)?, port(1)?, port(2)?])
+}
+
+fn random_token() -> Result<SecretString, TestEnvError> {
+    use std::io::Read;
+    let path = Path::new("/dev/urandom");
+    let mut bytes = [0u8; 24];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|source| TestEnvError::Io {
+            action: "reading",
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(SecretString::new(
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    ))
+}
+
+/// The files of one environment (PKI, token file, kubeconfigs) and their contents.
+struct Files {
+    dir: PathBuf,
+    pki: Pki,
+    admin_token: SecretString,
+    noperm_token: SecretString,
+    ca_cert: PathBuf,
+    ca_key: PathBuf,
+    serving_cert: PathBuf,
+    serving_key: PathBuf,
+    sa_key: PathBuf,
+    sa_pub: PathBuf,
+    token_file: PathBuf,
+    admin_kubeconfig: PathBuf,
+    token_kubeconfig: PathBuf,
+    noperm_kubeconfig: PathBuf,
+}
+
+impl Files {
+    fn write(dir: &Path) -> Result<Self, TestEnvError> {
+        let pki = Pki::generate()?;
+        let admin_token = random_token()?;
+        let noperm_token = random_token()?;
+        let f = Files {
+            dir: dir.to_owned(),
+            ca_cert: dir.join("ca.crt"),
+            ca_key: dir.join("ca.key"),
+            serving_cert: dir.join("apiserver.crt"),
+            serving_key: dir.join("apiserver.key"),
+            sa_key: dir.join("service-account.key"),
+            sa_pub: dir.join("service-account.pub"),
+            token_file: dir.join("tokens.csv"),
+            admin_kubeconfig: dir.join("admin.kubeconfig"),
+            token_kubeconfig: dir.join("token.kubeconfig"),
+            noperm_kubeconfig: dir.join("noperm.kubeconfig"),
+            pki,
+            admin_token,
+            noperm_token,
+        };
+        // The server URL is only known per attempt; kubeconfigs are rewritten then.
+        write_private(&f.ca_cert, f.pki.ca_pem.as_bytes())?;
+        write_private(&f.ca_key, f.pki.ca_key_pem.expose_secret())?;
+        write_private(&f.serving_cert, f.pki.serving_cert_pem.as_bytes())?;
+        write_private(&f.serving_key, f.pki.serving_key_pem.expose_secret())?;
+        write_private(&f.sa_key, f.pki.service_account_key_pem.expose_secret())?;
+        write_private(&f.sa_pub, f.pki.service_account_pub_pem.as_bytes())?;
+        // token,user,uid,"group1,group2"
+        let tokens = format!(
+            "{},{TOKEN_USER},uid-{TOKEN_USER},\"system:masters\"\n{},{NOPERM_USER},uid-{NOPERM_USER}\n",
+            f.admin_token.expose_secret(),
+            f.noperm_token.expose_secret(),
+        );
+        write_private(&f.token_file, tokens.as_bytes())?;
+        Ok(f)
+    }
+
+    fn write_kubeconfigs(&self, server: &str) -> Result<(), TestEnvError> {
+        let ca = &self.pki.ca_pem;
+        let admin = Credential::ClientCert {
+            cert_pem: &self.pki.admin_cert_pem,
+            key_pem: self.pki.admin_key_pem.expose_secret(),
+        };
+        write_private(
+            &self.admin_kubeconfig,
+            render(server, ca, "admin", admin).as_bytes(),
+        )?;
+        let token = Credential::Token(self.admin_token.expose_secret());
+        write_private(
+            &self.token_kubeconfig,
+            render(server, ca, TOKEN_USER, token).as_bytes(),
+        )?;
+        let noperm = Credential::Token(self.noperm_token.expose_secret());
+        write_private(
+            &self.noperm_kubeconfig,
+            render(server, ca, NOPERM_USER, noperm).as_bytes(),
+        )
+    }
+}
+
+/// A running local control plane: etcd, kube-apiserver and optionally
+/// kube-controller-manager, on free loopback ports, with a fresh PKI.
+///
+/// Dropping it stops every process (SIGTERM, then SIGKILL after 10 s) and removes its
+/// temporary directory (unless `K8S_CLIENT_TESTENV_KEEP=1`). The processes are also
+/// killed by the kernel if the test process dies.
+pub struct TestEnv {
+    processes: Mutex<Vec<Proc>>,
+    dir: Mutex<Option<tempfile::TempDir>>,
+    server_url: String,
+    binaries: Binaries,
+    controller_manager: bool,
+    files: Files,
+}
+
+impl std::fmt::Debug for TestEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestEnv")
+            .field("server_url", &self.server_url)
+            .field("dir", &self.files.dir)
+            .field("controller_manager", &self.controller_manager)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestEnv {
+    /// A builder with the defaults.
+    pub fn builder() -> TestEnvBuilder {
+        TestEnvBuilder::default()
+    }
+
+    /// Starts an environment with the defaults (`TestEnv::builder().start()`).
+    pub fn start() -> Result<Self, TestEnvError> {
+        Self::builder().start()
+    }
+
+    /// The API server URL, `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    /// The PEM of the CA that signed the serving and client certificates.
+    pub fn ca_pem(&self) -> &str {
+        &self.files.pki.ca_pem
+    }
+
+    /// The path of the CA certificate.
+    pub fn ca_path(&self) -> &Path {
+        &self.files.ca_cert
+    }
+
+    /// A kubeconfig authenticating with a client certificate (`CN=admin`,
+    /// `O=system:masters`).
+    pub fn admin_kubeconfig(&self) -> &Path {
+        &self.files.admin_kubeconfig
+    }
+
+    /// A kubeconfig authenticating with a static bearer token of the user
+    /// [`TOKEN_USER`] in group `system:masters`.
+    pub fn token_kubeconfig(&self) -> &Path {
+        &self.files.token_kubeconfig
+    }
+
+    /// A kubeconfig authenticating with a static bearer token of the user
+    /// [`NOPERM_USER`], which has no RBAC rights beyond those of every authenticated
+    /// user (discovery): its requests for resources are answered 403.
+    pub fn noperm_kubeconfig(&self) -> &Path {
+        &self.files.noperm_kubeconfig
+    }
+
+    /// The bearer token of [`TOKEN_USER`].
+    pub fn admin_token(&self) -> &SecretString {
+        &self.files.admin_token
+    }
+
+    /// The bearer token of [`NOPERM_USER`].
+    pub fn noperm_token(&self) -> &SecretString {
+        &self.files.noperm_token
+    }
+
+    /// The PEM of the admin client certificate.
+    pub fn admin_cert_pem(&self) -> &str {
+        &self.files.pki.admin_cert_pem
+    }
+
+    /// The PEM (PKCS#8) of the admin client key.
+    pub fn admin_key_pem(&self) -> &SecretBytes {
+        &self.files.pki.admin_key_pem
+    }
+
+    /// The service-account signing key (PKCS#8 PEM), given to kube-apiserver as
+    /// `--service-account-signing-key-file` and to kube-controller-manager as
+    /// `--service-account-private-key-file`.
+    pub fn service_account_key_path(&self) -> &Path {
+        &self.files.sa_key
+    }
+
+    /// The public half of the service-account signing key (PEM), given to
+    /// kube-apiserver as `--service-account-key-file` (to verify tokens).
+    pub fn service_account_public_key_path(&self) -> &Path {
+        &self.files.sa_pub
+    }
+
+    /// The environment's directory: PKI, kubeconfigs, token file, etcd data and one
+    /// `<process>.log` per process.
+    pub fn dir(&self) -> &Path {
+        &self.files.dir
+    }
+
+    /// The binaries in use.
+    pub fn binaries(&self) -> &Binaries {
+        &self.binaries
+    }
+
+    /// Whether kube-controller-manager runs.
+    pub fn has_controller_manager(&self) -> bool {
+        self.controller_manager
+    }
+
+    /// The process ids of the running processes, in start order.
+    pub fn process_ids(&self) -> Vec<u32> {
+        lock(&self.processes).iter().map(Proc::pid).collect()
+    }
+
+    /// Stops every process and removes the directory (see the type's docs).
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    /// Stops every process in reverse start order, then removes (or keeps) the
+    /// directory. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        let mut processes = std::mem::take(&mut *lock(&self.processes));
+        while let Some(mut p) = processes.pop() {
+            p.stop();
+        }
+        if let Some(dir) = lock(&self.dir).take()
+            && std::env::var(KEEP_ENV).is_ok_and(|v| v == "1")
+        {
+            let kept = dir.keep();
+            eprintln!("testenv: kept {}", kept.display());
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

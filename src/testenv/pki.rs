@@ -1,0 +1,113 @@
+//! The freshly generated PKI of one control plane.
+
+use super::TestEnvError;
+use crate::SecretBytes;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// PEM material of the test PKI.
+pub(crate) struct Pki {
+    pub(crate) ca_pem: String,
+    pub(crate) ca_key_pem: SecretBytes,
+    pub(crate) serving_cert_pem: String,
+    pub(crate) serving_key_pem: SecretBytes,
+    pub(crate) admin_cert_pem: String,
+    pub(crate) admin_key_pem: SecretBytes,
+    pub(crate) service_account_key_pem: SecretBytes,
+    pub(crate) service_account_pub_pem: String,
+}
+
+fn pki_err(what: &'static str) -> impl FnOnce(rcgen::Error) -> TestEnvError {
+    move |e| TestEnvError::Pki {
+        what,
+        source: Box::new(e),
+    }
+}
+
+fn key(what: &'static str) -> Result<KeyPair, TestEnvError> {
+    KeyPair::generate().map_err(pki_err(what))
+}
+
+fn secret(key: &KeyPair) -> SecretBytes {
+    SecretBytes::new(key.serialize_pem().into_bytes())
+}
+
+impl Pki {
+    /// A CA, a serving certificate for `127.0.0.1`, `::1`, `localhost` and the in-cluster
+    /// names of the `kubernetes` service, an admin client certificate (`CN=admin`,
+    /// `O=system:masters`) and a service-account signing key. All keys are ECDSA P-256.
+    pub(crate) fn generate() -> Result<Self, TestEnvError> {
+        let ca_key = key("CA key")?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(pki_err("CA"))?;
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "k8s-client-testenv-ca");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca_params.self_signed(&ca_key).map_err(pki_err("CA"))?;
+        let ca_key_pem = secret(&ca_key);
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let serving_key = key("serving key")?;
+        let mut serving = CertificateParams::new(vec![
+            "localhost".to_owned(),
+            "kubernetes".to_owned(),
+            "kubernetes.default".to_owned(),
+            "kubernetes.default.svc".to_owned(),
+            "kubernetes.default.svc.cluster.local".to_owned(),
+        ])
+        .map_err(pki_err("serving certificate"))?;
+        serving.subject_alt_names.extend([
+            SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            // The first address of --service-cluster-ip-range (the `kubernetes` service).
+            SanType::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+        ]);
+        serving
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
+        serving.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let serving_cert = serving
+            .signed_by(&serving_key, &issuer)
+            .map_err(pki_err("serving certificate"))?;
+
+        let admin_key = key("admin client key")?;
+        let mut admin = CertificateParams::new(Vec::<String>::new())
+            .map_err(pki_err("admin client certificate"))?;
+        admin.distinguished_name.push(DnType::CommonName, "admin");
+        admin
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        admin.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let admin_cert = admin
+            .signed_by(&admin_key, &issuer)
+            .map_err(pki_err("admin client certificate"))?;
+
+        let sa_key = key("service-account signing key")?;
+        Ok(Self {
+            ca_pem: ca_cert.pem(),
+            ca_key_pem,
+            serving_cert_pem: serving_cert.pem(),
+            serving_key_pem: secret(&serving_key),
+            admin_cert_pem: admin_cert.pem(),
+            admin_key_pem: secret(&admin_key),
+            service_account_key_pem: secret(&sa_key),
+            service_account_pub_pem: sa_key.public_key_pem(),
+        })
+    }
+}

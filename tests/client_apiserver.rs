@@ -1,0 +1,601 @@
+//! The client against a real kube-apiserver (testenv): TLS verification, client
+//! certificates, tokens, typed 401/403 errors, the 401 refresh rule, impersonation,
+//! server warnings, HTTP/2 and the rate limiter.
+#![cfg(feature = "testenv")]
+
+mod common;
+
+use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, ClientIdentity, Credential};
+use k8s_client::config::{AuthConfig, ClientCertificate, Impersonation, KeySource, PemSource};
+use k8s_client::testenv::TestEnv;
+use k8s_client::transport::{ProxyEnv, TransportError};
+use k8s_client::{Client, Config, Error, SecretBytes, SecretString};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The admin token, the environment's CA, no proxy.
+fn token_config(env: &TestEnv) -> Config {
+    let mut c = Config::new(env.server_url().parse().unwrap());
+    c.tls.ca = Some(PemSource::File(env.ca_path().to_owned()));
+    c.auth = AuthConfig::Token(env.admin_token().clone());
+    c
+}
+
+fn build(config: Config) -> Client {
+    Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .build()
+        .unwrap()
+}
+
+fn get(path: &str) -> http::Request<Vec<u8>> {
+    http::Request::get(path).body(Vec::new()).unwrap()
+}
+
+/// Who the server thinks we are (`SelfSubjectReview`).
+async fn whoami(client: &Client) -> Result<Value, Error> {
+    let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).unwrap())
+        .unwrap();
+    let review: Value = client.request(req).await?;
+    Ok(review["status"]["userInfo"].clone())
+}
+
+#[tokio::test]
+async fn static_token_over_http2() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let client = build(token_config(env));
+    let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
+    assert_eq!(list["kind"], "NamespaceList");
+    let user = whoami(&client).await.unwrap();
+    assert_eq!(user["username"], k8s_client::testenv::TOKEN_USER);
+    let resp = client
+        .send(
+            http::Request::get("/version")
+                .body(Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2, "ALPN picks h2");
+    let body = resp.into_body().collect_bytes().await.unwrap();
+    let version: Value = serde_json::from_slice(&body).unwrap();
+    assert!(version["gitVersion"].as_str().unwrap().starts_with('v'));
+}
+
+#[tokio::test]
+async fn wrong_ca_is_a_clear_tls_error() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
+    let mut config = token_config(env);
+    config.tls.ca = Some(PemSource::Data(other_ca.cert.pem().into_bytes()));
+    let err = build(config)
+        .request::<Value>(get("/api"))
+        .await
+        .unwrap_err();
+    let Error::Transport(TransportError::Tls { url, .. }) = &err else {
+        panic!("expected a TLS error, got {err:?}");
+    };
+    assert_eq!(url, &format!("{}/api", env.server_url()));
+    let chain = error_chain(&err);
+    assert!(
+        chain.contains("TLS handshake with https://127.0.0.1:"),
+        "{chain}"
+    );
+    assert!(chain.contains("UnknownIssuer"), "{chain}");
+}
+
+#[tokio::test]
+async fn tls_server_name_verifies_against_that_name() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let mut config = token_config(env);
+    config.tls.tls_server_name = Some("localhost".to_owned());
+    assert!(config.cluster_url.host_str() == Some("127.0.0.1"));
+    let _: Value = build(config.clone()).request(get("/api")).await.unwrap();
+
+    config.tls.tls_server_name = Some("not-in-the-certificate.example".to_owned());
+    let err = build(config)
+        .request::<Value>(get("/api"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Transport(TransportError::Tls { .. })),
+        "{err:?}"
+    );
+    assert!(
+        error_chain(&err).contains("NotValidForName"),
+        "{}",
+        error_chain(&err)
+    );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn insecure_skip_tls_verify_works_and_warns() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let mut config = token_config(env);
+    config.tls.ca = None;
+    config.tls.insecure_skip_tls_verify = true;
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let client = tracing::subscriber::with_default(subscriber, || {
+        Client::builder(config).proxy_env(ProxyEnv::none()).build()
+    })
+    .unwrap();
+    let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
+    assert_eq!(list["kind"], "NamespaceList");
+    let text = logs.text();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(text.contains("insecure-skip-tls-verify"), "{text}");
+    assert!(!text.contains(env.admin_token().expose_secret()));
+}
+
+/// Signs a client certificate for the public key of `key_pkcs8` with the environment's CA.
+fn client_cert(env: &TestEnv, key_pkcs8: &str, user: &str) -> String {
+    let ca_key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(env.dir().join("ca.key")).unwrap())
+            .unwrap();
+    // The issuer is described by the same parameters testenv created its CA with, so the
+    // issuer name and key identifier match the CA certificate the server trusts.
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "k8s-client-testenv-ca");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::from_pem(key_pkcs8).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, user);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "system:masters");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    params.signed_by(&key, &issuer).unwrap().pem()
+}
+
+fn fixture(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/client-keys")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn cert_config(env: &TestEnv, cert: PemSource, key: KeySource) -> Config {
+    let mut c = Config::new(env.server_url().parse().unwrap());
+    c.tls.ca = Some(PemSource::Data(env.ca_pem().as_bytes().to_vec()));
+    c.tls.client_certificate = Some(ClientCertificate { cert, key });
+    c
+}
+
+#[tokio::test]
+async fn client_certificates_with_rsa_and_ec_keys() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (key_file, pkcs8_file) in [
+        ("rsa-pkcs1.key", "rsa-pkcs8.key"),
+        ("rsa-pkcs8.key", "rsa-pkcs8.key"),
+        ("ec-sec1.key", "ec-pkcs8.key"),
+        ("ec-pkcs8.key", "ec-pkcs8.key"),
+    ] {
+        let user = format!("user-{}", key_file.trim_end_matches(".key"));
+        let cert = client_cert(env, &fixture(pkcs8_file), &user);
+        // From files for the keys, inline for the certificates.
+        let key_path = dir.path().join(key_file);
+        std::fs::write(&key_path, fixture(key_file)).unwrap();
+        let config = cert_config(
+            env,
+            PemSource::Data(cert.into_bytes()),
+            KeySource::File(key_path),
+        );
+        let who = whoami(&build(config)).await.unwrap();
+        assert_eq!(who["username"], user.as_str(), "{key_file}");
+        assert!(
+            who["groups"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("system:masters")),
+            "{who}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn changed_certificate_files_are_read_again() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cert_path = dir.path().join("client.crt");
+    let key_path = dir.path().join("client.key");
+    std::fs::write(
+        &cert_path,
+        client_cert(env, &fixture("ec-pkcs8.key"), "first"),
+    )
+    .unwrap();
+    std::fs::write(&key_path, fixture("ec-pkcs8.key")).unwrap();
+    let client = build(cert_config(
+        env,
+        PemSource::File(cert_path.clone()),
+        KeySource::File(key_path.clone()),
+    ));
+    assert_eq!(whoami(&client).await.unwrap()["username"], "first");
+
+    // Rotate to another key and user, written as a new file then renamed into place.
+    let tmp = dir.path().join("next.key");
+    std::fs::write(&tmp, fixture("rsa-pkcs1.key")).unwrap();
+    std::fs::rename(&tmp, &key_path).unwrap();
+    let tmp = dir.path().join("next.crt");
+    std::fs::write(&tmp, client_cert(env, &fixture("rsa-pkcs8.key"), "second")).unwrap();
+    std::fs::rename(&tmp, &cert_path).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // A request between the two renames may see a mismatched pair; the client keeps
+        // the previous identity then, so every answer here is one of the two users.
+        let who = whoami(&client).await.unwrap();
+        if who["username"] == "second" {
+            break;
+        }
+        assert_eq!(who["username"], "first");
+        assert!(
+            Instant::now() < deadline,
+            "the rotated certificate was never used"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn unauthorized_and_forbidden_carry_the_servers_status() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let mut config = token_config(env);
+    config.auth = AuthConfig::Token(SecretString::from("not-a-valid-token"));
+    let err = build(config)
+        .request::<Value>(get("/api/v1/namespaces"))
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized(), "{err:?}");
+    let status = err.api().unwrap().status.clone().unwrap();
+    assert_eq!(status.reason.as_deref(), Some("Unauthorized"));
+    assert_eq!(status.code, Some(401));
+    assert!(!format!("{err:?}").contains("not-a-valid-token"));
+
+    let mut config = token_config(env);
+    config.auth = AuthConfig::Token(env.noperm_token().clone());
+    let err = build(config)
+        .request::<Value>(get("/api/v1/namespaces/default/secrets"))
+        .await
+        .unwrap_err();
+    assert!(err.is_forbidden(), "{err:?}");
+    assert_eq!(err.reason(), Some("Forbidden"));
+    let message = err
+        .api()
+        .unwrap()
+        .status
+        .as_ref()
+        .unwrap()
+        .message
+        .clone()
+        .unwrap();
+    assert!(
+        message.contains("cannot list resource \"secrets\""),
+        "{message}"
+    );
+    assert!(err.to_string().contains("403 Forbidden"), "{err}");
+}
+
+/// Hands out a rejected token first, then the real one; counts fetches and 401 reports.
+#[derive(Debug)]
+struct Rotating {
+    good: SecretString,
+    fetches: AtomicUsize,
+    rejected: AtomicUsize,
+}
+
+impl AuthProvider for Rotating {
+    fn name(&self) -> &str {
+        "rotating"
+    }
+    fn fetch(&self) -> BoxFuture<'_, Result<Credential, AuthError>> {
+        Box::pin(async move {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            let token = if n == 0 {
+                SecretString::from("stale-token")
+            } else {
+                self.good.clone()
+            };
+            Ok(Credential::bearer(token))
+        })
+    }
+    fn unauthorized(&self, _rejected: &Credential) {
+        self.rejected.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_credential_and_retries_once() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let provider = Arc::new(Rotating {
+        good: env.admin_token().clone(),
+        fetches: AtomicUsize::new(0),
+        rejected: AtomicUsize::new(0),
+    });
+    let mut config = token_config(env);
+    config.auth = AuthConfig::None;
+    let client = Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .auth_provider(provider.clone())
+        .build()
+        .unwrap();
+    let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
+    assert_eq!(list["kind"], "NamespaceList");
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(provider.rejected.load(Ordering::SeqCst), 1);
+    // The good credential is cached now.
+    let _: Value = client.request(get("/api")).await.unwrap();
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn impersonation_reaches_the_server() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let mut config = token_config(env);
+    let mut imp = Impersonation::default();
+    imp.user = Some("jane".into());
+    imp.uid = Some("uid-1234".into());
+    imp.groups = vec!["devs".into(), "ops".into()];
+    imp.extra = vec![
+        ("scopes".into(), vec!["view".into(), "edit".into()]),
+        ("example.com/team name".into(), vec!["blue".into()]),
+    ];
+    config.impersonate = Some(imp);
+    let who = whoami(&build(config)).await.unwrap();
+    assert_eq!(who["username"], "jane");
+    assert_eq!(who["uid"], "uid-1234");
+    let groups = who["groups"].as_array().unwrap();
+    assert!(
+        groups.contains(&json!("devs")) && groups.contains(&json!("ops")),
+        "{who}"
+    );
+    assert_eq!(who["extra"]["scopes"], json!(["view", "edit"]));
+    // The key was percent-encoded on the way and decoded by the server.
+    assert_eq!(
+        who["extra"]["example.com/team name"],
+        json!(["blue"]),
+        "{who}"
+    );
+}
+
+#[tokio::test]
+async fn server_warnings_reach_the_handler() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = warnings.clone();
+    let client = Client::builder(token_config(env))
+        .proxy_env(ProxyEnv::none())
+        .warning_handler(move |w| sink.lock().unwrap().push(w.to_owned()))
+        .build()
+        .unwrap();
+    let name = format!("warned-{}", std::process::id());
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name}, "data": {"a": "b"}, "unknownTopLevel": 1});
+    let req = http::Request::post("/api/v1/namespaces/default/configmaps?fieldValidation=Warn")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&cm).unwrap())
+        .unwrap();
+    let _: Value = client.request(req).await.unwrap();
+    let del = http::Request::delete(format!("/api/v1/namespaces/default/configmaps/{name}"))
+        .body(Vec::new())
+        .unwrap();
+    let _: Value = client.request(del).await.unwrap();
+    let got = warnings.lock().unwrap().clone();
+    assert!(
+        got.iter()
+            .any(|w| w.contains("unknown field \"unknownTopLevel\"")),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn rate_limiter_spaces_requests() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let client = Client::builder(token_config(env))
+        .proxy_env(ProxyEnv::none())
+        .rate_limit(4.0, 1)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..3 {
+        let _: Value = client.request(get("/api")).await.unwrap();
+    }
+    // One token at once, then one every 250 ms: at least 500 ms for three requests.
+    assert!(started.elapsed() >= Duration::from_millis(500));
+
+    let bad = Client::builder(token_config(env))
+        .rate_limit(0.0, 1)
+        .build();
+    assert!(matches!(
+        bad,
+        Err(Error::Transport(TransportError::InvalidRateLimit { .. }))
+    ));
+}
+
+#[tokio::test]
+async fn upgrade_refused_by_the_server_is_returned_as_a_response() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let client = build(token_config(env));
+    let req = http::Request::post(
+        "/api/v1/namespaces/default/pods/no-such-pod/exec?command=true&stdout=true",
+    )
+    .header("connection", "Upgrade")
+    .header("upgrade", "SPDY/3.1")
+    .header("x-stream-protocol-version", "v4.channel.k8s.io")
+    .body(Default::default())
+    .unwrap();
+    match client.send_upgrade(req).await.unwrap() {
+        k8s_client::client::UpgradeOutcome::Response(resp) => {
+            assert_eq!(resp.status(), http::StatusCode::NOT_FOUND);
+            let body = resp.into_body().collect_bytes().await.unwrap();
+            let status: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(status["reason"], "NotFound");
+        }
+        other => panic!("expected the 404 answer, got {other:?}"),
+    }
+}
+
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&format!("{e} [{e:?}]"));
+        cur = e.source();
+    }
+    out
+}
+
+/// Hands out client certificates, like an exec plugin that returns a certificate and key:
+/// the first one already expired, so the next request fetches the second.
+#[derive(Debug)]
+struct CertPlugin {
+    identities: Vec<ClientIdentity>,
+    fetches: AtomicUsize,
+}
+
+impl AuthProvider for CertPlugin {
+    fn name(&self) -> &str {
+        "cert-plugin"
+    }
+    fn fetch(&self) -> BoxFuture<'_, Result<Credential, AuthError>> {
+        Box::pin(async move {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            let mut credential = Credential::default();
+            credential.client_identity = Some(self.identities[n.min(1)].clone());
+            if n == 0 {
+                credential.expires_at = Some(std::time::SystemTime::now());
+            }
+            Ok(credential)
+        })
+    }
+}
+
+#[tokio::test]
+async fn client_identity_from_a_credential_is_used_and_rotated() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let identity = |key: &str, user: &str| ClientIdentity {
+        cert_pem: client_cert(env, &fixture("ec-pkcs8.key"), user).into_bytes(),
+        key_pem: SecretBytes::from(fixture(key).into_bytes()),
+    };
+    let plugin = Arc::new(CertPlugin {
+        identities: vec![
+            identity("ec-sec1.key", "plugin-first"),
+            identity("ec-pkcs8.key", "plugin-second"),
+        ],
+        fetches: AtomicUsize::new(0),
+    });
+    let mut config = Config::new(env.server_url().parse().unwrap());
+    config.tls.ca = Some(PemSource::File(env.ca_path().to_owned()));
+    let client = Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .auth_provider(plugin.clone())
+        .build()
+        .unwrap();
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-first");
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
+    assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
+    assert_eq!(plugin.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn no_secret_reaches_logs_debug_or_errors() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test runtime is single-threaded: the connection tasks log here too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let secrets = [env.admin_token().expose_secret(), "wrong-but-secret-token"];
+
+    let client = build(token_config(env));
+    let _: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
+    let mut config = token_config(env);
+    config.auth = AuthConfig::Token(SecretString::from(secrets[1]));
+    let bad = build(config);
+    let err = bad.request::<Value>(get("/api")).await.unwrap_err();
+    let mut seen = logs.text();
+    seen.push_str(&format!(
+        "{client:?}\n{bad:?}\n{err:?}\n{err}\n{}",
+        error_chain(&err)
+    ));
+    seen.push_str(&format!("{:?}", Client::builder(token_config(env))));
+    assert!(
+        logs.text().contains("sending request"),
+        "TRACE logging was captured"
+    );
+    for secret in secrets {
+        assert!(!seen.contains(secret), "a secret leaked:\n{seen}");
+    }
+}

@@ -1,0 +1,198 @@
+//! The shared integration-test harness: one control plane per test binary, and a
+//! namespace per test for isolation.
+//!
+//! Use it from any `tests/*.rs` built with the `testenv` feature:
+//!
+//! ```ignore
+//! mod common;
+//!
+//! #[tokio::test]
+//! async fn lists_pods() {
+//!     let Some(env) = common::control_plane() else { return };
+//!     let ns = common::unique_namespace(env, "pods").await;
+//!     // … talk to env.server_url() / env.admin_kubeconfig() …
+//! }
+//! ```
+//!
+//! Without binaries, `control_plane()` prints one `skipping <test>: …` line and returns
+//! `None`; under `K8S_CLIENT_TESTENV_REQUIRED=1` (set by `cargo xtask test`) it panics.
+#![allow(dead_code)]
+
+use k8s_client::testenv::{self, TestEnv, TestEnvError};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Set to `1` to turn a missing control plane into a test failure.
+pub const REQUIRED_ENV: &str = "K8S_CLIENT_TESTENV_REQUIRED";
+
+/// The control plane shared by every test of this binary, started on first use.
+pub fn control_plane() -> Option<&'static TestEnv> {
+    let test = current_test();
+    let required = std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1");
+    match testenv::shared() {
+        Ok(env) => Some(env),
+        Err(e) if !required && binaries_missing(e) => {
+            eprintln!(
+                "skipping {test}: no control plane ({}); run cargo xtask testenv-install",
+                one_line(e)
+            );
+            None
+        }
+        Err(e) => panic!("{test}: the control plane did not start: {}", chain(e)),
+    }
+}
+
+/// Binaries for a private environment, or `None` (with the skip line) when missing.
+pub fn binaries() -> Option<testenv::Binaries> {
+    let required = std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1");
+    match testenv::Binaries::locate() {
+        Ok(b) => Some(b),
+        Err(e) if !required => {
+            eprintln!(
+                "skipping {}: no control plane ({}); run cargo xtask testenv-install",
+                current_test(),
+                one_line(&e)
+            );
+            None
+        }
+        Err(e) => panic!("{}: {}", current_test(), chain(&e)),
+    }
+}
+
+fn binaries_missing(e: &TestEnvError) -> bool {
+    matches!(
+        e,
+        TestEnvError::NotInstalled { .. }
+            | TestEnvError::AssetsIncomplete { .. }
+            | TestEnvError::NoCacheDir
+    )
+}
+
+fn current_test() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned()
+}
+
+fn one_line(e: &TestEnvError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// An error and its sources.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    s
+}
+
+/// How a raw test client authenticates.
+pub enum Auth<'a> {
+    /// No credentials.
+    Anonymous,
+    /// A client certificate and key (PEM).
+    ClientCert {
+        cert_pem: &'a [u8],
+        key_pem: &'a [u8],
+    },
+    /// A bearer token.
+    Bearer(&'a str),
+}
+
+/// A reqwest client trusting `ca_pem` and authenticating with `auth` (rustls, ring).
+/// Test plumbing only, until every test can use our own `Client`.
+pub fn raw_client(ca_pem: &[u8], auth: Auth<'_>) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(
+        rustls::crypto::ring::default_provider().into(),
+    )
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots);
+    let mut headers = reqwest::header::HeaderMap::new();
+    let tls = match auth {
+        Auth::ClientCert { cert_pem, key_pem } => {
+            let chain = CertificateDer::pem_slice_iter(cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .expect("client certificate PEM");
+            let key = PrivateKeyDer::from_pem_slice(key_pem).expect("client key PEM");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client identity")
+        }
+        Auth::Bearer(token) => {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .expect("token is a valid header value");
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            builder.with_no_client_auth()
+        }
+        Auth::Anonymous => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .default_headers(headers)
+        .build()
+        .expect("reqwest client")
+}
+
+/// A raw client with the admin client certificate of `env`.
+pub fn admin_client(env: &TestEnv) -> reqwest::Client {
+    raw_client(
+        env.ca_pem().as_bytes(),
+        Auth::ClientCert {
+            cert_pem: env.admin_cert_pem().as_bytes(),
+            key_pem: env.admin_key_pem().expose_secret(),
+        },
+    )
+}
+
+/// Creates a fresh namespace `<prefix>-<pid>-<n>` (as admin) and returns its name.
+pub async fn unique_namespace(env: &TestEnv, prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let prefix: String = prefix
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    let name = format!(
+        "{}-{}-{}",
+        prefix.trim_matches('-'),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": { "name": name },
+    });
+    let response = admin_client(env)
+        .post(format!("{}/api/v1/namespaces", env.server_url()))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /api/v1/namespaces");
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "creating namespace {name}: {status}: {}",
+        response.text().await.unwrap_or_default()
+    );
+    name
+}
+
+/// The body of `response` as JSON.
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    let url = response.url().clone();
+    let bytes = response.bytes().await.expect("reading the response body");
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{url} did not answer JSON: {e}"))
+}

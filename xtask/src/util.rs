@@ -1,0 +1,77 @@
+//! Helpers shared by the xtask commands.
+
+use std::error::Error;
+use std::path::Path;
+use std::process::Command;
+
+/// The error type of the xtask: a message with the chain of causes already rendered.
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+/// Renders an error and its chain of sources, one per line.
+pub fn chain(e: &dyn Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    s
+}
+
+/// The workspace root (the parent of the xtask crate).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+}
+
+/// Runs `cargo args…` in the workspace root with extra environment variables.
+pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result {
+    eprintln!("+ cargo {}", args.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("running cargo {}: {e}", args.join(" ")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// Finds the control-plane binaries, building them when missing (printing progress).
+pub fn ensure_binaries() -> Result<k8s_client::testenv::Binaries> {
+    let start = std::time::Instant::now();
+    let mut built = false;
+    let binaries = k8s_client::testenv::Binaries::ensure(&mut |line| {
+        built = true;
+        eprintln!("testenv-install: {line}");
+    })
+    .map_err(|e| chain(&e))?;
+    if built {
+        eprintln!(
+            "testenv-install: done in {:.0?}",
+            std::time::Instant::now() - start
+        );
+    }
+    Ok(binaries)
+}
+
+/// Processes (pid, command line) whose command line mentions `needle`, other than us.
+pub fn processes_mentioning(needle: &str) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter_map(|pid| {
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+            cmd.contains(needle).then(|| (pid, cmd.trim().to_owned()))
+        })
+        .collect()
+}
