@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo xtask testenv-install   # once: builds etcd, kube-apiserver, kube-controller-manager
 //! cargo run --all-features --example testenv
+//! cargo run --all-features --example testenv -- --without-controller-manager
 //! ```
 
 use k8s_client::testenv::TestEnv;
@@ -10,7 +11,8 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let env = TestEnv::builder().start()?;
+    let with_kcm = !std::env::args().any(|a| a == "--without-controller-manager");
+    let env = TestEnv::builder().controller_manager(with_kcm).start()?;
     println!(
         "control plane at {} (ready in {:.1?})",
         env.server_url(),

@@ -63,15 +63,8 @@ async fn version_is_the_pinned_release() {
     let Some(env) = common::control_plane() else {
         return;
     };
-    let version: serde_json::Value = admin_client(env)
-        .get(format!("{}/version", env.server_url()))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .map(common::json)
-        .unwrap()
-        .await;
+    let version =
+        common::send_json(admin_client(env).get(format!("{}/version", env.server_url()))).await;
     assert_eq!(version["gitVersion"], KUBERNETES_VERSION);
 }
 
@@ -141,25 +134,45 @@ async fn noperm_user_is_forbidden_and_token_admin_is_not() {
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "SelfSubjectReview",
     });
-    let me: serde_json::Value = admin
-        .post(format!(
-            "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            env.server_url()
-        ))
-        .header("content-type", "application/json")
-        .body(review.to_string())
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .map(common::json)
-        .unwrap()
-        .await;
+    let url = format!(
+        "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        env.server_url()
+    );
+    let me = common::send_json(
+        admin
+            .post(url)
+            .header("content-type", "application/json")
+            .body(review.to_string()),
+    )
+    .await;
     assert_eq!(me["status"]["userInfo"]["username"], TOKEN_USER);
 }
 
+/// Polls `GET url` as admin until it answers 200 and `done` holds for the body.
+async fn poll_until(
+    client: &reqwest::Client,
+    url: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = client.get(url).send().await.unwrap();
+        let status = response.status();
+        if status == 200 {
+            let body = common::json(response).await;
+            if done(&body) {
+                return body;
+            }
+        } else {
+            assert_eq!(status, 404, "GET {url}");
+        }
+        assert!(Instant::now() < deadline, "GET {url}: not done after 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
-async fn controller_manager_creates_default_service_accounts() {
+async fn controller_manager_creates_service_accounts_and_their_tokens() {
     let Some(env) = common::control_plane() else {
         return;
     };
@@ -168,24 +181,59 @@ async fn controller_manager_creates_default_service_accounts() {
         return;
     }
     let ns = common::unique_namespace(env, "testenv-sa").await;
-    let url = format!(
-        "{}/api/v1/namespaces/{ns}/serviceaccounts/default",
-        env.server_url()
-    );
     let client = admin_client(env);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = client.get(&url).send().await.unwrap().status();
-        if status == 200 {
-            break;
-        }
-        assert_eq!(status, 404, "GET {url}");
-        assert!(
-            Instant::now() < deadline,
-            "no default service account in {ns} after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let base = format!("{}/api/v1/namespaces/{ns}", env.server_url());
+    // The serviceaccount controller creates `default` in every namespace.
+    poll_until(&client, &format!("{base}/serviceaccounts/default"), |_| {
+        true
+    })
+    .await;
+
+    // The token controller fills a service-account-token Secret, signed with the
+    // service-account key that kube-apiserver verifies.
+    let secret = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "default-token",
+            "annotations": { "kubernetes.io/service-account.name": "default" },
+        },
+        "type": "kubernetes.io/service-account-token",
+    });
+    common::send_json(
+        client
+            .post(format!("{base}/secrets"))
+            .header("content-type", "application/json")
+            .body(secret.to_string()),
+    )
+    .await;
+    let filled = poll_until(&client, &format!("{base}/secrets/default-token"), |s| {
+        s["data"]["token"].is_string()
+    })
+    .await;
+    let token = STANDARD
+        .decode(filled["data"]["token"].as_str().unwrap())
+        .unwrap();
+    let token = String::from_utf8(token).unwrap();
+    let sa_client = raw_client(env.ca_pem().as_bytes(), Auth::Bearer(&token));
+    let review = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+    });
+    let me = common::send_json(
+        sa_client
+            .post(format!(
+                "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                env.server_url()
+            ))
+            .header("content-type", "application/json")
+            .body(review.to_string()),
+    )
+    .await;
+    assert_eq!(
+        me["status"]["userInfo"]["username"],
+        format!("system:serviceaccount:{ns}:default")
+    );
 }
 
 #[test]
@@ -290,4 +338,24 @@ fn missing_controller_manager_is_an_error_when_required() {
         ),
         "{err:?}"
     );
+}
+
+#[test]
+fn port_collision_retries_the_whole_start() {
+    let attempts = tempfile::NamedTempFile::new().unwrap();
+    let script = format!(
+        "#!/bin/sh\necho attempt >> {}\necho 'listen tcp 127.0.0.1:2379: bind: address already in use'\nexit 1\n",
+        attempts.path().display()
+    );
+    let (_bins, binaries) = fake_binaries(&script);
+    let err = TestEnv::builder()
+        .binaries(binaries)
+        .start()
+        .expect_err("every attempt collides");
+    assert!(err.to_string().contains("address already in use"), "{err}");
+    let count = std::fs::read_to_string(attempts.path())
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(count, 3, "three start attempts");
 }

@@ -129,7 +129,14 @@ impl TestEnvBuilder {
                     });
                 }
                 Err(Attempt::PortCollision(_)) if attempt < START_ATTEMPTS => continue,
-                Err(Attempt::PortCollision(e) | Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::PortCollision(e) | Attempt::Failed(e)) => {
+                    // The error names log files: keep them when asked to.
+                    if keep_requested() {
+                        let kept = dir.keep();
+                        eprintln!("testenv: kept {}", kept.display());
+                    }
+                    return Err(e);
+                }
             }
         }
     }
@@ -540,7 +547,7 @@ impl TestEnv {
             p.stop();
         }
         if let Some(dir) = lock(&self.dir).take()
-            && std::env::var(KEEP_ENV).is_ok_and(|v| v == "1")
+            && keep_requested()
         {
             let kept = dir.keep();
             eprintln!("testenv: kept {}", kept.display());
@@ -552,6 +559,10 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+fn keep_requested() -> bool {
+    std::env::var(KEEP_ENV).is_ok_and(|v| v == "1")
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

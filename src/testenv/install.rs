@@ -111,11 +111,17 @@ impl Binaries {
             "building etcd {ETCD_VERSION} from Go modules (in {})",
             work.path().display()
         ));
-        build_etcd(&go, &work.path().join("etcd"), &out)?;
-        progress(&format!(
-            "building kube-apiserver and kube-controller-manager {KUBERNETES_VERSION} from Go modules (this takes several minutes the first time)"
-        ));
-        build_kubernetes(&go, &work.path().join("kubernetes"), &out)?;
+        let built = build_etcd(&go, &work.path().join("etcd"), &out).and_then(|()| {
+            progress(&format!(
+                "building kube-apiserver and kube-controller-manager {KUBERNETES_VERSION} from Go modules (this takes several minutes the first time)"
+            ));
+            build_kubernetes(&go, &work.path().join("kubernetes"), &out)
+        });
+        if let Err(e) = built {
+            // The error names a build log inside the work directory: keep it.
+            let _ = work.keep();
+            return Err(e);
+        }
         match fs::rename(&out, &dest) {
             Ok(()) => {}
             // Another installer finished first: keep its result.
@@ -171,14 +177,18 @@ fn is_executable(path: &Path) -> bool {
 }
 
 fn find_go() -> Result<PathBuf, TestEnvError> {
-    let on_path = std::env::var_os("PATH")
+    find_go_in(std::env::var_os("PATH"), Path::new(GO_FALLBACK))
+}
+
+fn find_go_in(path_var: Option<OsString>, fallback: &Path) -> Result<PathBuf, TestEnvError> {
+    let on_path = path_var
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .map(|d| d.join("go"))
         .find(|p| is_executable(p));
     on_path
-        .or_else(|| Some(PathBuf::from(GO_FALLBACK)).filter(|p| is_executable(p)))
+        .or_else(|| Some(fallback.to_owned()).filter(|p| is_executable(p)))
         .ok_or_else(|| TestEnvError::GoMissing {
             fallback: GO_FALLBACK,
             min_go: "1.26".to_owned(),
@@ -419,6 +429,42 @@ mod tests {
     #[test]
     fn build_go_mod_without_staging_is_rejected() {
         assert!(kubernetes_build_go_mod("module x\ngo 1.26\n").is_none());
+    }
+
+    #[test]
+    fn missing_go_says_what_to_install() {
+        let empty = tempfile::tempdir().unwrap();
+        let err = find_go_in(
+            Some(empty.path().as_os_str().to_owned()),
+            &empty.path().join("go"),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("install Go 1.26"), "{text}");
+        assert!(text.contains("KUBEBUILDER_ASSETS"), "{text}");
+    }
+
+    #[test]
+    fn failing_go_step_reports_command_and_log_tail() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("go");
+        fs::write(
+            &fake,
+            "#!/bin/sh\necho \"cannot find module $2\" >&2\nexit 1\n",
+        )
+        .unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = go(&fake, dir.path(), &["build", "example.com/x"], false).unwrap_err();
+        let TestEnvError::GoFailed {
+            command, log, tail, ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(command, "go build example.com/x");
+        assert_eq!(log, &dir.path().join("build.log"));
+        assert!(tail.contains("cannot find module example.com/x"), "{tail}");
     }
 
     #[test]

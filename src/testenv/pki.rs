@@ -55,7 +55,6 @@ impl Pki {
         let ca_key_pem = secret(&ca_key);
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let serving_key = key("serving key")?;
         let mut serving = CertificateParams::new(vec![
             "localhost".to_owned(),
             "kubernetes".to_owned(),
@@ -73,41 +72,53 @@ impl Pki {
         serving
             .distinguished_name
             .push(DnType::CommonName, "kube-apiserver");
-        serving.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let serving_cert = serving
-            .signed_by(&serving_key, &issuer)
-            .map_err(pki_err("serving certificate"))?;
+        let (serving_cert_pem, serving_key_pem) = leaf(
+            "serving certificate",
+            serving,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &issuer,
+        )?;
 
-        let admin_key = key("admin client key")?;
         let mut admin = CertificateParams::new(Vec::<String>::new())
             .map_err(pki_err("admin client certificate"))?;
         admin.distinguished_name.push(DnType::CommonName, "admin");
         admin
             .distinguished_name
             .push(DnType::OrganizationName, "system:masters");
-        admin.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let admin_cert = admin
-            .signed_by(&admin_key, &issuer)
-            .map_err(pki_err("admin client certificate"))?;
+        let (admin_cert_pem, admin_key_pem) = leaf(
+            "admin client certificate",
+            admin,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &issuer,
+        )?;
 
         let sa_key = key("service-account signing key")?;
         Ok(Self {
             ca_pem: ca_cert.pem(),
             ca_key_pem,
-            serving_cert_pem: serving_cert.pem(),
-            serving_key_pem: secret(&serving_key),
-            admin_cert_pem: admin_cert.pem(),
-            admin_key_pem: secret(&admin_key),
+            serving_cert_pem,
+            serving_key_pem,
+            admin_cert_pem,
+            admin_key_pem,
             service_account_key_pem: secret(&sa_key),
             service_account_pub_pem: sa_key.public_key_pem(),
         })
     }
+}
+
+/// Signs a leaf certificate for a fresh key: its PEM and the key's PEM.
+fn leaf(
+    what: &'static str,
+    mut params: CertificateParams,
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(String, SecretBytes), TestEnvError> {
+    let leaf_key = key(what)?;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![usage];
+    let cert = params.signed_by(&leaf_key, issuer).map_err(pki_err(what))?;
+    Ok((cert.pem(), secret(&leaf_key)))
 }

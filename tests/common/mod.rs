@@ -32,10 +32,7 @@ pub fn control_plane() -> Option<&'static TestEnv> {
     match testenv::shared() {
         Ok(env) => Some(env),
         Err(e) if !required && binaries_missing(e) => {
-            eprintln!(
-                "skipping {test}: no control plane ({}); run cargo xtask testenv-install",
-                one_line(e)
-            );
+            skip_line(&test, e);
             None
         }
         Err(e) => panic!("{test}: the control plane did not start: {}", chain(e)),
@@ -48,15 +45,22 @@ pub fn binaries() -> Option<testenv::Binaries> {
     match testenv::Binaries::locate() {
         Ok(b) => Some(b),
         Err(e) if !required => {
-            eprintln!(
-                "skipping {}: no control plane ({}); run cargo xtask testenv-install",
-                current_test(),
-                one_line(&e)
-            );
+            skip_line(&current_test(), &e);
             None
         }
         Err(e) => panic!("{}: {}", current_test(), chain(&e)),
     }
+}
+
+/// Prints the skip line straight to stderr: the test harness captures `eprintln!` of
+/// passing tests, and a skip must be visible.
+fn skip_line(test: &str, e: &TestEnvError) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping {test}: no control plane ({}); run cargo xtask testenv-install",
+        e.to_string().lines().next().unwrap_or_default()
+    );
 }
 
 fn binaries_missing(e: &TestEnvError) -> bool {
@@ -73,10 +77,6 @@ fn current_test() -> String {
         .name()
         .unwrap_or("<unnamed test>")
         .to_owned()
-}
-
-fn one_line(e: &TestEnvError) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
 /// An error and its sources.
@@ -195,4 +195,14 @@ pub async fn json(response: reqwest::Response) -> serde_json::Value {
     let url = response.url().clone();
     let bytes = response.bytes().await.expect("reading the response body");
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{url} did not answer JSON: {e}"))
+}
+
+/// Sends `request`, asserts a 2xx answer and returns its body as JSON.
+pub async fn send_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request.send().await.expect("sending the request");
+    let status = response.status();
+    let url = response.url().clone();
+    let body = json(response).await;
+    assert!(status.is_success(), "{url}: {status}: {body}");
+    body
 }
