@@ -1,6 +1,6 @@
 //! Scenario (f): a kubeconfig whose user is an exec credential plugin that
 //! counts its own runs. The plugin hands out a real ServiceAccount token
-//! (TokenRequest, one hour) bound to the `view` role in the data set's
+//! (TokenRequest, one hour) allowed to read ConfigMaps in the data set's
 //! namespace, so every client authenticates with the same bearer token.
 
 use std::os::unix::fs::PermissionsExt;
@@ -37,10 +37,23 @@ pub async fn prepare(raw: &RawClient, admin: &Path, dir: &Path) -> Result<ExecSe
         &sa,
     )
     .await?;
+    // A Role of our own: the aggregated `view` ClusterRole is empty without
+    // kube-controller-manager's aggregation controller.
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": SA},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}],
+    });
+    raw.send_json(
+        reqwest::Method::POST,
+        &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}/roles"),
+        &role,
+    )
+    .await?;
     let rb = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": SA},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SA},
         "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": NAMESPACE}],
     });
     raw.send_json(

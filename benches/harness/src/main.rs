@@ -60,7 +60,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         clients: Vec::new(),
         client_notes: Vec::new(),
         command: "bench-harness".into(),
-        timeout: Duration::from_secs(300),
+        timeout: Duration::from_secs(180),
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {

@@ -176,7 +176,8 @@ func run(a args, started time.Time) (outcome, error) {
 		t0 := time.Now()
 		lat := make([]float64, n)
 		jobs := make(chan int)
-		errs := make(chan error, c)
+		var firstErr error
+		var errOnce sync.Once
 		var wg sync.WaitGroup
 		for w := 0; w < c; w++ {
 			wg.Add(1)
@@ -185,8 +186,9 @@ func run(a args, started time.Time) (outcome, error) {
 				for i := range jobs {
 					t := time.Now()
 					if _, err := api.Get(ctx, "probe", metav1.GetOptions{}); err != nil {
-						errs <- err
-						return
+						// Keep draining the jobs so the feeder never blocks.
+						errOnce.Do(func() { firstErr = err })
+						continue
 					}
 					lat[i] = float64(time.Since(t).Nanoseconds()) / 1e6
 				}
@@ -197,10 +199,8 @@ func run(a args, started time.Time) (outcome, error) {
 		}
 		close(jobs)
 		wg.Wait()
-		select {
-		case err := <-errs:
-			return out, err
-		default:
+		if firstErr != nil {
+			return out, firstErr
 		}
 		if sc == "cold" {
 			out.InProcessS = f(time.Since(started).Seconds())

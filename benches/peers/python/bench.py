@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 STARTED = time.perf_counter()
 
 from kubernetes import client, config, watch  # noqa: E402
+from kubernetes.watch.watch import iter_resp_lines  # noqa: E402
 
 SENT_ANNOTATION = "bench.k8s-client.io/sent-unix-nanos"
 
@@ -105,7 +106,7 @@ def run(a):
         if live:
             print("READY", flush=True)
         seen, lat = 0, []
-        for line in watch.iter_resp_lines(resp):
+        for line in iter_resp_lines(resp):
             ev = w.unmarshal_event(line, "V1ConfigMap")
             if ev["type"] == "ERROR":
                 raise RuntimeError("watch error event: %s" % ev["raw_object"])

@@ -103,7 +103,7 @@ async fn run(args: &Args) -> Result<Outcome> {
             let live = args.scenario() == "watch-live";
             let path = if live {
                 format!(
-                    "/api/v1/namespaces/{ns}/configmaps?watch=1&labelSelector=run%3D{}",
+                    "/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion=0&labelSelector=run%3D{}",
                     args.str("run", "")
                 )
             } else {
