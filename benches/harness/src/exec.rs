@@ -134,10 +134,9 @@ fn absolutise(kc: &mut serde_yaml_ng::Value, base: &Path) {
         if let Some(ca) = c
             .get_mut("cluster")
             .and_then(|c| c.get_mut("certificate-authority"))
+            && let Some(p) = ca.as_str().map(PathBuf::from).filter(|p| p.is_relative())
         {
-            if let Some(p) = ca.as_str().map(PathBuf::from).filter(|p| p.is_relative()) {
-                *ca = serde_yaml_ng::Value::String(base.join(p).display().to_string());
-            }
+            *ca = serde_yaml_ng::Value::String(base.join(p).display().to_string());
         }
     }
 }

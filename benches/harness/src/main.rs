@@ -12,6 +12,7 @@
 
 mod cases;
 mod exec;
+mod goals;
 mod report;
 mod runner;
 
@@ -282,10 +283,8 @@ fn run_case(
     let mut write_error = None;
     let (wall_s, maxrss_kib, cpu_s, mut outcome) =
         runner::run(spec, &argv, kubeconfig, live, o.timeout, || {
-            if live {
-                if let Err(e) = rt.block_on(dataset::write_run(raw, &run_id, writes, 4)) {
-                    write_error = Some(e.to_string());
-                }
+            if live && let Err(e) = rt.block_on(dataset::write_run(raw, &run_id, writes, 4)) {
+                write_error = Some(e.to_string());
             }
         });
     if live {

@@ -138,7 +138,7 @@ pub fn render(
     for case in cases {
         let who: Vec<&String> = clients
             .iter()
-            .filter(|c| case.only.is_empty() || case.only.iter().any(|o| *o == c.as_str()))
+            .filter(|c| case.only.is_empty() || case.only.contains(&c.as_str()))
             .collect();
         if !runs.iter().any(|r| r.case == case.id) {
             continue;
@@ -176,11 +176,6 @@ pub fn render(
                 for m in &ratio_metrics {
                     let ratio = match (median("ours", *m), median(client, *m)) {
                         (Some(o), Some(p)) if p.median > 0.0 => {
-                            let arrow = match m.better() {
-                                Better::Lower => "lower is better",
-                                Better::Higher => "higher is better",
-                            };
-                            let _ = arrow;
                             format!("{:.2}×", o.median / p.median)
                         }
                         _ => "–".into(),
@@ -219,6 +214,7 @@ pub fn render(
         }
         let _ = writeln!(md);
     }
+    md.push_str(&crate::goals::render(cases, runs));
     md.push_str(notes);
     md
 }

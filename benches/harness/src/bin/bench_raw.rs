@@ -123,10 +123,8 @@ async fn run(args: &Args) -> Result<Outcome> {
                 while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                     let line = buf.split_to(pos + 1);
                     let event: WatchEvent<ConfigMap> = serde_json::from_slice(line.chunk())?;
-                    if live {
-                        if let WatchEvent::Added(cm) = &event {
-                            lat.push(protocol::latency_ms(cm.metadata.annotations.as_ref()));
-                        }
+                    if let (true, WatchEvent::Added(cm)) = (live, &event) {
+                        lat.push(protocol::latency_ms(cm.metadata.annotations.as_ref()));
                     }
                     seen += 1;
                     if seen >= n {
