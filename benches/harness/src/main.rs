@@ -201,7 +201,7 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let n = o.clients.len();
             for k in 0..n {
                 let spec = &o.clients[(k + round) % n];
-                if !case.only.is_empty() && !case.only.contains(&spec.name.as_str()) {
+                if !case.includes(&spec.name) {
                     continue;
                 }
                 let run = run_case(&rt, &raw, o, case, spec, round, exec.as_ref())?;
@@ -211,7 +211,7 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     case.id,
                     spec.name,
                     run.wall_s,
-                    run.maxrss_kib as f64 / 1024.0,
+                    run.outcome.peak_rss_kib.unwrap_or(run.maxrss_kib as u64) as f64 / 1024.0,
                     run.cpu_s,
                     serde_json::to_string(&run.outcome).unwrap_or_default()
                 );

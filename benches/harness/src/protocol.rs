@@ -89,6 +89,11 @@ pub struct Outcome {
     /// User+system CPU of the measured section, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_s: Option<f64>,
+    /// Peak resident set of the client process (`VmHWM` of /proc/self/status,
+    /// read just before printing), KiB. Unlike `ru_maxrss` from `wait4`, it
+    /// does not include the harness's own pages the child inherited at fork.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kib: Option<u64>,
     /// Why the scenario failed or is not supported by this client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -103,13 +108,21 @@ impl Outcome {
         }
     }
 
-    /// Prints the outcome as the final JSON line.
-    pub fn print(&self) {
+    /// Prints the outcome as the final JSON line, with the process's peak RSS.
+    pub fn print(mut self) {
+        self.peak_rss_kib = peak_rss_kib();
         println!(
             "{}",
-            serde_json::to_string(self).expect("an Outcome always serialises")
+            serde_json::to_string(&self).expect("an Outcome always serialises")
         );
     }
+}
+
+/// The peak resident set of this process (`VmHWM`), KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Signals the harness that the client is ready (watch established).

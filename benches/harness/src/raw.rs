@@ -107,8 +107,14 @@ pub struct RawClient {
 }
 
 impl RawClient {
-    /// Builds the client from the kubeconfig at `path` (its current context).
+    /// Builds the client from the kubeconfig at `path` (its current context),
+    /// without compression.
     pub fn from_kubeconfig(path: &Path) -> Result<Self> {
+        Self::from_kubeconfig_gzip(path, false)
+    }
+
+    /// Like [`RawClient::from_kubeconfig`]; `gzip` asks for compressed responses.
+    pub fn from_kubeconfig_gzip(path: &Path, gzip: bool) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
         let kc: Kubeconfig = serde_yaml_ng::from_str(&text)?;
@@ -141,6 +147,7 @@ impl RawClient {
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .user_agent(USER_AGENT)
+            .gzip(gzip)
             .no_proxy()
             .build()?;
         Ok(Self {

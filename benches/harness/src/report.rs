@@ -16,7 +16,9 @@ pub fn value(run: &Run, case: &Case, metric: Metric) -> Option<f64> {
         Metric::WallS => Some(run.wall_s),
         Metric::InProcessS => o.in_process_s,
         Metric::BytesS => o.bytes_s,
-        Metric::PeakRssMib => Some(run.maxrss_kib as f64 / 1024.0),
+        Metric::PeakRssMib => {
+            Some(o.peak_rss_kib.map_or(run.maxrss_kib as f64, |k| k as f64) / 1024.0)
+        }
         Metric::ProcessCpuS => Some(run.cpu_s),
         Metric::PerSecond => match (o.items, o.in_process_s) {
             (Some(n), Some(t)) if t > 0.0 => Some(n as f64 / t),
@@ -127,7 +129,7 @@ pub fn render(
     );
     let _ = writeln!(
         md,
-        "- Method: every client runs as its own process, {} interleaved round(s): each round runs every case once per client, the client order rotating each round so drift cancels. Cells are `median (min–max)` over rounds. Peak RSS and process CPU come from `wait4` of the child; in-process times, latencies and section CPU are measured by each client around the measured section.",
+        "- Method: every client runs as its own process, {} interleaved round(s): each round runs every case once per client, the client order rotating each round so drift cancels. Cells are `median (min–max)` over rounds. Peak RSS is the child's `VmHWM` read by the client just before it prints its result (`ru_maxrss` from `wait4` would include the harness pages a forked child starts with); process CPU is user+system of the child from `wait4`; in-process times, latencies and section CPU are measured by each client around the measured section.",
         header.rounds
     );
     let _ = writeln!(md, "- Clients:");
@@ -136,10 +138,7 @@ pub fn render(
     }
     let _ = writeln!(md);
     for case in cases {
-        let who: Vec<&String> = clients
-            .iter()
-            .filter(|c| case.only.is_empty() || case.only.contains(&c.as_str()))
-            .collect();
+        let who: Vec<&String> = clients.iter().filter(|c| case.includes(c)).collect();
         if !runs.iter().any(|r| r.case == case.id) {
             continue;
         }

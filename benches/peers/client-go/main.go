@@ -39,7 +39,24 @@ type outcome struct {
 	P50Ms      *float64 `json:"p50_ms,omitempty"`
 	P99Ms      *float64 `json:"p99_ms,omitempty"`
 	CPUS       *float64 `json:"cpu_s,omitempty"`
+	PeakRSSKiB *uint64  `json:"peak_rss_kib,omitempty"`
 	Error      *string  `json:"error,omitempty"`
+}
+
+// peakRSSKiB reads VmHWM (the peak resident set) from /proc/self/status.
+func peakRSSKiB() *uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if v, err := strconv.ParseUint(strings.Fields(rest)[0], 10, 64); err == nil {
+				return &v
+			}
+		}
+	}
+	return nil
 }
 
 func f(v float64) *float64 { return &v }
@@ -111,6 +128,7 @@ func main() {
 		msg := err.Error()
 		out = outcome{Error: &msg}
 	}
+	out.PeakRSSKiB = peakRSSKiB()
 	b, _ := json.Marshal(out)
 	fmt.Println(string(b))
 }

@@ -25,6 +25,15 @@ def cpu_seconds():
     return ru.ru_utime + ru.ru_stime
 
 
+def peak_rss_kib():
+    """VmHWM (the peak resident set) of this process, KiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
 def quantiles(lat):
     if not lat:
         return None, None
@@ -136,6 +145,7 @@ def main():
         out = run(a)
     except Exception as e:  # the harness reports any failure in its table
         out = {"error": "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")}
+    out["peak_rss_kib"] = peak_rss_kib()
     print(json.dumps(out), flush=True)
 
 

@@ -31,7 +31,7 @@ async fn run(args: &Args) -> Result<Outcome> {
     let started = Instant::now();
     let kubeconfig =
         PathBuf::from(std::env::var("KUBECONFIG").map_err(|_| "KUBECONFIG is not set")?);
-    let raw = RawClient::from_kubeconfig(&kubeconfig)?;
+    let raw = RawClient::from_kubeconfig_gzip(&kubeconfig, args.str("gzip", "0") == "1")?;
     let ns = args.str("ns", "bench");
     let mut out = Outcome::default();
     match args.scenario() {
