@@ -97,7 +97,7 @@ impl Case {
 }
 
 /// Sizes of a benchmark run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sizes {
     /// ConfigMaps in the data set (plus `probe`).
     pub objects: usize,

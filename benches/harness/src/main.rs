@@ -27,6 +27,7 @@ use crate::cases::{Case, Sizes};
 use crate::runner::{ClientSpec, Run};
 
 struct Options {
+    render: Option<PathBuf>,
     kubeconfig: PathBuf,
     out: PathBuf,
     results: Option<PathBuf>,
@@ -41,10 +42,11 @@ struct Options {
     timeout: Duration,
 }
 
-const USAGE: &str = "usage: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS]";
+const USAGE: &str = "usage: bench-harness --render results.json [--notes notes.md] [--out docs/performance.md]\n   or: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
+        render: None,
         kubeconfig: PathBuf::new(),
         out: PathBuf::from("docs/performance.md"),
         results: None,
@@ -76,6 +78,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         };
         match flag.as_str() {
             "--kubeconfig" => o.kubeconfig = val()?.into(),
+            "--render" => o.render = Some(val()?.into()),
             "--out" => o.out = val()?.into(),
             "--results" => o.results = Some(val()?.into()),
             "--notes" => o.notes = Some(val()?.into()),
@@ -103,7 +106,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    if o.kubeconfig.as_os_str().is_empty() || o.clients.is_empty() {
+    if o.render.is_none() && (o.kubeconfig.as_os_str().is_empty() || o.clients.is_empty()) {
         return Err(USAGE.into());
     }
     Ok(o)
@@ -164,7 +167,45 @@ fn machine() -> String {
     )
 }
 
+/// Everything needed to render the document again (`--render`), e.g. after
+/// editing the notes, without re-running the benchmark.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Results {
+    header: report::Header,
+    sizes: Sizes,
+    cases: Vec<String>,
+    clients: Vec<String>,
+    runs: Vec<Run>,
+}
+
+fn read_notes(o: &Options) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(match &o.notes {
+        Some(p) => {
+            std::fs::read_to_string(p).map_err(|e| format!("reading notes {}: {e}", p.display()))?
+        }
+        None => String::new(),
+    })
+}
+
+fn write_doc(o: &Options, r: &Results) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let cases: Vec<Case> = cases::all(&r.sizes)
+        .into_iter()
+        .filter(|c| r.cases.iter().any(|id| id == c.id))
+        .collect();
+    let md = report::render(&r.header, &cases, &r.clients, &r.runs, &read_notes(o)?);
+    if let Some(dir) = o.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&o.out, md)?;
+    eprintln!("bench: wrote {}", o.out.display());
+    Ok(())
+}
+
 fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(path) = &o.render {
+        let text = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        return write_doc(o, &serde_json::from_slice(&text)?);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -220,31 +261,24 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
 
+    let results = Results {
+        header: report::Header {
+            command: o.command.clone(),
+            date: shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            machine: machine(),
+            server,
+            rounds: o.rounds,
+            clients: o.client_notes.clone(),
+        },
+        sizes: o.sizes.clone(),
+        cases: cases.iter().map(|c| c.id.to_string()).collect(),
+        clients: o.clients.iter().map(|c| c.name.clone()).collect(),
+        runs,
+    };
     if let Some(p) = &o.results {
-        std::fs::write(p, serde_json::to_vec_pretty(&runs)?)?;
+        std::fs::write(p, serde_json::to_vec_pretty(&results)?)?;
     }
-    let notes = match &o.notes {
-        Some(p) => {
-            std::fs::read_to_string(p).map_err(|e| format!("reading notes {}: {e}", p.display()))?
-        }
-        None => String::new(),
-    };
-    let header = report::Header {
-        command: o.command.clone(),
-        date: shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        machine: machine(),
-        server,
-        rounds: o.rounds,
-        clients: o.client_notes.clone(),
-    };
-    let names: Vec<String> = o.clients.iter().map(|c| c.name.clone()).collect();
-    let md = report::render(&header, &cases, &names, &runs, &notes);
-    if let Some(dir) = o.out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&o.out, md)?;
-    eprintln!("bench: wrote {}", o.out.display());
-    Ok(())
+    write_doc(o, &results)
 }
 
 fn slug(name: &str) -> String {

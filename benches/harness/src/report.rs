@@ -91,6 +91,7 @@ fn cell(s: Option<Stats>) -> String {
 }
 
 /// Context printed at the top of the document.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Header {
     /// The exact command that produced the document.
     pub command: String,

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use k8s_client_bench::protocol::{Outcome, timeval_s};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A benchmarked client: its name and the command that starts it.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct ClientSpec {
 }
 
 /// One measured client run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// Client name.
     pub client: String,
