@@ -358,11 +358,8 @@ impl AuthProvider for Rotating {
     }
 }
 
-#[tokio::test]
-async fn a_401_refreshes_the_credential_and_retries_once() {
-    let Some(env) = common::control_plane() else {
-        return;
-    };
+/// A client whose credentials come from a [`Rotating`] provider.
+fn rotating_client(env: &TestEnv) -> (Client, Arc<Rotating>) {
     let provider = Arc::new(Rotating {
         good: env.admin_token().clone(),
         fetches: AtomicUsize::new(0),
@@ -375,12 +372,47 @@ async fn a_401_refreshes_the_credential_and_retries_once() {
         .auth_provider(provider.clone())
         .build()
         .unwrap();
+    (client, provider)
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_credential_and_retries_once() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let (client, provider) = rotating_client(env);
     let list: Value = client.request(get("/api/v1/namespaces")).await.unwrap();
     assert_eq!(list["kind"], "NamespaceList");
     assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
     assert_eq!(provider.rejected.load(Ordering::SeqCst), 1);
     // The good credential is cached now.
     let _: Value = client.request(get("/api")).await.unwrap();
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_401_to_a_streamed_body_is_returned_but_drops_the_credential() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let (client, provider) = rotating_client(env);
+    let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+        br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+    ))]);
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(k8s_client::client::Body::from_stream(chunks))
+        .unwrap();
+    // A streamed body cannot be sent twice: the 401 comes back as it is…
+    let resp = client.send(req).await.unwrap();
+    assert_eq!(resp.status(), http::StatusCode::UNAUTHORIZED);
+    assert_eq!(provider.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.rejected.load(Ordering::SeqCst), 1);
+    // …and the next request starts with a fresh credential.
+    assert_eq!(
+        whoami(&client).await.unwrap()["username"],
+        k8s_client::testenv::TOKEN_USER
+    );
     assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
 }
 

@@ -294,3 +294,22 @@ async fn upgraded_connections_carry_bytes_both_ways() {
     );
     assert!(head.contains("upgrade: echo"), "{head}");
 }
+
+#[tokio::test]
+async fn connections_are_reused() {
+    let (url, seen) = serve(|_| Some(ok_json("{}"))).await;
+    let c = client(&url);
+    let clone = c.clone();
+    for client in [&c, &clone, &c, &clone, &c] {
+        let _: serde_json::Value = client
+            .request(http::Request::get("/api").body(Vec::new()).unwrap())
+            .await
+            .unwrap();
+    }
+    let s = seen.lock().unwrap();
+    assert_eq!(s.requests.len(), 5);
+    assert_eq!(
+        s.connections, 1,
+        "one keep-alive connection, shared by clones"
+    );
+}

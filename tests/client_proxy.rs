@@ -161,19 +161,27 @@ async fn list_namespaces(client: &Client) -> Value {
         .unwrap()
 }
 
+/// Lists namespaces of `server` with `proxy` as the cluster's `proxy-url`.
+async fn through_proxy_url(env: &TestEnv, proxy: &str, server: &str) -> Value {
+    let mut config = config(env, server);
+    config.proxy_url = Some(proxy.parse().unwrap());
+    let client = Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .build()
+        .unwrap();
+    list_namespaces(&client).await
+}
+
 #[tokio::test]
 async fn proxy_url_with_http_connect() {
     let Some(env) = common::control_plane() else {
         return;
     };
     let (proxy, targets) = connect_proxy().await;
-    let mut config = config(env, env.server_url());
-    config.proxy_url = Some(proxy.parse().unwrap());
-    let client = Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .build()
-        .unwrap();
-    assert_eq!(list_namespaces(&client).await["kind"], "NamespaceList");
+    assert_eq!(
+        through_proxy_url(env, &proxy, env.server_url()).await["kind"],
+        "NamespaceList"
+    );
     // A proxy-url applies even to loopback servers (as in client-go).
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
@@ -189,13 +197,10 @@ async fn proxy_url_with_socks5_resolves_names_at_the_proxy() {
     let (proxy, targets) = socks5_proxy().await;
     // Only the proxy knows this name; TLS still verifies it (it is in the certificate).
     let server = format!("https://kubernetes.default.svc:{}", port(env));
-    let mut config = config(env, &server);
-    config.proxy_url = Some(proxy.parse().unwrap());
-    let client = Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .build()
-        .unwrap();
-    assert_eq!(list_namespaces(&client).await["kind"], "NamespaceList");
+    assert_eq!(
+        through_proxy_url(env, &proxy, &server).await["kind"],
+        "NamespaceList"
+    );
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
         Some(format!("kubernetes.default.svc:{}", port(env)))

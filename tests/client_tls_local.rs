@@ -121,6 +121,19 @@ async fn tls_server_name_is_sent_as_sni_and_verified() {
         Some("apiserver.internal")
     );
 
+    // An environment proxy does not apply to the cluster (loopback here), so neither may
+    // it to the same request addressed to the server name for SNI.
+    let mut config = Config::new(url.parse().unwrap());
+    config.tls.ca = Some(PemSource::Data(pki.ca_pem.clone().into_bytes()));
+    config.tls.tls_server_name = Some("apiserver.internal".to_owned());
+    let unreachable_proxy =
+        ProxyEnv::from_lookup(|n| (n == "HTTPS_PROXY").then(|| "http://127.0.0.1:9".to_owned()));
+    let proxied = Client::builder(config)
+        .proxy_env(unreachable_proxy)
+        .build()
+        .unwrap();
+    let _: serde_json::Value = proxied.request(get()).await.unwrap();
+
     // Without it: no SNI for an IP address, and the certificate does not name the IP.
     let err = client(url, &pki, None)
         .request::<serde_json::Value>(get())

@@ -11,7 +11,7 @@ use crate::transport::rate_limit::RateLimiter;
 use crate::transport::{
     ProxyEnv, ProxyRules, TransportError, default_user_agent, impersonation_headers,
 };
-use http::header::{HeaderMap, HeaderValue, USER_AGENT};
+use http::header::{ACCEPT, HeaderMap, HeaderValue, USER_AGENT};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +46,10 @@ impl fmt::Debug for ClientBuilder {
         // Config's Debug redacts secrets, but its extra headers may carry credentials
         // in a form we cannot recognise: show the endpoint and options only.
         f.debug_struct("ClientBuilder")
-            .field("cluster_url", &self.config.cluster_url.as_str())
+            .field(
+                "cluster_url",
+                &super::url::for_display(&self.config.cluster_url),
+            )
             .field("gzip", &self.gzip)
             .field("rate_limit", &self.rate_limit)
             .field("custom_warning_handler", &self.warning_handler.is_some())
@@ -184,9 +187,11 @@ impl ClientBuilder {
     }
 }
 
-/// User-Agent, impersonation and the config's extra headers.
+/// Accept, User-Agent, impersonation and the config's extra headers.
 fn default_headers(config: &Config) -> Result<HeaderMap, TransportError> {
     let mut headers = HeaderMap::new();
+    // client-go's default: JSON preferred, anything accepted (logs are text).
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json, */*"));
     let agent = config.user_agent.clone().unwrap_or_else(default_user_agent);
     headers.insert(
         USER_AGENT,
@@ -243,6 +248,7 @@ mod tests {
         ));
         let h = default_headers(&config).unwrap();
         assert_eq!(h[USER_AGENT], "tool/1.0");
+        assert_eq!(h[ACCEPT], "application/json, */*");
         assert_eq!(h["impersonate-user"], "jane");
         assert!(h["x-extra"].is_sensitive());
         config.user_agent = Some("bad\nagent".into());

@@ -59,7 +59,7 @@ struct Inner {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("cluster_url", &self.inner.base.as_str())
+            .field("cluster_url", &url::for_display(&self.inner.base))
             .field("default_namespace", &self.inner.config.default_namespace)
             .field(
                 "auth",
@@ -137,10 +137,7 @@ impl Client {
     /// replaced, as logs may contain any bytes).
     pub async fn request_text(&self, req: http::Request<Vec<u8>>) -> Result<String, Error> {
         let bytes = self.request_bytes(req).await?;
-        Ok(match String::from_utf8(bytes.to_vec()) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer, and returns the body
@@ -254,12 +251,13 @@ impl Client {
             let response = match builder.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    let wait = connection_backoff(tries);
                     if replayable
                         && retry::is_safe_to_resend(&method)
                         && tries < MAX_TRIES
+                        && self.within_deadline(started, wait)
                         && retry::is_connection_lost(&e)
                     {
-                        let wait = connection_backoff(tries);
                         tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
                         tokio::time::sleep(wait).await;
                         continue;
@@ -270,27 +268,27 @@ impl Client {
             self.inner.warnings.handle(response.headers());
             let status = response.status();
             if status == http::StatusCode::UNAUTHORIZED
-                && replayable
                 && !auth_retried
                 && let (Some(cache), Some(credential)) = (&self.inner.auth, &credential)
             {
-                tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                // Drop the rejected credential even when this request cannot be repeated,
+                // so the next one starts with a fresh credential.
                 cache.invalidate(credential);
                 auth_retried = true;
-                continue;
-            }
-            if let Some(wait) = retry::retry_after(status, response.headers()) {
-                let within_deadline = self
-                    .inner
-                    .config
-                    .timeout
-                    .is_none_or(|t| started.elapsed() + wait < t);
-                if replayable && tries < MAX_TRIES && within_deadline {
-                    tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
-                    drop(response);
-                    tokio::time::sleep(wait).await;
+                if replayable {
+                    tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
                     continue;
                 }
+            }
+            if let Some(wait) = retry::retry_after(status, response.headers())
+                && replayable
+                && tries < MAX_TRIES
+                && self.within_deadline(started, wait)
+            {
+                tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
+                drop(response);
+                tokio::time::sleep(wait).await;
+                continue;
             }
             return Ok(Answer {
                 method,
@@ -298,6 +296,14 @@ impl Client {
                 response,
             });
         }
+    }
+
+    /// Whether waiting `wait` more still ends before the request timeout (if any).
+    fn within_deadline(&self, started: Instant, wait: Duration) -> bool {
+        self.inner
+            .config
+            .timeout
+            .is_none_or(|t| started.elapsed() + wait < t)
     }
 
     /// Sets `Authorization` from the credential (unless the caller set one), marked
@@ -393,11 +399,28 @@ mod tests {
         assert!(!is_tls_failure(&std::io::Error::other("x")));
     }
 
+    #[tokio::test]
+    async fn authorization_is_sensitive_and_caller_headers_win() {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        config.auth = crate::config::AuthConfig::Token("tok".into());
+        let client = Client::try_from(config).unwrap();
+        let credential = Credential::bearer("tok".into());
+        let mut headers = HeaderMap::new();
+        client.authorize(&mut headers, &credential).unwrap();
+        assert!(headers[AUTHORIZATION].is_sensitive());
+        assert_eq!(headers[AUTHORIZATION], "Bearer tok");
+        assert!(!format!("{headers:?}").contains("tok"));
+        let mut own = HeaderMap::new();
+        own.insert(AUTHORIZATION, HeaderValue::from_static("Bearer mine"));
+        client.authorize(&mut own, &credential).unwrap();
+        assert_eq!(own[AUTHORIZATION], "Bearer mine");
+    }
+
     #[test]
     fn client_is_send_sync_and_debug_has_no_secrets() {
         fn assert_send_sync<T: Send + Sync + Clone>() {}
         assert_send_sync::<Client>();
-        let mut config = Config::new("https://127.0.0.1:6443".parse().unwrap());
+        let mut config = Config::new("https://admin:s3cr3t-pw@127.0.0.1:6443".parse().unwrap());
         config.auth = crate::config::AuthConfig::Token("s3cr3t-token".into());
         config.headers.push((
             http::HeaderName::from_static("x-api-key"),

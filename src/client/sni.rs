@@ -55,6 +55,12 @@ impl SniRewrite {
         Some(rewritten)
     }
 
+    /// Whether `url` is addressed to the server name (a rewritten cluster URL).
+    pub(crate) fn is_server_name(&self, url: &url::Url) -> bool {
+        url.host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.name))
+    }
+
     /// The resolver that maps the server name to the cluster host and resolves every
     /// other name normally.
     pub(crate) fn resolver(&self) -> SniResolver {
@@ -120,6 +126,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(u.as_str(), "https://localhost:6443/api?x=1");
+        assert!(sni.is_server_name(&u));
+        assert!(!sni.is_server_name(&"https://127.0.0.1:6443".parse().unwrap()));
         assert!(
             sni.connect_url(&"https://127.0.0.1:7443/api".parse().unwrap(), &no_proxy())
                 .is_none()

@@ -188,8 +188,16 @@ fn build(
 
 fn base_builder(settings: &StackSettings) -> reqwest::ClientBuilder {
     let rules = settings.proxy.clone();
+    let sni = settings.sni.clone();
     let mut b = reqwest::Client::builder()
-        .proxy(reqwest::Proxy::custom(move |url| rules.select(url)))
+        .proxy(reqwest::Proxy::custom(move |url| {
+            // A URL addressed to the tls-server-name was rewritten only because the
+            // cluster URL itself goes direct: never send it to a proxy.
+            match &sni {
+                Some(sni) if sni.is_server_name(url) => None,
+                _ => rules.select(url),
+            }
+        }))
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90));
     if let Some(t) = settings.connect_timeout {

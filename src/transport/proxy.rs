@@ -16,7 +16,7 @@ use std::net::IpAddr;
 /// });
 /// assert_eq!(env.https_proxy.as_deref(), Some("http://proxy.corp:3128"));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProxyEnv {
     /// `HTTPS_PROXY` (or `https_proxy`).
@@ -25,6 +25,30 @@ pub struct ProxyEnv {
     pub http_proxy: Option<String>,
     /// `NO_PROXY` (or `no_proxy`).
     pub no_proxy: Option<String>,
+}
+
+impl std::fmt::Debug for ProxyEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Proxy URLs may carry a user name and password.
+        let shown = |v: &Option<String>| v.as_deref().map(redact_userinfo);
+        f.debug_struct("ProxyEnv")
+            .field("https_proxy", &shown(&self.https_proxy))
+            .field("http_proxy", &shown(&self.http_proxy))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+/// `scheme://user:pass@host…` as `scheme://<redacted>@host…`.
+fn redact_userinfo(value: &str) -> String {
+    let start = value.find("://").map_or(0, |i| i + 3);
+    let authority_end = value[start..]
+        .find(['/', '?', '#'])
+        .map_or(value.len(), |i| start + i);
+    match value[start..authority_end].rfind('@') {
+        Some(at) => format!("{}<redacted>{}", &value[..start], &value[start + at..]),
+        None => value.to_owned(),
+    }
 }
 
 impl ProxyEnv {
@@ -379,6 +403,22 @@ mod tests {
             ProxyRules::new(Some(&bad), &ProxyEnv::none()),
             Err(TransportError::UnsupportedProxyScheme { scheme }) if scheme == "ftp"
         ));
+    }
+
+    #[test]
+    fn debug_hides_proxy_credentials() {
+        let env = ProxyEnv::from_lookup(|n| match n {
+            "HTTPS_PROXY" => Some("http://bob:hunter2@proxy:3128/x".to_owned()),
+            "HTTP_PROXY" => Some("user:pw@plain:80".to_owned()),
+            _ => None,
+        });
+        let shown = format!("{env:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw@"),
+            "{shown}"
+        );
+        assert!(shown.contains("http://<redacted>@proxy:3128/x"), "{shown}");
+        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub(crate) const ALPN_H1: &[&[u8]] = &[b"http/1.1"];
 
 /// PEM material read from the config (files read now), ready for rustls.
 pub(crate) struct TlsMaterial {
-    ca: Option<Vec<CertificateDer<'static>>>,
+    /// The CA certificates and where they came from.
+    ca: Option<(Vec<CertificateDer<'static>>, String)>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 }
 
@@ -36,11 +37,14 @@ impl TlsMaterial {
         identity: Option<&ClientIdentity>,
     ) -> Result<Self, TransportError> {
         let ca = match &tls.ca {
-            Some(source) => Some(parse_certs(
-                "certificate-authority",
-                &read_pem("certificate-authority", source)?,
-                &pem_location(source),
-            )?),
+            Some(source) => {
+                let location = pem_location(source);
+                let pem = read_pem("certificate-authority", source)?;
+                Some((
+                    parse_certs("certificate-authority", &pem, &location)?,
+                    location,
+                ))
+            }
             None => None,
         };
         let identity = match identity {
@@ -89,13 +93,13 @@ impl TlsMaterial {
             Arc::new(NoVerification { provider })
         } else {
             let base: Arc<dyn ServerCertVerifier> = match &self.ca {
-                Some(certs) => {
+                Some((certs, location)) => {
                     let mut roots = rustls::RootCertStore::empty();
                     for cert in certs {
                         roots.add(cert.clone()).map_err(|e| {
                             TransportError::InvalidCertificate {
                                 what: "certificate-authority",
-                                location: pem_location(tls.ca.as_ref().expect("ca is set")),
+                                location: location.clone(),
                                 source: Box::new(e),
                             }
                         })?;
