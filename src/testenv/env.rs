@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 /// environment stops.
 pub const KEEP_ENV: &str = "K8S_CLIENT_TESTENV_KEEP";
 
+/// A directory in which environments create their temporary directories when the
+/// builder names none (default: the system temporary directory).
+pub const TMPDIR_ENV: &str = "K8S_CLIENT_TESTENV_TMPDIR";
+
 /// The service-account token issuer configured on the API server.
 pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
@@ -70,8 +74,8 @@ impl TestEnvBuilder {
         self
     }
 
-    /// Creates the environment's temporary directory inside `dir` instead of the
-    /// system temporary directory.
+    /// Creates the environment's temporary directory inside `dir` instead of
+    /// `$K8S_CLIENT_TESTENV_TMPDIR` or the system temporary directory.
     pub fn temp_dir_in(mut self, dir: impl Into<PathBuf>) -> Self {
         self.parent_dir = Some(dir.into());
         self

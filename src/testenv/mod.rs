@@ -31,7 +31,9 @@ mod probe;
 mod process;
 pub mod versions;
 
-pub use env::{KEEP_ENV, NOPERM_USER, SERVICE_ACCOUNT_ISSUER, TOKEN_USER, TestEnv, TestEnvBuilder};
+pub use env::{
+    KEEP_ENV, NOPERM_USER, SERVICE_ACCOUNT_ISSUER, TMPDIR_ENV, TOKEN_USER, TestEnv, TestEnvBuilder,
+};
 pub use error::{ProcessReport, TestEnvError};
 pub use install::Binaries;
 

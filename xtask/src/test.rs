@@ -1,5 +1,7 @@
 //! `cargo xtask test`: the full check that CI runs.
 
+use k8s_client::testenv::TMPDIR_ENV;
+
 use crate::util::{Result, cargo, ensure_binaries, processes_mentioning};
 
 /// Set for `cargo test` so that a missing control plane fails instead of skipping.
@@ -21,11 +23,19 @@ pub fn run() -> Result {
     )?;
     let binaries = ensure_binaries()?;
     eprintln!("control-plane binaries: {}", binaries.dir().display());
-    cargo(
+    // A private directory for the tests' control planes: every control plane the tests start lives below it, so the
+    // orphan check sees only ours even when other test runs share the machine.
+    let tmp = std::env::temp_dir().join(format!("k8s-client-xtask-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let tmp_str = tmp.to_string_lossy().into_owned();
+    let tested = cargo(
         &["test", "--workspace", "--all-features"],
-        &[(REQUIRED_ENV, "1")],
-    )?;
-    check_no_orphans()?;
+        &[(REQUIRED_ENV, "1"), (TMPDIR_ENV, &tmp_str)],
+    );
+    let orphans = check_no_orphans(&tmp_str);
+    let _ = std::fs::remove_dir_all(&tmp);
+    tested?;
+    orphans?;
     cargo(
         &[
             "build",
@@ -40,11 +50,10 @@ pub fn run() -> Result {
     Ok(())
 }
 
-/// Every control plane started by the tests lives in a temporary directory named
-/// `k8s-client-testenv-*`; none of its processes may survive the test run.
-fn check_no_orphans() -> Result {
-    let marker = std::env::temp_dir().join("k8s-client-testenv-");
-    let left = processes_mentioning(&marker.to_string_lossy());
+/// Every control plane started by the tests lives in a temporary directory below
+/// `tmp`; none of its processes may survive the test run.
+fn check_no_orphans(tmp: &str) -> Result {
+    let left = processes_mentioning(tmp);
     if left.is_empty() {
         eprintln!("no control-plane processes left behind by the tests");
         return Ok(());

@@ -28,7 +28,28 @@ pub fn root() -> &'static Path {
 /// Runs `cargo args…` in the workspace root with extra environment variables.
 pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result {
     eprintln!("+ cargo {}", args.join(" "));
-    let status = Command::new(env!("CARGO"))
+    let mut command = Command::new(env!("CARGO"));
+    // `cargo run` gave us the xtask package's own variables; build scripts such as
+    // ring's rerun when they change, so passing them on would rebuild dependencies on
+    // every switch between `cargo xtask …` and plain `cargo …`.
+    for (key, _) in std::env::vars_os() {
+        let key_str = key.to_string_lossy();
+        if key_str.starts_with("CARGO_PKG_")
+            || matches!(
+                &*key_str,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "OUT_DIR"
+            )
+        {
+            command.env_remove(&key);
+        }
+    }
+    let status = command
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(root())
