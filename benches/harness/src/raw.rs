@@ -98,6 +98,20 @@ fn pem_bytes(
     }
 }
 
+/// Transport settings of the raw client (all off by default: HTTP/2 with
+/// hyper's default flow-control windows, no compression).
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    /// Ask for gzip.
+    pub gzip: bool,
+    /// HTTP/1.1 only.
+    pub http1: bool,
+    /// HTTP/2 initial stream and connection window, bytes.
+    pub h2_window: Option<u32>,
+    /// HTTP/2 adaptive (BDP-based) flow-control window.
+    pub h2_adaptive: bool,
+}
+
 /// A minimal HTTP/2 client for one apiserver.
 #[derive(Clone)]
 pub struct RawClient {
@@ -110,11 +124,11 @@ impl RawClient {
     /// Builds the client from the kubeconfig at `path` (its current context),
     /// without compression.
     pub fn from_kubeconfig(path: &Path) -> Result<Self> {
-        Self::from_kubeconfig_gzip(path, false)
+        Self::from_kubeconfig_with(path, &Transport::default())
     }
 
-    /// Like [`RawClient::from_kubeconfig`]; `gzip` asks for compressed responses.
-    pub fn from_kubeconfig_gzip(path: &Path, gzip: bool) -> Result<Self> {
+    /// Like [`RawClient::from_kubeconfig`] with explicit transport settings.
+    pub fn from_kubeconfig_with(path: &Path, transport: &Transport) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
         let kc: Kubeconfig = serde_yaml_ng::from_str(&text)?;
@@ -143,11 +157,25 @@ impl RawClient {
             }
             _ => builder.with_no_client_auth(),
         };
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if transport.http1 {
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            builder = builder.http1_only();
+        } else {
+            tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
+        if let Some(window) = transport.h2_window {
+            builder = builder
+                .http2_initial_stream_window_size(window)
+                .http2_initial_connection_window_size(window);
+        }
+        if transport.h2_adaptive {
+            builder = builder.http2_adaptive_window(true);
+        }
+        let http = builder
             .tls_backend_preconfigured(tls)
             .user_agent(USER_AGENT)
-            .gzip(gzip)
+            .gzip(transport.gzip)
             .no_proxy()
             .build()?;
         Ok(Self {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use futures_util::{StreamExt, stream};
 use k8s_client_bench::protocol::{self, Args, Outcome};
-use k8s_client_bench::raw::{RawClient, Result};
+use k8s_client_bench::raw::{RawClient, Result, Transport};
 use k8s_openapi::List;
 use k8s_openapi::api::core::v1::ConfigMap;
 
@@ -31,7 +31,13 @@ async fn run(args: &Args) -> Result<Outcome> {
     let started = Instant::now();
     let kubeconfig =
         PathBuf::from(std::env::var("KUBECONFIG").map_err(|_| "KUBECONFIG is not set")?);
-    let raw = RawClient::from_kubeconfig_gzip(&kubeconfig, args.str("gzip", "0") == "1")?;
+    let transport = Transport {
+        gzip: args.str("gzip", "0") == "1",
+        http1: args.str("http1", "0") == "1",
+        h2_window: args.str("h2window", "").parse().ok(),
+        h2_adaptive: args.str("h2adaptive", "0") == "1",
+    };
+    let raw = RawClient::from_kubeconfig_with(&kubeconfig, &transport)?;
     let ns = args.str("ns", "bench");
     let mut out = Outcome::default();
     match args.scenario() {
