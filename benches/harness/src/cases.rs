@@ -250,3 +250,56 @@ pub fn all(s: &Sizes) -> Vec<Case> {
     });
     cases
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes() -> Sizes {
+        Sizes {
+            objects: 100,
+            gets: 10,
+            watch_events: 5,
+            exec_requests: 7,
+        }
+    }
+
+    #[test]
+    fn gzip_variants_run_only_where_bodies_are_large() {
+        let cases = all(&sizes());
+        let with_gzip: Vec<&str> = cases
+            .iter()
+            .filter(|c| c.includes("ours gzip"))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(with_gzip, ["a", "b", "d-initial"]);
+        let qps5 = cases
+            .iter()
+            .find(|c| c.id == "c-qps5")
+            .expect("case exists");
+        assert!(qps5.includes("client-go") && !qps5.includes("ours"));
+        assert!(
+            cases
+                .iter()
+                .filter(|c| c.id != "c-qps5")
+                .all(|c| c.includes("ours"))
+        );
+    }
+
+    #[test]
+    fn sizes_reach_the_client_arguments() {
+        let cases = all(&sizes());
+        let c16 = cases.iter().find(|c| c.id == "c16").expect("case exists");
+        assert_eq!(c16.argv, ["scenario=get", "n=10", "c=16"]);
+        let f = cases.iter().find(|c| c.id == "f").expect("case exists");
+        assert!(f.exec && f.argv.contains(&"n=7".to_string()));
+        let d = cases
+            .iter()
+            .find(|c| c.id == "d-initial")
+            .expect("case exists");
+        assert!(
+            d.argv.contains(&"n=101".to_string()),
+            "all objects plus probe"
+        );
+    }
+}

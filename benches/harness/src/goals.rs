@@ -213,3 +213,63 @@ pub fn render(cases: &[Case], runs: &[Run]) -> String {
     md.push('\n');
     if any { md } else { String::new() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::{Sizes, all};
+    use k8s_client_bench::protocol::Outcome;
+
+    fn run(client: &str, case: &str, in_process_s: f64, rss_kib: u64) -> Run {
+        Run {
+            client: client.into(),
+            case: case.into(),
+            round: 0,
+            wall_s: in_process_s,
+            maxrss_kib: 0,
+            cpu_s: 0.0,
+            outcome: Outcome {
+                in_process_s: Some(in_process_s),
+                peak_rss_kib: Some(rss_kib),
+                items: Some(1),
+                ..Outcome::default()
+            },
+            plugin_runs: None,
+        }
+    }
+
+    #[test]
+    fn goals_compare_our_median_with_the_peer() {
+        let cases = all(&Sizes {
+            objects: 10,
+            gets: 10,
+            watch_events: 1,
+            exec_requests: 1,
+        });
+        let runs = vec![
+            run("ours", "a", 0.9, 1000),
+            run("raw limit", "a", 1.0, 900),
+            run("python", "a", 2.0, 5000),
+        ];
+        let md = render(&cases, &runs);
+        assert!(
+            md.contains(
+                "| (a) in-process time ≤ 1.0× the raw limit | 0.90× (0.9000 vs 1.0000) | yes |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| (a) peak RSS ≤ the raw limit's | 1.11×"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| (a) in-process time ≤ 0.4× Python | 0.45× (0.9000 vs 2.0000) | no |"),
+            "{md}"
+        );
+        assert!(md.contains("client-go: no result"), "{md}");
+        assert!(
+            !md.contains("(c)"),
+            "cases that did not run have no goals row: {md}"
+        );
+    }
+}
