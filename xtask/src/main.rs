@@ -1,6 +1,7 @@
-//! Project automation: `cargo xtask test`, `cargo xtask demo`,
+//! Project automation: `cargo xtask test`, `cargo xtask demo`, `cargo xtask bench`,
 //! `cargo xtask testenv-install`, `cargo xtask testenv start|stop|status`.
 
+mod bench;
 mod demo;
 mod test;
 mod testenv;
@@ -14,6 +15,8 @@ commands:
   test                    fmt --check, clippy -D warnings, all tests against a real control plane,
                           build every example and bench (what CI runs)
   demo                    install the control plane if missing, start it, run the examples against it, stop it
+  bench [options] [cases]  build the peers, start a control plane, run the side-by-side benchmarks and
+                          write docs/performance.md (`cargo xtask bench --help` for options)
   testenv-install         build etcd, kube-apiserver and kube-controller-manager into the cache (idempotent)
   testenv start [--dir D] start a control plane in the background and print `export KUBECONFIG=…`
   testenv stop [--dir D]  stop it and remove its state
@@ -25,6 +28,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["test"] => test::run(),
         ["demo"] => demo::run(),
+        ["bench", rest @ ..] => bench::run(rest),
         ["testenv-install"] => testenv::install(),
         ["testenv", sub, rest @ ..] => testenv::command(sub, rest),
         ["help" | "--help" | "-h"] => {

@@ -36,6 +36,8 @@ pub fn run() -> Result {
     let _ = std::fs::remove_dir_all(&tmp);
     tested?;
     orphans?;
+    // Each criterion benchmark once, in test mode (no measurement).
+    cargo(&["test", "--workspace", "--all-features", "--benches"], &[])?;
     cargo(
         &[
             "build",

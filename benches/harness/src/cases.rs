@@ -1,0 +1,305 @@
+//! The benchmark cases: which client scenario each runs, with which
+//! parameters, for which clients, and how its table is read.
+
+/// How a metric compares: lower is better (times, memory) or higher (rates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    /// Smaller values win.
+    Lower,
+    /// Larger values win.
+    Higher,
+}
+
+/// A column of a case's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Spawn → exit of the client process, seconds.
+    WallS,
+    /// The client's own timing of the measured section, seconds.
+    InProcessS,
+    /// Raw limit: time to receive the bytes alone, seconds.
+    BytesS,
+    /// Peak resident set of the client process (`ru_maxrss`), MiB.
+    PeakRssMib,
+    /// User+system CPU of the whole client process, seconds.
+    ProcessCpuS,
+    /// Requests or events per second of the measured section.
+    PerSecond,
+    /// Median latency, ms.
+    P50Ms,
+    /// 99th percentile latency, ms.
+    P99Ms,
+    /// CPU of the measured section per request, µs.
+    CpuPerRequestUs,
+    /// Exec-plugin runs counted by the plugin itself.
+    PluginRuns,
+}
+
+impl Metric {
+    /// Column heading.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Metric::WallS => "process wall s",
+            Metric::InProcessS => "in-process s",
+            Metric::BytesS => "bytes alone s",
+            Metric::PeakRssMib => "peak RSS MiB",
+            Metric::ProcessCpuS => "process CPU s",
+            Metric::PerSecond => "per s",
+            Metric::P50Ms => "p50 ms",
+            Metric::P99Ms => "p99 ms",
+            Metric::CpuPerRequestUs => "CPU µs/req",
+            Metric::PluginRuns => "exec-plugin runs",
+        }
+    }
+
+    /// Which direction wins.
+    pub fn better(self) -> Better {
+        match self {
+            Metric::PerSecond => Better::Higher,
+            _ => Better::Lower,
+        }
+    }
+}
+
+/// One case of the benchmark.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// Short id used on the command line (`a`, `b`, `c16`, …).
+    pub id: &'static str,
+    /// Scenario letter of issue 8 this case belongs to.
+    pub letter: char,
+    /// Table title.
+    pub title: String,
+    /// The client scenario and its `key=value` parameters.
+    pub argv: Vec<String>,
+    /// Clients that take part (names as given to the harness); empty = all.
+    pub only: Vec<&'static str>,
+    /// Columns, the first being the one ratios are computed on.
+    pub metrics: Vec<Metric>,
+    /// Runs once instead of once per round.
+    pub once: bool,
+    /// Requests the section makes (for per-request CPU and rates).
+    pub requests: usize,
+    /// Runs with the exec-plugin kubeconfig instead of the admin one.
+    pub exec: bool,
+}
+
+impl Case {
+    /// Whether `client` takes part. Compression variants (a client name
+    /// containing `gzip`) run only where bodies are large enough for the
+    /// apiserver to compress them (lists and the initial watch).
+    pub fn includes(&self, client: &str) -> bool {
+        if !self.only.is_empty() {
+            return self.only.contains(&client);
+        }
+        !client.contains("gzip") || matches!(self.id, "a" | "b" | "d-initial")
+    }
+}
+
+/// Sizes of a benchmark run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Sizes {
+    /// ConfigMaps in the data set (plus `probe`).
+    pub objects: usize,
+    /// GETs per run in scenario (c).
+    pub gets: usize,
+    /// Objects written while watching in scenario (d).
+    pub watch_events: usize,
+    /// Requests per run in scenario (f).
+    pub exec_requests: usize,
+}
+
+fn argv(words: &[String]) -> Vec<String> {
+    words.to_vec()
+}
+
+/// Every case, in the order of issue 8's scenarios.
+pub fn all(s: &Sizes) -> Vec<Case> {
+    let mut cases = vec![
+        Case {
+            id: "a",
+            letter: 'a',
+            title: format!("(a) list all {} ConfigMaps in one request", s.objects + 1),
+            argv: argv(&["scenario=list".into()]),
+            only: vec![],
+            metrics: vec![
+                Metric::InProcessS,
+                Metric::PeakRssMib,
+                Metric::WallS,
+                Metric::ProcessCpuS,
+                Metric::BytesS,
+            ],
+            once: false,
+            requests: 1,
+            exec: false,
+        },
+        Case {
+            id: "b",
+            letter: 'b',
+            title: format!("(b) list {} ConfigMaps in pages of 500", s.objects + 1),
+            argv: argv(&["scenario=list-paged".into(), "page=500".into()]),
+            only: vec![],
+            metrics: vec![Metric::InProcessS, Metric::PeakRssMib, Metric::ProcessCpuS],
+            once: false,
+            requests: s.objects / 500 + 1,
+            exec: false,
+        },
+    ];
+    for c in [1, 16, 32] {
+        cases.push(Case {
+            id: ["c1", "c16", "c32"][[1, 16, 32].iter().position(|x| *x == c).unwrap_or(0)],
+            letter: 'c',
+            title: format!("(c) {} GETs of `probe`, {c} in flight", s.gets),
+            argv: argv(&[
+                "scenario=get".into(),
+                format!("n={}", s.gets),
+                format!("c={c}"),
+            ]),
+            only: vec![],
+            metrics: vec![
+                Metric::PerSecond,
+                Metric::P50Ms,
+                Metric::P99Ms,
+                Metric::CpuPerRequestUs,
+                Metric::PeakRssMib,
+            ],
+            once: false,
+            requests: s.gets,
+            exec: false,
+        });
+    }
+    cases.push(Case {
+        id: "c-qps5",
+        letter: 'c',
+        title: "(c) client-go with its default client-side limit (QPS 5, burst 10): 60 GETs, 16 in flight".into(),
+        argv: argv(&["scenario=get".into(), "n=60".into(), "c=16".into(), "qps=5".into()]),
+        only: vec!["client-go"],
+        metrics: vec![Metric::InProcessS, Metric::PerSecond],
+        once: true,
+        requests: 60,
+        exec: false,
+    });
+    cases.push(Case {
+        id: "d-initial",
+        letter: 'd',
+        title: format!(
+            "(d) watch from resourceVersion 0: {} initial ADDED events",
+            s.objects + 1
+        ),
+        argv: argv(&[
+            "scenario=watch-initial".into(),
+            format!("n={}", s.objects + 1),
+        ]),
+        only: vec![],
+        metrics: vec![Metric::InProcessS, Metric::PeakRssMib, Metric::ProcessCpuS],
+        once: false,
+        requests: s.objects + 1,
+        exec: false,
+    });
+    cases.push(Case {
+        id: "d-live",
+        letter: 'd',
+        title: format!(
+            "(d) watch while {} ConfigMaps are created: server write → event",
+            s.watch_events
+        ),
+        argv: argv(&[
+            "scenario=watch-live".into(),
+            "ns=bench-watch".into(),
+            format!("n={}", s.watch_events),
+        ]),
+        only: vec![],
+        metrics: vec![
+            Metric::P50Ms,
+            Metric::P99Ms,
+            Metric::PerSecond,
+            Metric::ProcessCpuS,
+        ],
+        once: false,
+        requests: s.watch_events,
+        exec: false,
+    });
+    cases.push(Case {
+        id: "e",
+        letter: 'e',
+        title: "(e) cold start: process start → load kubeconfig → first response".into(),
+        argv: argv(&["scenario=cold".into()]),
+        only: vec![],
+        metrics: vec![Metric::WallS, Metric::InProcessS, Metric::PeakRssMib],
+        once: false,
+        requests: 1,
+        exec: false,
+    });
+    cases.push(Case {
+        id: "f",
+        letter: 'f',
+        title: format!(
+            "(f) exec credential plugin: runs per {} GETs (16 in flight)",
+            s.exec_requests
+        ),
+        argv: argv(&[
+            "scenario=exec".into(),
+            format!("n={}", s.exec_requests),
+            "c=16".into(),
+        ]),
+        only: vec![],
+        metrics: vec![Metric::PluginRuns, Metric::PerSecond, Metric::WallS],
+        once: false,
+        requests: s.exec_requests,
+        exec: true,
+    });
+    cases
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes() -> Sizes {
+        Sizes {
+            objects: 100,
+            gets: 10,
+            watch_events: 5,
+            exec_requests: 7,
+        }
+    }
+
+    #[test]
+    fn gzip_variants_run_only_where_bodies_are_large() {
+        let cases = all(&sizes());
+        let with_gzip: Vec<&str> = cases
+            .iter()
+            .filter(|c| c.includes("ours gzip"))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(with_gzip, ["a", "b", "d-initial"]);
+        let qps5 = cases
+            .iter()
+            .find(|c| c.id == "c-qps5")
+            .expect("case exists");
+        assert!(qps5.includes("client-go") && !qps5.includes("ours"));
+        assert!(
+            cases
+                .iter()
+                .filter(|c| c.id != "c-qps5")
+                .all(|c| c.includes("ours"))
+        );
+    }
+
+    #[test]
+    fn sizes_reach_the_client_arguments() {
+        let cases = all(&sizes());
+        let c16 = cases.iter().find(|c| c.id == "c16").expect("case exists");
+        assert_eq!(c16.argv, ["scenario=get", "n=10", "c=16"]);
+        let f = cases.iter().find(|c| c.id == "f").expect("case exists");
+        assert!(f.exec && f.argv.contains(&"n=7".to_string()));
+        let d = cases
+            .iter()
+            .find(|c| c.id == "d-initial")
+            .expect("case exists");
+        assert!(
+            d.argv.contains(&"n=101".to_string()),
+            "all objects plus probe"
+        );
+    }
+}
