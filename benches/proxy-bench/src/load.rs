@@ -71,7 +71,7 @@ pub enum LoadError {
         path: String,
         /// The cause.
         #[source]
-        source: k8s_client::Error,
+        source: Box<k8s_client::Error>,
     },
     /// An answer other than 200 OK.
     #[error("GET {path} answered {status}")]
@@ -188,7 +188,7 @@ async fn direct_worker(
 ) -> Result<Vec<Duration>, LoadError> {
     let fail = |source| LoadError::Direct {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let mut latencies = Vec::new();
     while take(budget, deadline) {

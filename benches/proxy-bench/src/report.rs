@@ -335,7 +335,36 @@ pub fn render(facts: &Facts, concurrencies: &[usize], cells: &[Cell]) -> String 
                 2.0 / direct_vs_k
             );
         }
+        let cpu = |route| {
+            find(cells, route, *c).and_then(|cell| cell.cpu_us_per_request(|r| r.proxy_cpu))
+        };
+        let plane = find(cells, Route::Ours, *c)
+            .and_then(|cell| cell.cpu_us_per_request(|r| r.control_plane_cpu));
+        if let (Some(ours), Some(kubectl), Some(plane)) =
+            (cpu(Route::Ours), cpu(Route::Kubectl), plane)
+        {
+            let _ = write!(
+                out,
+                " CPU per request: our proxy {ours:.0} µs, kubectl proxy {kubectl:.0} µs \
+                 ({:.2}× ours), the control plane {plane:.0} µs ({:.1}× our proxy's).",
+                kubectl / ours,
+                plane / ours
+            );
+        }
         let _ = writeln!(out);
+    }
+    let busy = facts
+        .load_before
+        .as_deref()
+        .and_then(|l| l.parse::<f64>().ok())
+        .is_some_and(|l| l > facts.cpus as f64);
+    if busy {
+        let _ = writeln!(
+            out,
+            "\nThe machine was busy with other work (load average above its CPU count), so \
+             the figures vary between rounds — p99 most of all; the min–max ranges show by \
+             how much. CPU time per request varies much less."
+        );
     }
     out
 }
@@ -459,6 +488,11 @@ mod tests {
             text.contains("| 32 | direct (k8s-client Client) | — | 2000 |"),
             "{text}"
         );
+        assert!(
+            text.contains("our proxy 300 µs, kubectl proxy 300 µs (1.00× ours), the control plane 2000 µs (6.7× our proxy's)"),
+            "{text}"
+        );
+        assert!(!text.contains("busy with other work"), "{text}");
         let cells = [
             cell(Route::Ours, 32, 1500.0, 9),
             cell(Route::Kubectl, 32, 1000.0, 5),

@@ -54,7 +54,7 @@ pub enum SetupError {
         path: PathBuf,
         /// The cause.
         #[source]
-        source: ConfigError,
+        source: Box<ConfigError>,
     },
     /// A call to the API server failed.
     #[error("cannot {what}")]
@@ -63,7 +63,7 @@ pub enum SetupError {
         what: &'static str,
         /// The cause.
         #[source]
-        source: k8s_client::Error,
+        source: Box<k8s_client::Error>,
     },
     /// A program did not start.
     #[error("cannot run {program}")]
@@ -174,11 +174,11 @@ impl Bench {
         options.kubeconfig = Some(kubeconfig.to_owned());
         let config = Config::from_kubeconfig(&options).map_err(|source| SetupError::Config {
             path: kubeconfig.to_owned(),
-            source,
+            source: Box::new(source),
         })?;
         let client = Client::try_from(config).map_err(|source| SetupError::Api {
             what: "build the admin client",
-            source,
+            source: Box::new(source),
         })?;
         create_probe(&client).await?;
         let mut children = Vec::new();
@@ -219,7 +219,7 @@ impl Bench {
             .await
             .map_err(|source| SetupError::Api {
                 what: "read the API server's version",
-                source,
+                source: Box::new(source),
             })?;
         Ok(info.git_version)
     }
@@ -246,7 +246,7 @@ async fn create_probe(client: &Client) -> Result<(), SetupError> {
         .await
         .map_err(|source| SetupError::Api {
             what: "create namespace bench-proxy",
-            source,
+            source: Box::new(source),
         })?;
     let cm = ConfigMap {
         metadata: ObjectMeta {
@@ -261,7 +261,7 @@ async fn create_probe(client: &Client) -> Result<(), SetupError> {
         .await
         .map_err(|source| SetupError::Api {
             what: "create configmap bench-proxy/probe",
-            source,
+            source: Box::new(source),
         })?;
     Ok(())
 }
