@@ -2,6 +2,7 @@
 //! `cargo xtask testenv-install`, `cargo xtask testenv start|stop|status`.
 
 mod bench;
+mod bench_proxy;
 mod demo;
 mod test;
 mod testenv;
@@ -17,6 +18,8 @@ commands:
   demo                    install the control plane if missing, start it, run the examples against it, stop it
   bench [options] [cases]  build the peers, start a control plane, run the side-by-side benchmarks and
                           write docs/performance.md (`cargo xtask bench --help` for options)
+  bench proxy [--requests N] [--rounds R]
+                          our proxy vs kubectl proxy vs direct, into docs/performance.md
   testenv-install         build etcd, kube-apiserver and kube-controller-manager into the cache (idempotent)
   testenv start [--dir D] start a control plane in the background and print `export KUBECONFIG=…`
   testenv stop [--dir D]  stop it and remove its state
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["test"] => test::run(),
         ["demo"] => demo::run(),
+        ["bench", "proxy", rest @ ..] => bench_proxy::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         ["testenv-install"] => testenv::install(),
         ["testenv", sub, rest @ ..] => testenv::command(sub, rest),
