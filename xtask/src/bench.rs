@@ -134,7 +134,7 @@ pub fn run(args: &[&str]) -> Result {
         .args(["--client", &format!("client-go={} json=1", bin("bench-client-go"))])
         .args(["--client", &format!("client-go protobuf={}", bin("bench-client-go"))])
         .args(["--client", &format!("python={python_cmd}")])
-        .args(["--client-note", "ours: k8s-client (this repository), `Config::infer()` + `Client::request`/`request_stream` with k8s-openapi 0.29 types, gzip off (our default), current-thread tokio runtime"])
+        .args(["--client-note", "ours: k8s-client (this repository), `Config::infer()` → `Client`, `Api::<ConfigMap>` (`list`, `list_stream` for (b), `get`, `watch`) with k8s-openapi 0.29 types and `Discovery` with a kubectl-layout disk cache for (g), gzip off (our default), current-thread tokio runtime"])
         .args(["--client-note", "ours gzip: the same with `ClientBuilder::gzip(true)` (only in the cases with large bodies: a, b, d-initial)"])
         .args(["--client-note", "raw limit: reqwest 0.13 over HTTP/2 + `serde_json::from_slice` into the same k8s-openapi types, no client library, no compression, current-thread tokio runtime"])
         .args(["--client-note", "kube-rs: kube 5.0.0 (`Client::try_default`, `Api<ConfigMap>`), default features (rustls, ring), current-thread tokio runtime"])

@@ -33,6 +33,8 @@ pub enum Metric {
     CpuPerRequestUs,
     /// Exec-plugin runs counted by the plugin itself.
     PluginRuns,
+    /// HTTP requests the measured section sent, counted by the client.
+    Requests,
 }
 
 impl Metric {
@@ -49,6 +51,7 @@ impl Metric {
             Metric::P99Ms => "p99 ms",
             Metric::CpuPerRequestUs => "CPU µs/req",
             Metric::PluginRuns => "exec-plugin runs",
+            Metric::Requests => "requests",
         }
     }
 
@@ -248,6 +251,26 @@ pub fn all(s: &Sizes) -> Vec<Case> {
         requests: s.exec_requests,
         exec: true,
     });
+    for (id, cache, what) in [
+        ("g-cold", "cold", "cold: empty disk cache"),
+        (
+            "g-warm",
+            "warm",
+            "warm: disk cache filled by an earlier client",
+        ),
+    ] {
+        cases.push(Case {
+            id,
+            letter: 'g',
+            title: format!("(g) full discovery (every group, version and resource), {what}"),
+            argv: argv(&["scenario=discovery".into(), format!("cache={cache}")]),
+            only: vec!["ours"],
+            metrics: vec![Metric::Requests, Metric::InProcessS, Metric::WallS],
+            once: false,
+            requests: 1,
+            exec: false,
+        });
+    }
     cases
 }
 
@@ -278,11 +301,18 @@ mod tests {
             .find(|c| c.id == "c-qps5")
             .expect("case exists");
         assert!(qps5.includes("client-go") && !qps5.includes("ours"));
+        assert!(cases.iter().all(|c| c.id == "c-qps5" || c.includes("ours")));
+        let discovery: Vec<&str> = cases
+            .iter()
+            .filter(|c| c.letter == 'g')
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(discovery, ["g-cold", "g-warm"]);
         assert!(
             cases
                 .iter()
-                .filter(|c| c.id != "c-qps5")
-                .all(|c| c.includes("ours"))
+                .filter(|c| c.letter == 'g')
+                .all(|c| c.includes("ours") && !c.includes("kube-rs"))
         );
     }
 

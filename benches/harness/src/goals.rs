@@ -155,6 +155,18 @@ fn goals() -> Vec<Goal> {
             PluginRuns,
             Exactly(1.0),
         ),
+        g(
+            "(g) warm discovery makes 0 requests",
+            "g-warm",
+            Requests,
+            Exactly(0.0),
+        ),
+        g(
+            "(g) cold aggregated discovery makes ≤ 2 requests",
+            "g-cold",
+            Requests,
+            AtMost(2.0),
+        ),
     ]
 }
 

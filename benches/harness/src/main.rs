@@ -42,7 +42,7 @@ struct Options {
     timeout: Duration,
 }
 
-const USAGE: &str = "usage: bench-harness --render results.json [--notes notes.md] [--out docs/performance.md]\n   or: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS]";
+const USAGE: &str = "usage: bench-harness --render results.json [--notes notes.md] [--out docs/performance.md]\n   or: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f,g-cold,g-warm] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -192,7 +192,17 @@ fn write_doc(o: &Options, r: &Results) -> Result<(), Box<dyn std::error::Error +
         .into_iter()
         .filter(|c| r.cases.iter().any(|id| id == c.id))
         .collect();
-    let md = report::render(&r.header, &cases, &r.clients, &r.runs, &read_notes(o)?);
+    // The proxy benchmark owns its region of the document: keep it verbatim.
+    let previous = std::fs::read_to_string(&o.out).unwrap_or_default();
+    let kept = report::kept_region(&previous);
+    let md = report::render(
+        &r.header,
+        &cases,
+        &r.clients,
+        &r.runs,
+        kept,
+        &read_notes(o)?,
+    );
     if let Some(dir) = o.out.parent() {
         std::fs::create_dir_all(dir)?;
     }

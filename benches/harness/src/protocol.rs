@@ -19,6 +19,7 @@ pub const SCENARIOS: &[&str] = &[
     "watch-live",
     "cold",
     "exec",
+    "discovery",
 ];
 
 /// `key=value` arguments of a client process.
@@ -74,6 +75,9 @@ pub struct Outcome {
     /// Objects received (list items, watch events) or requests answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<u64>,
+    /// HTTP requests the measured section sent, as counted by the client (discovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
     /// Time of the measured section inside the process, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_process_s: Option<f64>,

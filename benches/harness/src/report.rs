@@ -28,6 +28,7 @@ pub fn value(run: &Run, case: &Case, metric: Metric) -> Option<f64> {
         Metric::P99Ms => o.p99_ms,
         Metric::CpuPerRequestUs => o.cpu_s.map(|c| c / case.requests.max(1) as f64 * 1e6),
         Metric::PluginRuns => run.plugin_runs.map(|r| r as f64),
+        Metric::Requests => o.requests.map(|r| r as f64),
     }
 }
 
@@ -107,12 +108,29 @@ pub struct Header {
     pub clients: Vec<String>,
 }
 
-/// Renders the whole document.
+/// First line of the region of docs/performance.md written by the proxy
+/// benchmark (`benches/proxy-bench`), which this generator keeps verbatim.
+pub const KEPT_START: &str = "<!-- proxy-bench:start -->";
+/// Last line of that region.
+pub const KEPT_END: &str = "<!-- proxy-bench:end -->";
+
+/// The proxy benchmark's region of a previous document, markers included, if
+/// it has a complete one.
+pub fn kept_region(previous: &str) -> Option<&str> {
+    let start = previous.find(KEPT_START)?;
+    let end = start + previous[start..].find(KEPT_END)? + KEPT_END.len();
+    Some(&previous[start..end])
+}
+
+/// Renders the whole document. `kept` (the proxy benchmark's region of the
+/// previous document, see [`kept_region`]) goes verbatim after the scenario
+/// tables, where scenario (h) belongs.
 pub fn render(
     header: &Header,
     cases: &[Case],
     clients: &[String],
     runs: &[Run],
+    kept: Option<&str>,
     notes: &str,
 ) -> String {
     let mut md = String::new();
@@ -214,6 +232,9 @@ pub fn render(
         }
         let _ = writeln!(md);
     }
+    if let Some(region) = kept {
+        let _ = writeln!(md, "{region}\n");
+    }
     md.push_str(&crate::goals::render(cases, runs));
     md.push_str(notes);
     md
@@ -222,6 +243,35 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_proxy_benchmark_region_survives_a_rewrite() {
+        let region = format!("{KEPT_START}\n## (h) proxy\n\n| a | b |\n|---|---|\n{KEPT_END}");
+        let previous = format!("# Performance\n\nold tables\n\n{region}\n\n## Notes\nold\n");
+        assert_eq!(kept_region(&previous), Some(region.as_str()));
+        assert_eq!(kept_region("no region"), None);
+        assert_eq!(kept_region(&format!("{KEPT_START} but no end")), None);
+        let header = Header {
+            command: "cmd".into(),
+            date: "today".into(),
+            machine: "m".into(),
+            server: "s".into(),
+            rounds: 1,
+            clients: vec![],
+        };
+        let md = render(
+            &header,
+            &[],
+            &[],
+            &[],
+            kept_region(&previous),
+            "## Notes\nnew\n",
+        );
+        assert!(md.contains(&region), "{md}");
+        assert!(md.find(&region) < md.find("## Notes\nnew"), "{md}");
+        assert!(!md.contains("old tables"), "{md}");
+        assert_eq!(kept_region(&md), Some(region.as_str()));
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -1,18 +1,18 @@
 //! Our client in the benchmark: `Config::infer()` → `Client`, then the
-//! scenarios of `k8s_client_bench::protocol` through `Client::request` and
-//! `Client::request_stream` with k8s-openapi types, on a current-thread
-//! runtime like every Rust client of the benchmark. `gzip=1` turns on
-//! compression (off by default in our client).
+//! scenarios of `k8s_client_bench::protocol` through the typed API —
+//! `Api::<ConfigMap>::list`, `list_stream`, `get` and `watch` — and
+//! `Discovery` with its kubectl-layout disk cache, on a current-thread runtime
+//! like every Rust client of the benchmark. `gzip=1` turns on compression
+//! (off by default in our client).
 
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use k8s_client::{Client, Config};
+use k8s_client::api::{ListParams, WatchEvent, WatchParams};
+use k8s_client::discovery::DiskCache;
+use k8s_client::{Api, Client, Config, Discovery};
 use k8s_client_bench::protocol::{self, Args, Outcome};
-use k8s_openapi::List;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -40,45 +40,27 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn get(path: &str) -> http::Request<Vec<u8>> {
-    http::Request::get(path)
-        .header(http::header::ACCEPT, "application/json")
-        .body(Vec::new())
-        .expect("a GET of a fixed path is a valid request")
-}
-
 async fn run(args: &Args, started: Instant) -> Result<Outcome> {
     let client = Client::builder(Config::infer()?)
         .gzip(args.str("gzip", "0") == "1")
         .build()?;
     let ns = args.str("ns", "bench");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let mut out = Outcome::default();
     match args.scenario() {
         "list" => {
             let t0 = Instant::now();
-            let list: List<ConfigMap> = client
-                .request(get(&format!("/api/v1/namespaces/{ns}/configmaps")))
-                .await?;
+            let list = cms.list(&ListParams::default()).await?;
             out.in_process_s = Some(t0.elapsed().as_secs_f64());
             out.items = Some(list.items.len() as u64);
         }
         "list-paged" => {
-            let page = args.num("page", 500);
+            let page = u32::try_from(args.num("page", 500))?;
             let t0 = Instant::now();
-            let mut items = 0;
-            let mut cont = String::new();
-            loop {
-                let list: List<ConfigMap> = client
-                    .request(get(&format!(
-                        "/api/v1/namespaces/{ns}/configmaps?limit={page}&continue={cont}"
-                    )))
-                    .await?;
-                items += list.items.len() as u64;
-                match list.metadata.continue_.filter(|c| !c.is_empty()) {
-                    Some(c) => cont = c,
-                    None => break,
-                }
-            }
+            let items = cms
+                .list_stream(&ListParams::default().limit(page))
+                .try_fold(0u64, |n, _cm| async move { Ok(n + 1) })
+                .await?;
             out.in_process_s = Some(t0.elapsed().as_secs_f64());
             out.items = Some(items);
         }
@@ -89,15 +71,14 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
             } else {
                 (args.num("n", 1000), args.num("c", 16))
             };
-            let path = format!("/api/v1/namespaces/{ns}/configmaps/probe");
             let cpu0 = protocol::cpu_seconds();
             let t0 = Instant::now();
             let lat: Vec<f64> = stream::iter(0..n)
                 .map(|_| {
-                    let (client, req) = (&client, get(&path));
+                    let cms = &cms;
                     async move {
                         let t = Instant::now();
-                        let cm: ConfigMap = client.request(req).await?;
+                        let cm = cms.get("probe").await?;
                         debug_assert!(cm.metadata.name.is_some());
                         Ok::<f64, k8s_client::Error>(t.elapsed().as_secs_f64() * 1e3)
                     }
@@ -120,39 +101,64 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
         "watch-initial" | "watch-live" => {
             let n = args.num("n", 1);
             let live = args.scenario() == "watch-live";
-            let path = if live {
-                format!(
-                    "/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion=0&labelSelector=run%3D{}",
-                    args.str("run", "")
-                )
-            } else {
-                format!("/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion=0")
-            };
+            // Like every peer: no bookmarks, and from resourceVersion 0 (the
+            // current state as ADDED events first).
+            let mut wp = WatchParams::default().disable_bookmarks();
+            if live {
+                wp = wp.labels(&format!("run={}", args.str("run", "")));
+            }
             let t0 = Instant::now();
-            let mut body = client.request_stream(get(&path)).await?;
+            let mut events = cms.watch(&wp, "0").await?;
             if live {
                 protocol::ready();
             }
-            let mut buf = BytesMut::new();
             let mut lat = Vec::new();
             let mut seen = 0;
-            'outer: while let Some(chunk) = body.next().await {
-                buf.extend_from_slice(&chunk?);
-                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                    let line = buf.split_to(pos + 1);
-                    let event: WatchEvent<ConfigMap> = serde_json::from_slice(line.chunk())?;
-                    if let (true, WatchEvent::Added(cm)) = (live, &event) {
-                        lat.push(protocol::latency_ms(cm.metadata.annotations.as_ref()));
-                    }
-                    seen += 1;
-                    if seen >= n {
-                        break 'outer;
-                    }
+            while let Some(event) = events.try_next().await? {
+                if let (true, WatchEvent::Added(cm)) = (live, &event) {
+                    lat.push(protocol::latency_ms(cm.metadata.annotations.as_ref()));
+                }
+                seen += 1;
+                if seen >= n {
+                    break;
                 }
             }
             out.in_process_s = Some(t0.elapsed().as_secs_f64());
             out.items = Some(seen as u64);
             (out.p50_ms, out.p99_ms) = protocol::p50_p99(lat);
+        }
+        "discovery" => {
+            let warm = args.str("cache", "cold") == "warm";
+            // A private cache root in kubectl's layout (`<root>/discovery/<host_port>`),
+            // empty for the cold run; the warm run fills it first with a separate
+            // client, as an earlier kubectl invocation would have.
+            let root =
+                std::env::temp_dir().join(format!("bench-ours-discovery-{}", std::process::id()));
+            let cache = || DiskCache::for_cluster_in(&root, client.cluster_url());
+            if warm {
+                let fill = Client::builder(Config::infer()?).build()?;
+                Discovery::builder(fill)
+                    .disk_cache(cache())
+                    .build()
+                    .groups_and_resources()
+                    .await?;
+            }
+            let discovery = Discovery::builder(client.clone())
+                .disk_cache(cache())
+                .build();
+            let t0 = Instant::now();
+            let snapshot = discovery.groups_and_resources().await;
+            out.in_process_s = Some(t0.elapsed().as_secs_f64());
+            let _ = std::fs::remove_dir_all(&root);
+            let snapshot = snapshot?;
+            out.requests = Some(discovery.request_count());
+            out.items = Some(
+                snapshot
+                    .resource_lists()
+                    .iter()
+                    .map(|l| l.resources.len() as u64)
+                    .sum(),
+            );
         }
         other => return Ok(Outcome::failed(format!("unknown scenario {other:?}"))),
     }
