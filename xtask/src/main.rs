@@ -17,7 +17,8 @@ commands:
                           build every example and bench (what CI runs)
   demo                    install the control plane if missing, start it, run the examples against it, stop it
   bench [options] [cases]  build the peers, start a control plane, run the side-by-side benchmarks and
-                          write docs/performance.md (`cargo xtask bench --help` for options)
+                          write docs/performance.md (`cargo xtask bench --help` for options); without
+                          arguments also runs `bench proxy`
   bench proxy [--requests N] [--rounds R]
                           our proxy vs kubectl proxy vs direct, into docs/performance.md
   testenv-install         build etcd, kube-apiserver and kube-controller-manager into the cache (idempotent)
@@ -31,6 +32,8 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["test"] => test::run(),
         ["demo"] => demo::run(),
+        // Everything: the side-by-side scenarios (a)–(g), then the proxy scenario (h).
+        ["bench"] => bench::run(&[]).and_then(|()| bench_proxy::run(&[])),
         ["bench", "proxy", rest @ ..] => bench_proxy::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         ["testenv-install"] => testenv::install(),
