@@ -510,3 +510,33 @@ async fn debug_output_has_no_secret() {
     let bound = proxy.bind().await.unwrap();
     assert!(!format!("{bound:?}").contains("debug-s3cr3t"));
 }
+
+#[tokio::test]
+async fn retry_after_answers_are_relayed_at_once_like_kubectl_proxy() {
+    // The client alone would wait a second and retry a 429 with Retry-After; through the
+    // proxy the caller gets the server's answer unchanged, after exactly one request.
+    let hits = Arc::new(Mutex::new(0u32));
+    let count = hits.clone();
+    let upstream = Upstream::start(move |_req| {
+        let count = count.clone();
+        Box::pin(async move {
+            *count.lock().unwrap() += 1;
+            Response::builder()
+                .status(429)
+                .header("retry-after", "1")
+                .header("content-type", "application/json")
+                .body(full(
+                    r#"{"kind":"Status","code":429,"reason":"TooManyRequests"}"#,
+                ))
+                .unwrap()
+        }) as UpFuture
+    })
+    .await;
+    let proxy = OurProxy::start(upstream.client("proxy-token"), options_on_random_port()).await;
+    let target = proxy.target();
+    let answer = fetch(&target, request(&target, "GET", "/api/v1/namespaces", None)).await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.headers["retry-after"], "1");
+    assert!(answer.text().contains("TooManyRequests"));
+    assert_eq!(*hits.lock().unwrap(), 1, "the proxy retried the 429 itself");
+}

@@ -24,6 +24,17 @@ pub use body::{Body, BodyStream};
 pub use builder::ClientBuilder;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
+/// A request extension: give a 429 or 5xx answer that carries `Retry-After` back at once
+/// instead of waiting and retrying it (the default, client-go's rule). The local proxy
+/// sets it, so that its callers see the server's answer as `kubectl proxy` relays it.
+///
+/// ```
+/// let mut req = http::Request::get("/api/v1/namespaces").body(Vec::<u8>::new()).unwrap();
+/// req.extensions_mut().insert(k8s_client::client::NoRetryAfter);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoRetryAfter;
+
 use crate::auth::{AuthError, Credential, CredentialCache};
 use crate::config::Config;
 use crate::error::Error;
@@ -220,6 +231,7 @@ impl Client {
     async fn execute(&self, req: http::Request<Body>, mode: Mode) -> Result<Answer, Error> {
         let started = Instant::now();
         let (parts, body) = req.into_parts();
+        let honour_retry_after = parts.extensions.get::<NoRetryAfter>().is_none();
         let method = parts.method;
         let url = url::resolve(
             &self.inner.base,
@@ -309,6 +321,7 @@ impl Client {
                 }
             }
             if let Some(wait) = retry::retry_after(status, response.headers())
+                && honour_retry_after
                 && replayable
                 && tries < MAX_TRIES
                 && self.within_deadline(started, wait)

@@ -5,7 +5,7 @@ use super::filter::{Filter, host_without_port};
 use super::headers::{append_forwarded_for, is_upgrade_request, remove_hop_by_hop};
 use super::route::{Route, Router, redirect_body, upstream_url};
 use crate::Client;
-use crate::client::{Body, UpgradeOutcome};
+use crate::client::{Body, NoRetryAfter, UpgradeOutcome};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -144,10 +144,12 @@ async fn forward(
     } else {
         Body::from_stream(incoming.into_data_stream())
     };
-    let upstream = match upstream_head(&parts, url, peer, false).and_then(|b| b.body(body)) {
+    let mut upstream = match upstream_head(&parts, url, peer, false).and_then(|b| b.body(body)) {
         Ok(r) => r,
         Err(e) => return upstream_error(&parts.method, url, &e),
     };
+    // Relay a 429/5xx with Retry-After as it is, like kubectl proxy: the caller decides.
+    upstream.extensions_mut().insert(NoRetryAfter);
     match shared.client.send(upstream).await {
         Ok(response) => relay(response),
         Err(e) => upstream_error(&parts.method, url, &e),
