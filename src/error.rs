@@ -68,6 +68,12 @@ impl Error {
             .and_then(|e| e.status.as_ref()?.reason.as_deref())
     }
 
+    /// The `Status.message` of an API error (the server's human-readable text).
+    pub fn message(&self) -> Option<&str> {
+        self.api()
+            .and_then(|e| e.status.as_ref()?.message.as_deref())
+    }
+
     fn is_code(&self, code: u16) -> bool {
         self.code() == Some(code)
     }

@@ -141,14 +141,8 @@ where
         .unwrap_err();
     assert!(err.is_conflict(), "{err}");
     let message = err
-        .api()
-        .unwrap()
-        .status
-        .as_ref()
-        .unwrap()
-        .message
-        .clone()
-        .unwrap();
+        .message()
+        .expect("the server's Status carries a message");
     assert!(message.contains("alice"), "{message}");
     let dry = api
         .patch(
@@ -492,14 +486,8 @@ async fn server_errors_are_typed() {
         "{err}"
     );
     let message = err
-        .api()
-        .unwrap()
-        .status
-        .as_ref()
-        .unwrap()
-        .message
-        .clone()
-        .unwrap();
+        .message()
+        .expect("the server's Status carries a message");
     assert!(message.contains("Not_Valid"), "{message}");
 
     // 403 Forbidden for a user without RBAC rights; the Status names the user.

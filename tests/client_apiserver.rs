@@ -253,14 +253,8 @@ async fn unauthorized_and_forbidden_carry_the_servers_status() {
     assert!(err.is_forbidden(), "{err:?}");
     assert_eq!(err.reason(), Some("Forbidden"));
     let message = err
-        .api()
-        .unwrap()
-        .status
-        .as_ref()
-        .unwrap()
-        .message
-        .clone()
-        .unwrap();
+        .message()
+        .expect("the server's Status carries a message");
     assert!(
         message.contains("cannot list resource \"secrets\""),
         "{message}"
