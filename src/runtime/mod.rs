@@ -1,0 +1,17 @@
+//! The controller runtime: caches kept in sync with the server, shared informers, a
+//! rate-limited work queue and a controller loop — client-go's `tools/cache`,
+//! `util/workqueue` and controller pattern.
+//!
+//! See `docs/runtime.md`.
+
+mod backoff;
+mod listwatch;
+mod object;
+mod reflector;
+mod store;
+
+pub use backoff::Backoff;
+pub use listwatch::{EventStream, ListWatch, MetadataOnly};
+pub use object::{InvalidKey, Object, ObjectKey};
+pub use reflector::{Change, Deletion, Reflector, ReflectorConfig, Tombstone};
+pub use store::{IndexFn, ReplaceDiff, Reader, Store, TransformFn, UnknownIndex, indexers};
