@@ -5,12 +5,16 @@
 //! See `docs/runtime.md`.
 
 mod backoff;
+mod factory;
+mod informer;
 mod listwatch;
 mod object;
 mod reflector;
 mod store;
 
 pub use backoff::Backoff;
+pub use factory::InformerFactory;
+pub use informer::{DEFAULT_HANDLER_BUFFER, EventHandler, HandlerFns, HandlerId, SharedInformer};
 pub use listwatch::{EventStream, ListWatch, MetadataOnly};
 pub use object::{InvalidKey, Object, ObjectKey};
 pub use reflector::{Change, Deletion, Reflector, ReflectorConfig, Tombstone};
