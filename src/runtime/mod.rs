@@ -9,6 +9,8 @@ mod factory;
 mod informer;
 mod listwatch;
 mod object;
+mod queue;
+mod rate_limit;
 mod reflector;
 mod store;
 
@@ -17,5 +19,9 @@ pub use factory::InformerFactory;
 pub use informer::{DEFAULT_HANDLER_BUFFER, EventHandler, HandlerFns, HandlerId, SharedInformer};
 pub use listwatch::{EventStream, ListWatch, MetadataOnly};
 pub use object::{InvalidKey, Object, ObjectKey};
+pub use queue::{QueueMetrics, WorkQueue};
+pub use rate_limit::{
+    ItemExponential, MaxOf, RateLimiter, TokenBucket, default_controller_rate_limiter,
+};
 pub use reflector::{Change, Deletion, Reflector, ReflectorConfig, Tombstone};
 pub use store::{IndexFn, ReplaceDiff, Reader, Store, TransformFn, UnknownIndex, indexers};
