@@ -5,7 +5,9 @@
 //! See `docs/runtime.md`.
 
 mod backoff;
+mod controller;
 mod factory;
+mod finalizer;
 mod informer;
 mod listwatch;
 mod object;
@@ -15,7 +17,11 @@ mod reflector;
 mod store;
 
 pub use backoff::Backoff;
+pub use controller::{Action, Controller, Request};
 pub use factory::InformerFactory;
+pub use finalizer::{
+    FinalizerError, FinalizerEvent, finalizer, retry_on_conflict, update_status,
+};
 pub use informer::{DEFAULT_HANDLER_BUFFER, EventHandler, HandlerFns, HandlerId, SharedInformer};
 pub use listwatch::{EventStream, ListWatch, MetadataOnly};
 pub use object::{InvalidKey, Object, ObjectKey};
