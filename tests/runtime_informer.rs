@@ -113,3 +113,88 @@ async fn metadata_and_dynamic_informers_follow_the_server() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn streaming_list_fills_the_cache_without_a_list_request() {
+    let Some((_env, admin, ns)) = api_support::setup("informer-stream").await else {
+        return;
+    };
+    let direct: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
+    for name in ["s1", "s2", "s3"] {
+        direct.create(&PostParams::default(), &api_support::labelled_cm(name)).await.unwrap();
+    }
+    let relay = Relay::start(admin).await;
+    let informer = k8s_client::runtime::SharedInformer::new(
+        Api::<ConfigMap>::namespaced(relay.client(), &ns),
+        ReflectorConfig::default().labels(api_support::SELECTOR).streaming_list(),
+    );
+    informer.start();
+    assert!(tokio::time::timeout(DEADLINE, informer.wait_until_synced()).await.unwrap());
+    let mut keys: Vec<_> = informer.reader().keys().into_iter().map(|k| k.name).collect();
+    keys.sort();
+    assert_eq!(keys, ["s1", "s2", "s3"]);
+    assert_eq!(relay.lists(), 0, "the initial state came through the watch");
+    assert_eq!(relay.watches(), 1);
+    // The same watch goes on with live changes.
+    direct.create(&PostParams::default(), &api_support::labelled_cm("s4")).await.unwrap();
+    wait_until("the live change", DEADLINE, || {
+        informer.reader().get(&ObjectKey::namespaced(&ns, "s4")).is_some()
+    })
+    .await;
+    assert_eq!(relay.watches(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_or_panicking_handler_does_not_hold_up_the_others_and_resync_redelivers() {
+    let Some((_env, admin, ns)) = api_support::setup("informer-slow").await else {
+        return;
+    };
+    const OBJECTS: usize = 5;
+    let direct: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
+    let informer = k8s_client::runtime::SharedInformer::new(
+        Api::<ConfigMap>::namespaced(admin, &ns),
+        ReflectorConfig::default()
+            .labels(api_support::SELECTOR)
+            .resync(Duration::from_millis(300)),
+    );
+    // The slow handler blocks on its first event until released.
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Mutex::new(Some(gate));
+    let slow_seen = Arc::new(Mutex::new(0usize));
+    let s = slow_seen.clone();
+    informer.add_handler(HandlerFns::<ConfigMap>::new().on_add(move |_| {
+        if let Some(gate) = gate.lock().unwrap().take() {
+            gate.recv().unwrap();
+        }
+        *s.lock().unwrap() += 1;
+    }));
+    informer.add_handler(HandlerFns::<ConfigMap>::new().on_add(|_| panic!("a handler bug")));
+    let fast = Seen::default();
+    informer.add_handler(recorder(&fast));
+    let resyncs = Arc::new(Mutex::new(0usize));
+    let r = resyncs.clone();
+    informer.add_handler(HandlerFns::<ConfigMap>::new().on_update(move |old, new| {
+        if Arc::ptr_eq(old, new) {
+            *r.lock().unwrap() += 1;
+        }
+    }));
+    informer.start();
+    assert!(tokio::time::timeout(DEADLINE, informer.wait_until_synced()).await.unwrap());
+    for i in 0..OBJECTS {
+        direct
+            .create(&PostParams::default(), &api_support::labelled_cm(&format!("c{i}")))
+            .await
+            .unwrap();
+    }
+    wait_until("the fast handler to see every object", DEADLINE, || {
+        fast.lock().unwrap().len() == OBJECTS
+    })
+    .await;
+    assert_eq!(*slow_seen.lock().unwrap(), 0, "the slow handler is still stuck");
+    release.send(()).unwrap();
+    wait_until("the slow handler to catch up", DEADLINE, || {
+        *slow_seen.lock().unwrap() == OBJECTS
+    })
+    .await;
+    wait_until("a periodic resync", DEADLINE, || *resyncs.lock().unwrap() >= OBJECTS).await;
+}
