@@ -50,7 +50,10 @@ pub enum MirrorError {
     Finalizer(#[from] FinalizerError<SecretError>),
     /// Removing the mirror of a ConfigMap that lost its label.
     #[error("removing the mirror of {0}")]
-    Unmirror(ObjectKey, #[source] Box<dyn std::error::Error + Send + Sync>),
+    Unmirror(
+        ObjectKey,
+        #[source] Box<dyn std::error::Error + Send + Sync>,
+    ),
 }
 
 fn wants_mirror(cm: &ConfigMap) -> bool {
@@ -100,15 +103,21 @@ pub async fn reconcile(client: Client, req: Request<ConfigMap>) -> Result<Action
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let secrets: Api<Secret> = Api::namespaced(client, &ns);
     let key = req.key.clone();
-    let has_finalizer = cm.metadata.finalizers.iter().flatten().any(|f| f == FINALIZER);
+    let has_finalizer = cm
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == FINALIZER);
 
     if !wants_mirror(&cm) {
         // Not (or no longer) mirrored: remove a mirror made earlier, then our finalizer.
         if has_finalizer {
-            let unmirror = |e: Box<dyn std::error::Error + Send + Sync>| {
-                MirrorError::Unmirror(key.clone(), e)
-            };
-            delete_secret(&secrets, &key).await.map_err(|e| unmirror(e.into()))?;
+            let unmirror =
+                |e: Box<dyn std::error::Error + Send + Sync>| MirrorError::Unmirror(key.clone(), e);
+            delete_secret(&secrets, &key)
+                .await
+                .map_err(|e| unmirror(e.into()))?;
             let current = cm.metadata.finalizers.clone().unwrap_or_default();
             let kept: Vec<_> = current.iter().filter(|f| *f != FINALIZER).collect();
             let patch = serde_json::json!([
@@ -153,7 +162,10 @@ pub async fn reconcile(client: Client, req: Request<ConfigMap>) -> Result<Action
 pub fn controller(client: Client, namespace: Option<&str>) -> Controller<ConfigMap> {
     let factory = InformerFactory::new();
     let (configmaps, secrets): (Api<ConfigMap>, Api<Secret>) = match namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client, ns)),
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
     // Only our Secrets, and without their data in memory beyond what the map needs.
@@ -176,8 +188,7 @@ pub fn controller(client: Client, namespace: Option<&str>) -> Controller<ConfigM
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let client = Client::try_from(Config::infer()?)?;

@@ -52,11 +52,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .on_add(|p: &Arc<Pod>| println!("+ {} ({})", ObjectKey::of(&**p), phase(p)))
             .on_update(|old: &Arc<Pod>, new: &Arc<Pod>| {
                 if phase(old) != phase(new) {
-                    println!("~ {} {} -> {}", ObjectKey::of(&**new), phase(old), phase(new));
+                    println!(
+                        "~ {} {} -> {}",
+                        ObjectKey::of(&**new),
+                        phase(old),
+                        phase(new)
+                    );
                 }
             })
             .on_delete(|d| {
-                let how = if d.is_tombstone() { " (while disconnected)" } else { "" };
+                let how = if d.is_tombstone() {
+                    " (while disconnected)"
+                } else {
+                    ""
+                };
                 println!("- {}{how}", ObjectKey::of(&**d.object()));
             }),
     );

@@ -30,9 +30,14 @@ fn configmap(name: &str, labelled: bool, data: &[(&str, &str)]) -> ConfigMap {
     let mut cm = ConfigMap::default();
     cm.metadata.name = Some(name.into());
     if labelled {
-        cm.metadata.labels = Some([(mirror::LABEL.0.to_owned(), mirror::LABEL.1.to_owned())].into());
+        cm.metadata.labels =
+            Some([(mirror::LABEL.0.to_owned(), mirror::LABEL.1.to_owned())].into());
     }
-    cm.data = Some(data.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
+    cm.data = Some(
+        data.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
     cm
 }
 
@@ -52,19 +57,31 @@ async fn mirror_controller_converges_and_cleans_up_through_its_finalizer() {
         },
     ));
 
-    cms.create(&PostParams::default(), &configmap("m", true, &[("a", "1")])).await.unwrap();
-    cms.create(&PostParams::default(), &configmap("plain", false, &[("a", "1")])).await.unwrap();
+    cms.create(&PostParams::default(), &configmap("m", true, &[("a", "1")]))
+        .await
+        .unwrap();
+    cms.create(
+        &PostParams::default(),
+        &configmap("plain", false, &[("a", "1")]),
+    )
+    .await
+    .unwrap();
     let s = eventually("the mirror Secret", DEADLINE, || async {
         secrets.get_opt("m").await.unwrap()
     })
     .await;
     assert_eq!(secret_value(&s, "a").as_deref(), Some("1"));
     let cm = cms.get("m").await.unwrap();
-    assert_eq!(cm.metadata.finalizers.as_deref(), Some(&[mirror::FINALIZER.to_owned()][..]));
+    assert_eq!(
+        cm.metadata.finalizers.as_deref(),
+        Some(&[mirror::FINALIZER.to_owned()][..])
+    );
 
     // An update is mirrored, removed keys included.
     let patch = serde_json::json!({"data": {"a": null, "b": "2"}});
-    cms.patch("m", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    cms.patch("m", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
     eventually("the update to be mirrored", DEADLINE, || async {
         let s = secrets.get("m").await.unwrap();
         (secret_value(&s, "b").as_deref() == Some("2") && secret_value(&s, "a").is_none())
@@ -75,25 +92,43 @@ async fn mirror_controller_converges_and_cleans_up_through_its_finalizer() {
     // A mirror deleted by hand comes back (the Secret informer maps it to its ConfigMap).
     secrets.delete("m", &DeleteParams::default()).await.unwrap();
     eventually("the Secret to be recreated", DEADLINE, || async {
-        secrets.get_opt("m").await.unwrap().filter(|s| s.metadata.deletion_timestamp.is_none())
+        secrets
+            .get_opt("m")
+            .await
+            .unwrap()
+            .filter(|s| s.metadata.deletion_timestamp.is_none())
     })
     .await;
 
     // Deleting the ConfigMap runs the cleanup, then the finalizer goes and so does it.
     cms.delete("m", &DeleteParams::default()).await.unwrap();
-    eventually("the ConfigMap and its mirror to be gone", DEADLINE, || async {
-        let cm = cms.get_opt("m").await.unwrap();
-        let s = secrets.get_opt("m").await.unwrap();
-        (cm.is_none() && s.is_none()).then_some(())
-    })
+    eventually(
+        "the ConfigMap and its mirror to be gone",
+        DEADLINE,
+        || async {
+            let cm = cms.get_opt("m").await.unwrap();
+            let s = secrets.get_opt("m").await.unwrap();
+            (cm.is_none() && s.is_none()).then_some(())
+        },
+    )
     .await;
 
     // The unlabelled ConfigMap got neither a mirror nor a finalizer.
     assert!(secrets.get_opt("plain").await.unwrap().is_none());
-    assert!(cms.get("plain").await.unwrap().metadata.finalizers.is_none());
+    assert!(
+        cms.get("plain")
+            .await
+            .unwrap()
+            .metadata
+            .finalizers
+            .is_none()
+    );
 
     let _ = stop.send(());
-    tokio::time::timeout(DEADLINE, controller).await.expect("the controller stops").unwrap();
+    tokio::time::timeout(DEADLINE, controller)
+        .await
+        .expect("the controller stops")
+        .unwrap();
 }
 
 #[tokio::test]
@@ -127,9 +162,9 @@ async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
                 // Slow enough that triggers arrive while it runs.
                 tokio::time::sleep(Duration::from_millis(15)).await;
                 flag.store(false, Ordering::SeqCst);
-                if name == "steady" && n <= FAILURES {
-                    Err(format!("attempt {n} of {name} fails"))
-                } else if name.starts_with("busy") && n % 3 != 0 {
+                let fails =
+                    (name == "steady" && n <= FAILURES) || (name.starts_with("busy") && n % 3 != 0);
+                if fails {
                     Err(format!("attempt {n} of {name} fails"))
                 } else {
                     Ok(Action::done())
@@ -141,30 +176,56 @@ async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
         },
     ));
 
-    cms.create(&PostParams::default(), &configmap("steady", false, &[])).await.unwrap();
+    cms.create(&PostParams::default(), &configmap("steady", false, &[]))
+        .await
+        .unwrap();
     for i in 0..3 {
-        cms.create(&PostParams::default(), &configmap(&format!("busy{i}"), false, &[])).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &configmap(&format!("busy{i}"), false, &[]),
+        )
+        .await
+        .unwrap();
     }
     // Many updates to the busy objects while their reconciles run and fail.
     for round in 0..20 {
         for i in 0..3 {
             let patch = serde_json::json!({"data": {"round": round.to_string()}});
-            cms.patch(&format!("busy{i}"), &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .unwrap();
+            cms.patch(
+                &format!("busy{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .unwrap();
         }
     }
-    eventually("the steady object to succeed after its failures", DEADLINE, || async {
-        (attempts.lock().unwrap().get("steady").map_or(0, Vec::len) > FAILURES).then_some(())
-    })
+    eventually(
+        "the steady object to succeed after its failures",
+        DEADLINE,
+        || async {
+            (attempts.lock().unwrap().get("steady").map_or(0, Vec::len) > FAILURES).then_some(())
+        },
+    )
     .await;
     let _ = stop.send(());
-    tokio::time::timeout(DEADLINE, run).await.expect("the controller stops").unwrap();
+    tokio::time::timeout(DEADLINE, run)
+        .await
+        .expect("the controller stops")
+        .unwrap();
 
-    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "a key was reconciled twice at once");
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "a key was reconciled twice at once"
+    );
     let attempts = attempts.lock().unwrap();
     let steady = &attempts["steady"];
-    assert_eq!(steady.len(), FAILURES + 1, "retried until success, then left alone");
+    assert_eq!(
+        steady.len(),
+        FAILURES + 1,
+        "retried until success, then left alone"
+    );
     // Per-key exponential backoff: 5, 10, 20, 40, 80 ms after each failure (plus the
     // 15 ms the reconcile itself takes).
     for (i, pair) in steady.windows(2).enumerate() {
@@ -196,17 +257,22 @@ async fn status_updates_retry_on_conflict() {
         tasks.push(tokio::spawn(async move {
             update_status(&pods, "p", |p: &mut Pod| {
                 let status = p.status.get_or_insert_with(Default::default);
-                status.conditions.get_or_insert_with(Vec::new).push(PodCondition {
-                    type_: format!("example.com/writer-{w}"),
-                    status: "True".into(),
-                    ..PodCondition::default()
-                });
+                status
+                    .conditions
+                    .get_or_insert_with(Vec::new)
+                    .push(PodCondition {
+                        type_: format!("example.com/writer-{w}"),
+                        status: "True".into(),
+                        ..PodCondition::default()
+                    });
             })
             .await
         }));
     }
     for t in tasks {
-        t.await.unwrap().expect("the status update succeeds despite conflicts");
+        t.await
+            .unwrap()
+            .expect("the status update succeeds despite conflicts");
     }
     let pod = pods.get("p").await.unwrap();
     let mut types: Vec<_> = pod
@@ -219,6 +285,8 @@ async fn status_updates_retry_on_conflict() {
         .filter(|t| t.starts_with("example.com/"))
         .collect();
     types.sort();
-    let want: Vec<_> = (0..WRITERS).map(|w| format!("example.com/writer-{w}")).collect();
+    let want: Vec<_> = (0..WRITERS)
+        .map(|w| format!("example.com/writer-{w}"))
+        .collect();
     assert_eq!(types, want, "no writer's change was lost");
 }

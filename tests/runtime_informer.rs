@@ -25,7 +25,9 @@ fn recorder(seen: &Seen) -> HandlerFns<ConfigMap> {
     let (a, d) = (seen.clone(), seen.clone());
     HandlerFns::new()
         .on_add(move |o: &Arc<ConfigMap>| {
-            a.lock().unwrap().insert(format!("+{}", o.metadata.name.clone().unwrap()));
+            a.lock()
+                .unwrap()
+                .insert(format!("+{}", o.metadata.name.clone().unwrap()));
         })
         .on_delete(move |del| {
             d.lock()
@@ -42,11 +44,17 @@ async fn many_handlers_share_one_list_and_one_watch() {
     let _ = env;
     let relay = Relay::start(admin.clone()).await;
     let direct: Api<ConfigMap> = Api::namespaced(admin, &ns);
-    direct.create(&PostParams::default(), &api_support::labelled_cm("before")).await.unwrap();
+    direct
+        .create(&PostParams::default(), &api_support::labelled_cm("before"))
+        .await
+        .unwrap();
 
     let factory = InformerFactory::new();
     let config = ReflectorConfig::default().labels(api_support::SELECTOR);
-    let first = factory.informer(Api::<ConfigMap>::namespaced(relay.client(), &ns), config.clone());
+    let first = factory.informer(
+        Api::<ConfigMap>::namespaced(relay.client(), &ns),
+        config.clone(),
+    );
     let second = factory.informer(Api::<ConfigMap>::namespaced(relay.client(), &ns), config);
     let seen: Vec<Seen> = (0..HANDLERS).map(|_| Seen::default()).collect();
     for (i, s) in seen.iter().enumerate() {
@@ -54,10 +62,20 @@ async fn many_handlers_share_one_list_and_one_watch() {
         informer.add_handler(recorder(s));
     }
     factory.start();
-    assert!(tokio::time::timeout(DEADLINE, factory.wait_for_cache_sync()).await.unwrap());
+    assert!(
+        tokio::time::timeout(DEADLINE, factory.wait_for_cache_sync())
+            .await
+            .unwrap()
+    );
 
-    direct.create(&PostParams::default(), &api_support::labelled_cm("after")).await.unwrap();
-    direct.delete("before", &DeleteParams::default()).await.unwrap();
+    direct
+        .create(&PostParams::default(), &api_support::labelled_cm("after"))
+        .await
+        .unwrap();
+    direct
+        .delete("before", &DeleteParams::default())
+        .await
+        .unwrap();
     for s in &seen {
         wait_until("every handler to see the changes", DEADLINE, || {
             let s = s.lock().unwrap();
@@ -72,8 +90,16 @@ async fn many_handlers_share_one_list_and_one_watch() {
         late.lock().unwrap().contains("+after")
     })
     .await;
-    assert!(!late.lock().unwrap().contains("+before"), "a deleted object is not replayed");
-    assert_eq!(relay.watches(), 1, "one watch for {} handlers", HANDLERS + 1);
+    assert!(
+        !late.lock().unwrap().contains("+before"),
+        "a deleted object is not replayed"
+    );
+    assert_eq!(
+        relay.watches(),
+        1,
+        "one watch for {} handlers",
+        HANDLERS + 1
+    );
     assert_eq!(relay.lists(), 1, "one list for {} handlers", HANDLERS + 1);
     assert_eq!(first.reader().len(), 1);
 }
@@ -86,14 +112,21 @@ async fn metadata_and_dynamic_informers_follow_the_server() {
     let direct: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
     let factory = InformerFactory::new();
     let config = ReflectorConfig::default().labels(api_support::SELECTOR);
-    let meta = factory.metadata_informer(Api::<ConfigMap>::namespaced(admin.clone(), &ns), config.clone());
+    let meta = factory.metadata_informer(
+        Api::<ConfigMap>::namespaced(admin.clone(), &ns),
+        config.clone(),
+    );
     let resource = ApiResource::of::<ConfigMap>();
     let dynamic = factory.informer(
         Api::<DynamicObject>::namespaced_with(admin, &ns, &resource),
         config,
     );
     factory.start();
-    assert!(tokio::time::timeout(DEADLINE, factory.wait_for_cache_sync()).await.unwrap());
+    assert!(
+        tokio::time::timeout(DEADLINE, factory.wait_for_cache_sync())
+            .await
+            .unwrap()
+    );
     let mut cm = api_support::labelled_cm("m");
     cm.data = Some([("k".to_owned(), "v".to_owned())].into());
     direct.create(&PostParams::default(), &cm).await.unwrap();
@@ -121,24 +154,44 @@ async fn streaming_list_fills_the_cache_without_a_list_request() {
     };
     let direct: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
     for name in ["s1", "s2", "s3"] {
-        direct.create(&PostParams::default(), &api_support::labelled_cm(name)).await.unwrap();
+        direct
+            .create(&PostParams::default(), &api_support::labelled_cm(name))
+            .await
+            .unwrap();
     }
     let relay = Relay::start(admin).await;
     let informer = k8s_client::runtime::SharedInformer::new(
         Api::<ConfigMap>::namespaced(relay.client(), &ns),
-        ReflectorConfig::default().labels(api_support::SELECTOR).streaming_list(),
+        ReflectorConfig::default()
+            .labels(api_support::SELECTOR)
+            .streaming_list(),
     );
     informer.start();
-    assert!(tokio::time::timeout(DEADLINE, informer.wait_until_synced()).await.unwrap());
-    let mut keys: Vec<_> = informer.reader().keys().into_iter().map(|k| k.name).collect();
+    assert!(
+        tokio::time::timeout(DEADLINE, informer.wait_until_synced())
+            .await
+            .unwrap()
+    );
+    let mut keys: Vec<_> = informer
+        .reader()
+        .keys()
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
     keys.sort();
     assert_eq!(keys, ["s1", "s2", "s3"]);
     assert_eq!(relay.lists(), 0, "the initial state came through the watch");
     assert_eq!(relay.watches(), 1);
     // The same watch goes on with live changes.
-    direct.create(&PostParams::default(), &api_support::labelled_cm("s4")).await.unwrap();
+    direct
+        .create(&PostParams::default(), &api_support::labelled_cm("s4"))
+        .await
+        .unwrap();
     wait_until("the live change", DEADLINE, || {
-        informer.reader().get(&ObjectKey::namespaced(&ns, "s4")).is_some()
+        informer
+            .reader()
+            .get(&ObjectKey::namespaced(&ns, "s4"))
+            .is_some()
     })
     .await;
     assert_eq!(relay.watches(), 1);
@@ -179,10 +232,17 @@ async fn a_slow_or_panicking_handler_does_not_hold_up_the_others_and_resync_rede
         }
     }));
     informer.start();
-    assert!(tokio::time::timeout(DEADLINE, informer.wait_until_synced()).await.unwrap());
+    assert!(
+        tokio::time::timeout(DEADLINE, informer.wait_until_synced())
+            .await
+            .unwrap()
+    );
     for i in 0..OBJECTS {
         direct
-            .create(&PostParams::default(), &api_support::labelled_cm(&format!("c{i}")))
+            .create(
+                &PostParams::default(),
+                &api_support::labelled_cm(&format!("c{i}")),
+            )
             .await
             .unwrap();
     }
@@ -190,11 +250,18 @@ async fn a_slow_or_panicking_handler_does_not_hold_up_the_others_and_resync_rede
         fast.lock().unwrap().len() == OBJECTS
     })
     .await;
-    assert_eq!(*slow_seen.lock().unwrap(), 0, "the slow handler is still stuck");
+    assert_eq!(
+        *slow_seen.lock().unwrap(),
+        0,
+        "the slow handler is still stuck"
+    );
     release.send(()).unwrap();
     wait_until("the slow handler to catch up", DEADLINE, || {
         *slow_seen.lock().unwrap() == OBJECTS
     })
     .await;
-    wait_until("a periodic resync", DEADLINE, || *resyncs.lock().unwrap() >= OBJECTS).await;
+    wait_until("a periodic resync", DEADLINE, || {
+        *resyncs.lock().unwrap() >= OBJECTS
+    })
+    .await;
 }

@@ -68,7 +68,11 @@ async fn a_key_is_never_on_two_workers_and_every_add_is_seen() {
     for w in workers {
         w.await.unwrap();
     }
-    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "a key ran on two workers at once");
+    assert_eq!(
+        overlaps.load(Ordering::SeqCst),
+        0,
+        "a key ran on two workers at once"
+    );
     for k in 0..KEYS {
         assert_eq!(
             covered[k].load(Ordering::SeqCst),
@@ -77,7 +81,10 @@ async fn a_key_is_never_on_two_workers_and_every_add_is_seen() {
         );
     }
     let n = processed.load(Ordering::SeqCst);
-    assert!(n >= KEYS && n <= ADDS, "de-duplicated: {n} runs for {ADDS} adds");
+    assert!(
+        (KEYS..=ADDS).contains(&n),
+        "de-duplicated: {n} runs for {ADDS} adds"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +101,9 @@ async fn adds_are_deduplicated_and_held_back_while_processing() {
     let second = queue.get().await.unwrap();
     assert_eq!(second, "b");
     assert!(
-        tokio::time::timeout(Duration::from_millis(50), queue.get()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(50), queue.get())
+            .await
+            .is_err(),
         "a is not handed out while in flight"
     );
     queue.done(&"a");
@@ -108,7 +117,9 @@ async fn delayed_adds_wait() {
     queue.add_after("later", Duration::from_millis(150));
     assert!(queue.is_empty());
     assert_eq!(
-        tokio::time::timeout(Duration::from_secs(5), queue.get()).await.unwrap(),
+        tokio::time::timeout(Duration::from_secs(5), queue.get())
+            .await
+            .unwrap(),
         Some("later")
     );
     assert!(start.elapsed() >= Duration::from_millis(150));
@@ -133,9 +144,15 @@ fn default_rate_limiter_figures() {
         assert_eq!(RateLimiter::<()>::when(&bucket, &()), Duration::ZERO);
     }
     let d = RateLimiter::<()>::when(&bucket, &());
-    assert!(d > Duration::from_millis(90) && d <= Duration::from_millis(100), "{d:?}");
+    assert!(
+        d > Duration::from_millis(90) && d <= Duration::from_millis(100),
+        "{d:?}"
+    );
     let d = RateLimiter::<()>::when(&bucket, &());
-    assert!(d > Duration::from_millis(190) && d <= Duration::from_millis(200), "{d:?}");
+    assert!(
+        d > Duration::from_millis(190) && d <= Duration::from_millis(200),
+        "{d:?}"
+    );
 
     // The default: the max of both. 100 fresh keys cost 5 ms each; the 101st waits for
     // the bucket (~100 ms), whatever its own backoff.
@@ -144,7 +161,10 @@ fn default_rate_limiter_figures() {
         assert_eq!(rl.when(&k), Duration::from_millis(5));
     }
     let d = rl.when(&100);
-    assert!(d > Duration::from_millis(90) && d <= Duration::from_millis(100), "{d:?}");
+    assert!(
+        d > Duration::from_millis(90) && d <= Duration::from_millis(100),
+        "{d:?}"
+    );
     assert_eq!(rl.num_requeues(&3), 1);
     rl.forget(&3);
     assert_eq!(rl.num_requeues(&3), 0);
@@ -177,7 +197,11 @@ async fn shutdown_drains_queued_items_and_ignores_new_ones() {
     queue.add_after(9, Duration::from_millis(10));
     queue.shut_down();
     queue.add(3);
-    assert_eq!(queue.get().await, Some(2), "queued items are still handed out");
+    assert_eq!(
+        queue.get().await,
+        Some(2),
+        "queued items are still handed out"
+    );
     queue.done(&2);
     let drained = {
         let queue = queue.clone();
@@ -186,7 +210,10 @@ async fn shutdown_drains_queued_items_and_ignores_new_ones() {
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert!(!drained.is_finished(), "drain waits for the in-flight item");
     queue.done(&in_flight);
-    tokio::time::timeout(Duration::from_secs(5), drained).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), drained)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(queue.get().await, None, "nothing was added after shutdown");
 }
 

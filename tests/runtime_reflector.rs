@@ -42,7 +42,9 @@ async fn churn_step(api: &Api<ConfigMap>, i: usize) {
         }
         2 | 3 => {
             let patch = serde_json::json!({"data": {"v": i.to_string()}});
-            let _ = api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+            let _ = api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await;
         }
         _ => {
             let _ = api.delete(&name, &DeleteParams::default()).await;
@@ -57,7 +59,12 @@ async fn fresh(api: &Api<ConfigMap>) -> BTreeMap<String, String> {
         .unwrap()
         .items
         .into_iter()
-        .map(|o| (o.metadata.name.unwrap(), o.metadata.resource_version.unwrap()))
+        .map(|o| {
+            (
+                o.metadata.name.unwrap(),
+                o.metadata.resource_version.unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -100,7 +107,10 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
     let config = ReflectorConfig::default()
         .labels(api_support::SELECTOR)
         .page_size(50)
-        .backoff(Backoff::new(Duration::from_millis(20), Duration::from_millis(400)));
+        .backoff(Backoff::new(
+            Duration::from_millis(20),
+            Duration::from_millis(400),
+        ));
     let informer = SharedInformer::new(through_relay, config);
     informer.add_handler(HandlerFns::<ConfigMap>::new().on_delete({
         let tombstones = tombstones.clone();
@@ -115,12 +125,21 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
     }));
     // Some objects before the start: the first list is paginated (page size 50).
     for i in 0..120 {
-        admin.create(&PostParams::default(), &cm(&format!("o{i}"), i)).await.unwrap();
+        admin
+            .create(&PostParams::default(), &cm(&format!("o{i}"), i))
+            .await
+            .unwrap();
     }
     informer.start();
-    tokio::time::timeout(DEADLINE, informer.wait_until_synced()).await.unwrap();
+    tokio::time::timeout(DEADLINE, informer.wait_until_synced())
+        .await
+        .unwrap();
     assert_eq!(cached(&informer), fresh(&admin).await);
-    assert!(relay.lists() >= 3, "120 objects in pages of 50: {} lists", relay.lists());
+    assert!(
+        relay.lists() >= 3,
+        "120 objects in pages of 50: {} lists",
+        relay.lists()
+    );
 
     // Churn with the watch cut every so often.
     let started = std::time::Instant::now();
@@ -143,12 +162,17 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
     for w in writers {
         w.await.unwrap();
     }
-    eprintln!("{OPERATIONS} writes in {:?} with {cuts} cuts", started.elapsed());
+    eprintln!(
+        "{OPERATIONS} writes in {:?} with {cuts} cuts",
+        started.elapsed()
+    );
     assert!(cuts >= 3, "only {cuts} cuts during the churn");
     let want = fresh(&admin).await;
-    wait_until("the cache to equal a fresh list after the cuts", DEADLINE, || {
-        cached(&informer) == want
-    })
+    wait_until(
+        "the cache to equal a fresh list after the cuts",
+        DEADLINE,
+        || cached(&informer) == want,
+    )
     .await;
 
     // A forced 410 with a deletion in between: the relist turns it into a tombstone.
@@ -158,19 +182,35 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
     relay.cut();
     wait_until("the next watch to be held", DEADLINE, || relay.held() == 1).await;
     let victim = want.keys().next().unwrap().clone();
-    admin.delete(&victim, &DeleteParams::default()).await.unwrap();
-    admin.create(&PostParams::default(), &cm("late", 0)).await.unwrap();
+    admin
+        .delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    admin
+        .create(&PostParams::default(), &cm("late", 0))
+        .await
+        .unwrap();
     relay.hold_watches(false);
     let want = fresh(&admin).await;
-    wait_until("the cache to equal a fresh list after the relist", DEADLINE, || {
-        cached(&informer) == want
-    })
+    wait_until(
+        "the cache to equal a fresh list after the relist",
+        DEADLINE,
+        || cached(&informer) == want,
+    )
     .await;
-    assert!(relay.lists() > lists_before, "410 Gone made the reflector relist");
+    assert!(
+        relay.lists() > lists_before,
+        "410 Gone made the reflector relist"
+    );
     assert!(
         tombstones.lock().unwrap().contains(&victim),
         "{victim} deleted while disconnected arrives as a tombstone: {:?}",
         tombstones.lock().unwrap()
     );
-    assert!(informer.reader().get(&ObjectKey::namespaced(&ns, "late")).is_some());
+    assert!(
+        informer
+            .reader()
+            .get(&ObjectKey::namespaced(&ns, "late"))
+            .is_some()
+    );
 }

@@ -43,16 +43,31 @@ fn indexes_follow_inserts_updates_and_removes() {
     store.insert(cm("a", "x", "1", Some("web"), Some("u1")));
     store.insert(cm("a", "y", "1", Some("db"), Some("u1")));
     store.insert(cm("b", "x", "1", Some("web"), None));
-    assert_eq!(names(&reader.by_index("app", "web").unwrap()), ["a/x", "b/x"]);
-    assert_eq!(names(&reader.by_index(indexers::NAMESPACE, "a").unwrap()), ["a/x", "a/y"]);
-    assert_eq!(names(&reader.by_index(indexers::OWNER, "u1").unwrap()), ["a/x", "a/y"]);
+    assert_eq!(
+        names(&reader.by_index("app", "web").unwrap()),
+        ["a/x", "b/x"]
+    );
+    assert_eq!(
+        names(&reader.by_index(indexers::NAMESPACE, "a").unwrap()),
+        ["a/x", "a/y"]
+    );
+    assert_eq!(
+        names(&reader.by_index(indexers::OWNER, "u1").unwrap()),
+        ["a/x", "a/y"]
+    );
 
     // An update moves the object between index values.
     let old = store.insert(cm("a", "x", "2", Some("db"), None)).unwrap();
     assert_eq!(old.metadata.resource_version.as_deref(), Some("1"));
     assert_eq!(names(&reader.by_index("app", "web").unwrap()), ["b/x"]);
-    assert_eq!(names(&reader.by_index("app", "db").unwrap()), ["a/x", "a/y"]);
-    assert_eq!(names(&reader.by_index(indexers::OWNER, "u1").unwrap()), ["a/y"]);
+    assert_eq!(
+        names(&reader.by_index("app", "db").unwrap()),
+        ["a/x", "a/y"]
+    );
+    assert_eq!(
+        names(&reader.by_index(indexers::OWNER, "u1").unwrap()),
+        ["a/y"]
+    );
 
     store.remove(&ObjectKey::namespaced("a", "y"));
     assert_eq!(names(&reader.by_index("app", "db").unwrap()), ["a/x"]);
@@ -94,7 +109,10 @@ fn replace_reports_added_updated_and_removed() {
     ]);
     assert_eq!(names(&diff.added), ["a/new"]);
     assert_eq!(diff.updated.len(), 1);
-    assert_eq!(diff.updated[0].0.metadata.resource_version.as_deref(), Some("1"));
+    assert_eq!(
+        diff.updated[0].0.metadata.resource_version.as_deref(),
+        Some("1")
+    );
     assert_eq!(names(&diff.removed), ["a/gone"]);
     assert_eq!(
         names(&store.reader().by_index("app", "web").unwrap()),

@@ -294,7 +294,11 @@ where
         let req = self.request.watch_metadata(wp, resource_version)?;
         let url = req.uri().to_string();
         let body = self.client.request_stream(req).await?;
-        Ok(decode_stream::<PartialObjectMetadata, _>(body, url, wp.max_event_size))
+        Ok(decode_stream::<PartialObjectMetadata, _>(
+            body,
+            url,
+            wp.max_event_size,
+        ))
     }
 
     /// `GET` a subresource as `T` (e.g. `scale` as `autoscaling/v1` `Scale`).

@@ -6,9 +6,9 @@ use super::listwatch::{ListWatch, MetadataOnly};
 use super::object::Object;
 use super::reflector::ReflectorConfig;
 use crate::api::{Api, PartialObjectMetadata, Resource};
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use futures_util::future::BoxFuture;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
@@ -82,7 +82,9 @@ impl fmt::Debug for InformerFactory {
         f.debug_struct("InformerFactory")
             .field(
                 "collections",
-                &map.keys().map(|k| k.collection.as_str()).collect::<Vec<_>>(),
+                &map.keys()
+                    .map(|k| k.collection.as_str())
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -128,7 +130,10 @@ impl InformerFactory {
         };
         let mut map = self.informers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = map.get(&key)
-            && let Some(informer) = existing.informer.as_any().downcast_ref::<SharedInformer<K>>()
+            && let Some(informer) = existing
+                .informer
+                .as_any()
+                .downcast_ref::<SharedInformer<K>>()
         {
             return informer.clone();
         }

@@ -166,13 +166,12 @@ async fn run_listener<K: Send + Sync + 'static>(
                 listener.room.notify_waiters();
                 // A panicking handler must not stop its task: the informer would then
                 // wait for room in its buffer forever.
-                let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    match &change {
+                let delivered =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &change {
                         Change::Added(o) => handler.on_add(o),
                         Change::Updated { old, new } => handler.on_update(old, new),
                         Change::Deleted(d) => handler.on_delete(d),
-                    }
-                }));
+                    }));
                 if delivered.is_err() {
                     tracing::error!("informer: an event handler panicked; event skipped");
                 }

@@ -340,10 +340,7 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
                 }
                 WatchEvent::Bookmark(_) => {}
                 WatchEvent::Error(status) => {
-                    return Err(crate::api::watch_status_error(
-                        self.lw.collection(),
-                        status,
-                    ));
+                    return Err(crate::api::watch_status_error(self.lw.collection(), status));
                 }
             }
         }
@@ -477,10 +474,7 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
                 return Ok(());
             }
             WatchEvent::Error(status) => {
-                return Err(crate::api::watch_status_error(
-                    self.lw.collection(),
-                    status,
-                ));
+                return Err(crate::api::watch_status_error(self.lw.collection(), status));
             }
             WatchEvent::Added(o) | WatchEvent::Modified(o) => Ok(o),
             WatchEvent::Deleted(o) => Err(o),

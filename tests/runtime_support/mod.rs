@@ -41,13 +41,23 @@ impl Relay {
         let cut = Arc::new(tokio::sync::watch::channel(0u64).0);
         let gone_next = Arc::new(AtomicBool::new(false));
         let hold = Arc::new(tokio::sync::watch::channel(false).0);
-        let (c, cut2, gone2, hold2) = (counters.clone(), cut.clone(), gone_next.clone(), hold.clone());
+        let (c, cut2, gone2, hold2) = (
+            counters.clone(),
+            cut.clone(),
+            gone_next.clone(),
+            hold.clone(),
+        );
         let upstream = Upstream::start(move |req| {
-            let (counters, cut, gone_next, hold) = (c.clone(), cut2.clone(), gone2.clone(), hold2.clone());
+            let (counters, cut, gone_next, hold) =
+                (c.clone(), cut2.clone(), gone2.clone(), hold2.clone());
             let target = target.clone();
             Box::pin(async move {
                 let (parts, body) = req.into_parts();
-                let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = body
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
                 let path = parts.uri.path().to_owned();
                 let mut query = parts.uri.query().unwrap_or_default().to_owned();
                 let watch = is_watch(&query);
@@ -62,7 +72,13 @@ impl Relay {
                     if gone_next.swap(false, Ordering::SeqCst) {
                         query = query
                             .split('&')
-                            .map(|p| if p.starts_with("resourceVersion=") { "resourceVersion=1" } else { p })
+                            .map(|p| {
+                                if p.starts_with("resourceVersion=") {
+                                    "resourceVersion=1"
+                                } else {
+                                    p
+                                }
+                            })
                             .collect::<Vec<_>>()
                             .join("&");
                     }
@@ -119,7 +135,13 @@ impl Relay {
             }) as UpFuture
         })
         .await;
-        Self { upstream, counters, cut, gone_next, hold }
+        Self {
+            upstream,
+            counters,
+            cut,
+            gone_next,
+            hold,
+        }
     }
 
     /// A client that talks to the API server through this relay.
