@@ -290,3 +290,85 @@ async fn status_updates_retry_on_conflict() {
         .collect();
     assert_eq!(types, want, "no writer's change was lost");
 }
+
+#[tokio::test]
+async fn changes_of_owned_objects_reconcile_their_owner() {
+    let Some((_env, client, ns)) = api_support::setup("owns").await else {
+        return;
+    };
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let owner = cms
+        .create(&PostParams::default(), &configmap("owner", false, &[]))
+        .await
+        .unwrap();
+    let runs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let r = runs.clone();
+    let owned =
+        k8s_client::runtime::SharedInformer::new(secrets.clone(), ReflectorConfig::default());
+    let controller = Controller::new(cms.clone(), ReflectorConfig::default()).owns(owned);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(controller.run(
+        move |req| {
+            let r = r.clone();
+            async move {
+                r.lock().unwrap().push(req.key.to_string());
+                Ok::<_, std::convert::Infallible>(Action::done())
+            }
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let owner_key = format!("{ns}/owner");
+    let count = |runs: &Arc<Mutex<Vec<String>>>| {
+        runs.lock()
+            .unwrap()
+            .iter()
+            .filter(|k| **k == owner_key)
+            .count()
+    };
+    eventually("the owner's first reconcile", DEADLINE, || async {
+        (count(&runs) >= 1).then_some(())
+    })
+    .await;
+    let before = count(&runs);
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "child", "ownerReferences": [{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+            "uid": owner.metadata.uid.clone().unwrap()
+        }]},
+        "stringData": {"k": "v"}
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    eventually(
+        "the owned Secret to trigger its owner",
+        DEADLINE,
+        || async { (count(&runs) > before).then_some(()) },
+    )
+    .await;
+    // An unowned Secret triggers nothing of ours.
+    let mut other = Secret::default();
+    other.metadata.name = Some("unowned".into());
+    secrets
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap();
+    let _ = stop.send(());
+    tokio::time::timeout(DEADLINE, run)
+        .await
+        .expect("the controller stops")
+        .unwrap();
+    assert!(
+        runs.lock()
+            .unwrap()
+            .iter()
+            .all(|k| !k.ends_with("/unowned") && !k.ends_with("/child")),
+        "only owners are reconciled: {:?}",
+        runs.lock().unwrap()
+    );
+}
