@@ -372,3 +372,56 @@ async fn changes_of_owned_objects_reconcile_their_owner() {
         runs.lock().unwrap()
     );
 }
+
+#[tokio::test]
+async fn requeue_after_reconciles_again_after_the_delay() {
+    let Some((_env, client, ns)) = api_support::setup("requeue").await else {
+        return;
+    };
+    const DELAY: Duration = Duration::from_millis(200);
+    const RUNS: usize = 3;
+    let cms: Api<ConfigMap> = Api::namespaced(client, &ns);
+    cms.create(&PostParams::default(), &configmap("poll", false, &[]))
+        .await
+        .unwrap();
+    let runs: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let r = runs.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(Controller::new(cms, ReflectorConfig::default()).run(
+        move |req| {
+            let r = r.clone();
+            async move {
+                // The namespace also holds kube-root-ca.crt: only count ours.
+                if req.key.name != "poll" {
+                    return Ok(Action::done());
+                }
+                let n = {
+                    let mut r = r.lock().unwrap();
+                    r.push(Instant::now());
+                    r.len()
+                };
+                Ok::<_, std::convert::Infallible>(if n < RUNS {
+                    Action::requeue_after(DELAY)
+                } else {
+                    Action::done()
+                })
+            }
+        },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    eventually("the requeued runs", DEADLINE, || async {
+        (runs.lock().unwrap().len() >= RUNS).then_some(())
+    })
+    .await;
+    // After `done`, no more runs without a change.
+    tokio::time::sleep(DELAY * 2).await;
+    let _ = stop.send(());
+    tokio::time::timeout(DEADLINE, run).await.unwrap().unwrap();
+    let runs = runs.lock().unwrap();
+    assert_eq!(runs.len(), RUNS);
+    for pair in runs.windows(2) {
+        assert!(pair[1].duration_since(pair[0]) >= DELAY);
+    }
+}

@@ -92,6 +92,7 @@ pub struct Controller<K: Object> {
     informer: SharedInformer<K>,
     owner_kind: String,
     owner_api_version: String,
+    owner_namespaced: bool,
     queue: WorkQueue<ObjectKey>,
     workers: usize,
     triggers: Vec<Trigger>,
@@ -137,6 +138,7 @@ where
             SharedInformer::new(api, config),
             &K::kind(&dt),
             &K::api_version(&dt),
+            K::namespaced(&dt),
         )
     }
 
@@ -148,18 +150,25 @@ where
             factory.informer(api, config),
             &K::kind(&dt),
             &K::api_version(&dt),
+            K::namespaced(&dt),
         )
     }
 }
 
 impl<K: Object> Controller<K> {
-    /// A controller over an existing informer of objects of kind `kind` in `api_version`
-    /// (used to match `ownerReferences`).
-    pub fn with_informer(informer: SharedInformer<K>, kind: &str, api_version: &str) -> Self {
+    /// A controller over an existing informer of objects of kind `kind` in `api_version`,
+    /// namespaced or cluster-scoped (used to match `ownerReferences`).
+    pub fn with_informer(
+        informer: SharedInformer<K>,
+        kind: &str,
+        api_version: &str,
+        namespaced: bool,
+    ) -> Self {
         let queue = WorkQueue::new();
         Self {
             owner_kind: kind.to_owned(),
             owner_api_version: api_version.to_owned(),
+            owner_namespaced: namespaced,
             queue,
             workers: 1,
             triggers: Vec::new(),
@@ -195,10 +204,12 @@ impl<K: Object> Controller<K> {
 
     /// Reconciles the owner when an object of `informer` changes: every
     /// `ownerReference` of this controller's kind and API version names an owner (in the
-    /// owned object's namespace, or cluster-scoped when the owned object is).
+    /// owned object's namespace when the owner kind is namespaced — owner references
+    /// never cross namespaces — else cluster-scoped).
     #[must_use]
     pub fn owns<C: Object>(self, informer: SharedInformer<C>) -> Self {
         let (kind, api_version) = (self.owner_kind.clone(), self.owner_api_version.clone());
+        let namespaced = self.owner_namespaced;
         self.watches(informer, move |c: &C| {
             let meta = c.object_meta();
             meta.owner_references
@@ -206,7 +217,10 @@ impl<K: Object> Controller<K> {
                 .flatten()
                 .filter(|r| r.kind == kind && r.api_version == api_version)
                 .map(|r| ObjectKey {
-                    namespace: meta.namespace.clone().filter(|n| !n.is_empty()),
+                    namespace: meta
+                        .namespace
+                        .clone()
+                        .filter(|n| namespaced && !n.is_empty()),
                     name: r.name.clone(),
                 })
                 .collect()

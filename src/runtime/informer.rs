@@ -191,7 +191,7 @@ struct Shared<K> {
     store: Store<K>,
     listeners: Mutex<Vec<Arc<Listener<K>>>>,
     next_id: AtomicU64,
-    buffer: usize,
+    buffer: std::sync::atomic::AtomicUsize,
     stop: CancellationToken,
     collection: String,
 }
@@ -295,7 +295,7 @@ impl<K: Object> SharedInformer<K> {
             store: store.clone(),
             listeners: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
-            buffer: DEFAULT_HANDLER_BUFFER,
+            buffer: std::sync::atomic::AtomicUsize::new(DEFAULT_HANDLER_BUFFER),
             stop: stop.clone(),
             collection: lw.collection().to_owned(),
         });
@@ -316,12 +316,10 @@ impl<K: Object> SharedInformer<K> {
         }
     }
 
-    /// Sets the per-handler buffer for handlers added from now on (at least 1).
+    /// Sets the per-handler buffer (in events, at least 1) of handlers added from now on.
     #[must_use]
-    pub fn handler_buffer(mut self, events: usize) -> Self {
-        if let Some(shared) = Arc::get_mut(&mut self.shared) {
-            shared.buffer = events.max(1);
-        }
+    pub fn handler_buffer(self, events: usize) -> Self {
+        self.shared.buffer.store(events.max(1), Ordering::Relaxed);
         self
     }
 
@@ -370,7 +368,7 @@ impl<K: Object> SharedInformer<K> {
             queue: Mutex::new(VecDeque::new()),
             pending: Notify::new(),
             room: Notify::new(),
-            capacity: self.shared.buffer,
+            capacity: self.shared.buffer.load(Ordering::Relaxed),
             stop: self.shared.stop.child_token(),
         });
         self.shared.store.with_write(|w| {

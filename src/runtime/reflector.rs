@@ -380,6 +380,8 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
 
     fn watch_params(&self) -> WatchParams {
         let mut wp = self.config.watch.clone();
+        // Initial events only for the streaming list, never on a resumed watch.
+        wp.send_initial_events = false;
         if wp.timeout_seconds.is_none() {
             // client-go: minWatchTimeout (5 min) × (1 + rand), spreading reconnects out.
             let secs = 300.0 * (1.0 + super::backoff::random_unit());
