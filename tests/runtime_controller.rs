@@ -162,6 +162,7 @@ async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
                 // Slow enough that triggers arrive while it runs.
                 tokio::time::sleep(Duration::from_millis(15)).await;
                 flag.store(false, Ordering::SeqCst);
+                assert!(!(name == "panicky" && n == 1), "a reconcile bug");
                 let fails =
                     (name == "steady" && n <= FAILURES) || (name.starts_with("busy") && n % 3 != 0);
                 if fails {
@@ -177,6 +178,9 @@ async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
     ));
 
     cms.create(&PostParams::default(), &configmap("steady", false, &[]))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &configmap("panicky", false, &[]))
         .await
         .unwrap();
     for i in 0..3 {
@@ -204,7 +208,9 @@ async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
         "the steady object to succeed after its failures",
         DEADLINE,
         || async {
-            (attempts.lock().unwrap().get("steady").map_or(0, Vec::len) > FAILURES).then_some(())
+            let attempts = attempts.lock().unwrap();
+            let count = |name: &str| attempts.get(name).map_or(0, Vec::len);
+            (count("steady") > FAILURES && count("panicky") >= 2).then_some(())
         },
     )
     .await;
@@ -233,6 +239,11 @@ async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
         let backoff = Duration::from_millis(5 << i);
         assert!(gap >= backoff, "retry {i}: {gap:?} < {backoff:?}");
     }
+    assert_eq!(
+        attempts["panicky"].len(),
+        2,
+        "a panic is retried like an error"
+    );
     for i in 0..3 {
         assert!(attempts[&format!("busy{i}")].len() >= 2);
     }

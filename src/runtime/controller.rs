@@ -9,6 +9,7 @@ use super::queue::WorkQueue;
 use super::reflector::ReflectorConfig;
 use super::store::Reader;
 use crate::api::{Api, Resource};
+use futures_util::FutureExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -64,8 +65,8 @@ type Trigger = Box<dyn Fn(&WorkQueue<ObjectKey>) + Send>;
 /// * Workers ([`workers`](Self::workers), default 1) start once every informer has
 ///   synced. One key is never reconciled by two workers at once.
 /// * `Ok(action)` forgets the key's failures ([`Action::requeue_after`] queues it again
-///   later); `Err` logs and re-queues the key through the rate limiter (client-go's
-///   default: per-key 5 ms doubling to 1000 s, overall 10 qps / burst 100).
+///   later); `Err` (or a panic) logs and re-queues the key through the rate limiter
+///   (client-go's default: per-key 5 ms doubling to 1000 s, overall 10 qps / burst 100).
 /// * Shutdown: when the `shutdown` future of [`run`](Self::run) completes, in-flight
 ///   reconciles finish, queued keys are dropped (a restart lists everything again), and
 ///   the informers stop.
@@ -331,19 +332,26 @@ async fn worker<K, F, Fut, E>(
             _ = stop.cancelled() => return,
         };
         let object = reader.get(&key);
-        let result = reconcile(Request {
+        let attempt = reconcile(Request {
             key: key.clone(),
             object,
-        })
-        .await;
+        });
+        // A panicking reconcile is a failure of this key, not the end of the worker (the
+        // key would otherwise stay "in flight" for ever).
+        let result = std::panic::AssertUnwindSafe(attempt).catch_unwind().await;
         match result {
-            Ok(action) => {
+            Err(_) => {
+                tracing::error!(key = %key, retries = queue.num_requeues(&key),
+                    "controller: reconcile panicked; retrying with backoff");
+                queue.add_rate_limited(key.clone());
+            }
+            Ok(Ok(action)) => {
                 queue.forget(&key);
                 if let Some(delay) = action.requeue_after {
                     queue.add_after(key.clone(), delay);
                 }
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(key = %key, retries = queue.num_requeues(&key), error = %e,
                     "controller: reconcile failed; retrying with backoff");
                 queue.add_rate_limited(key.clone());
