@@ -1,6 +1,7 @@
 //! Reflector behaviour a real API server does not show on demand, against a local
-//! stand-in: a watch that ends at once without any event ("very short watch") is a
-//! failure and waits the backoff instead of reconnecting in a hot loop.
+//! stand-in: a watch that ends at once without any event ("very short watch"), or with
+//! an `ERROR` event, is a failure and waits the backoff instead of reconnecting in a hot
+//! loop.
 
 #[path = "proxy_util/mod.rs"]
 mod proxy_util;
@@ -18,6 +19,20 @@ const LIST: &str = r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"res
 
 #[tokio::test]
 async fn very_short_watches_back_off() {
+    watches_back_off("").await;
+}
+
+#[tokio::test]
+async fn error_events_back_off() {
+    watches_back_off(
+        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":500,\"reason\":\"InternalError\"}}\n",
+    )
+    .await;
+}
+
+/// Watches that answer `watch_body` and end: about five in 1.5 s with a 100 ms → 400 ms
+/// backoff, not hundreds.
+async fn watches_back_off(watch_body: &'static str) {
     let watches = Arc::new(AtomicUsize::new(0));
     let w = watches.clone();
     let upstream = Upstream::start(move |req| {
@@ -26,7 +41,7 @@ async fn very_short_watches_back_off() {
             w.fetch_add(1, Ordering::SeqCst);
         }
         Box::pin(async move {
-            let body = if is_watch { "" } else { LIST };
+            let body = if is_watch { watch_body } else { LIST };
             http::Response::builder()
                 .header("content-type", "application/json")
                 .body(full(body))

@@ -236,6 +236,33 @@ enum WatchEnd {
     Relist,
 }
 
+/// Why a list or watch attempt failed (logged, then retried after the backoff).
+enum Failure {
+    Request(Error),
+    /// An `ERROR` watch event other than 410.
+    Status(crate::error::Status),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Request(e)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Request(e) => e.fmt(f),
+            Failure::Status(s) => write!(
+                f,
+                "the server ended the watch with an ERROR event (code {}, reason {})",
+                s.code.unwrap_or_default(),
+                s.reason.as_deref().unwrap_or("none"),
+            ),
+        }
+    }
+}
+
 impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
     /// A reflector filling `store` from `lw`.
     pub fn new(lw: L, store: Store<K>, config: ReflectorConfig) -> Self {
@@ -260,7 +287,7 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
                         tokio::time::sleep(delay).await;
                         continue;
                     }
-                    Err(e) if refused(&e) => {
+                    Err(Failure::Request(e)) if refused(&e) => {
                         tracing::info!(collection = %self.lw.collection(), error = %e,
                             "reflector: streaming list refused; using paginated lists");
                         streaming = false;
@@ -269,7 +296,10 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
                     Err(e) => Err(e),
                 }
             } else {
-                self.list(d).await.map(Start::Listed)
+                self.list(d)
+                    .await
+                    .map(Start::Listed)
+                    .map_err(Failure::Request)
             };
             let (rv, stream) = match start {
                 Ok(Start::Listed(rv)) => (rv, None),
@@ -319,7 +349,7 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
     /// A streaming list: initial `ADDED` events until the initial-events-end bookmark, then
     /// an atomic replace; returns the bookmark's version and the still open watch, or
     /// `None` when the watch ended before the bookmark.
-    async fn streaming_list(&mut self, d: &dyn Dispatch<K>) -> Result<Option<Start<K>>, Error> {
+    async fn streaming_list(&mut self, d: &dyn Dispatch<K>) -> Result<Option<Start<K>>, Failure> {
         let wp = self.watch_params().initial_events();
         let mut events = self.lw.watch(&wp, "").await?;
         let mut items: HashMap<ObjectKey, K> = HashMap::new();
@@ -340,7 +370,7 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
                 }
                 WatchEvent::Bookmark(_) => {}
                 WatchEvent::Error(status) => {
-                    return Err(crate::api::watch_status_error(self.lw.collection(), status));
+                    return Err(Failure::Status(status));
                 }
             }
         }
@@ -440,7 +470,7 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
                         }
                     }
                     Some(Err(e)) if e.is_gone() => return WatchEnd::Relist,
-                    Some(Err(e)) => break Some(e),
+                    Some(Err(e)) => break Some(Failure::Request(e)),
                 }
             };
             match failure {
@@ -469,15 +499,13 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
         ev: WatchEvent<K>,
         rv: &mut String,
         d: &dyn Dispatch<K>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Failure> {
         let obj = match ev {
             WatchEvent::Bookmark(b) => {
                 b.resource_version().clone_into(rv);
                 return Ok(());
             }
-            WatchEvent::Error(status) => {
-                return Err(crate::api::watch_status_error(self.lw.collection(), status));
-            }
+            WatchEvent::Error(status) => return Err(Failure::Status(status)),
             WatchEvent::Added(o) | WatchEvent::Modified(o) => Ok(o),
             WatchEvent::Deleted(o) => Err(o),
         };
