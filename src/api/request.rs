@@ -210,14 +210,12 @@ impl Request {
 
     /// A metadata-only watch: every event's object is a `PartialObjectMetadata`.
     pub fn watch_metadata(&self, wp: &WatchParams, resource_version: &str) -> Built {
-        build(
-            http::Method::GET,
-            with_query(self.collection.clone(), |q| {
-                wp.append_query(q, resource_version)
-            }),
-            ACCEPT_PARTIAL_METADATA,
-            None,
-        )
+        let mut req = self.watch(wp, resource_version)?;
+        req.headers_mut().insert(
+            ACCEPT,
+            http::HeaderValue::from_static(ACCEPT_PARTIAL_METADATA),
+        );
+        Ok(req)
     }
 
     /// `GET` a subresource (`status`, `scale`, …).
