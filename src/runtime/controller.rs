@@ -144,7 +144,8 @@ where
     }
 
     /// A controller of the objects of `api`, with the informer from `factory` (shared
-    /// with whoever else asks the factory for it).
+    /// with whoever else asks the factory for it; [`run`](Self::run) stops it when it
+    /// returns).
     pub fn with_factory(factory: &InformerFactory, api: Api<K>, config: ReflectorConfig) -> Self {
         let dt = api.dyntype().clone();
         Self::with_informer(

@@ -330,7 +330,8 @@ impl<K: Object> SharedInformer<K> {
         }
     }
 
-    /// Stops the watch and every handler task.
+    /// Stops the watch and every handler task, for every clone; a stopped informer does
+    /// not start again (create a new one).
     pub fn stop(&self) {
         self.shared.stop.cancel();
     }
