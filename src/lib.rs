@@ -107,6 +107,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod proxy;
+mod path;
 mod secret;
 #[cfg(feature = "testenv")]
 pub mod testenv;

@@ -5,41 +5,79 @@ use crate::transport::TransportError;
 /// `uri` resolved against `base`: an absolute URI as it is; a path and query appended to
 /// the base URL's own path (so `https://host/prefix` + `/api` is `https://host/prefix/api`).
 /// `timeout` (a Go duration) is added as `?timeout=` unless the query already has one.
+///
+/// The path and query reach the server byte for byte as written: the URL is parsed from
+/// the joined text (no `set_path`, which re-normalises), and a URI whose path or query the
+/// URL parser would change — a `\`, a dot segment (also as `%2e`), a character it would
+/// escape — is refused with [`TransportError::NonCanonicalUri`] instead of being sent
+/// somewhere else.
 pub(crate) fn resolve(
     base: &url::Url,
     uri: &http::Uri,
     timeout: Option<&str>,
 ) -> Result<url::Url, TransportError> {
+    let shown = || display_uri(uri);
     let invalid = |source| TransportError::InvalidUri {
-        uri: uri.to_string(),
+        uri: shown(),
         source,
     };
-    let mut url = if uri.scheme().is_some() {
-        url::Url::parse(&uri.to_string()).map_err(invalid)?
+    let path = match uri.path() {
+        "" => "/",
+        p => p,
+    };
+    let (text, want_path) = if uri.scheme().is_some() {
+        (uri.to_string(), path.to_owned())
     } else {
-        let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path_and_query, None),
-        };
         let prefix = base.path().trim_end_matches('/');
-        let path = if path.starts_with('/') {
+        let joined = if path.starts_with('/') {
             format!("{prefix}{path}")
         } else {
             format!("{prefix}/{path}")
         };
-        let mut url = base.clone();
-        url.set_path(&path);
-        url.set_query(query);
-        url.set_fragment(None);
-        url
+        let mut text = base[..url::Position::BeforePath].to_owned();
+        text.push_str(&joined);
+        if let Some(q) = uri.query() {
+            text.push('?');
+            text.push_str(q);
+        }
+        (text, joined)
     };
+    let mut url = url::Url::parse(&text).map_err(invalid)?;
+    if url.path() != want_path || url.query() != uri.query() || url.fragment().is_some() {
+        return Err(TransportError::NonCanonicalUri {
+            uri: shown(),
+            parsed: match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_owned(),
+            },
+        });
+    }
     if let Some(timeout) = timeout
         && !url.query_pairs().any(|(k, _)| k == "timeout")
     {
-        url.query_pairs_mut().append_pair("timeout", timeout);
+        let added: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("timeout", timeout)
+            .finish();
+        let query = match url.query() {
+            Some(q) if !q.is_empty() => format!("{q}&{added}"),
+            _ => added,
+        };
+        url.set_query(Some(&query));
     }
     Ok(url)
+}
+
+/// The request URI for messages: its path and query, with scheme and host when it is
+/// absolute, never user information.
+fn display_uri(uri: &http::Uri) -> String {
+    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    match (uri.scheme_str(), uri.host()) {
+        (Some(scheme), Some(host)) => match uri.port_u16() {
+            Some(port) => format!("{scheme}://{host}:{port}{pq}"),
+            None => format!("{scheme}://{host}{pq}"),
+        },
+        _ => pq.to_owned(),
+    }
 }
 
 /// The URL for messages and logs: without user name and password.
