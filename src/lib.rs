@@ -106,8 +106,8 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod error;
-pub mod proxy;
 mod path;
+pub mod proxy;
 mod secret;
 #[cfg(feature = "testenv")]
 pub mod testenv;

@@ -2,10 +2,10 @@
 //! `…/{pods|services}/{[scheme:]name[:port]}/proxy/{path}` and `/api/v1/nodes/{…}/proxy/{path}`.
 
 use super::error::{PathProblem, RequestError};
-use crate::path::{self, PathBuf, Refused};
 use crate::Client;
 use crate::client::Body;
 use crate::error::Error;
+use crate::path::{self, PathBuf, Refused};
 
 /// What the API server proxies to.
 #[derive(Clone, Debug, PartialEq, Eq)]

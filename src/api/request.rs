@@ -231,9 +231,7 @@ impl Request {
     pub fn watch(&self, wp: &WatchParams, resource_version: &str) -> Built {
         build(
             http::Method::GET,
-            with_query(self.base()?, |q| {
-                wp.append_query(q, resource_version)
-            }),
+            with_query(self.base()?, |q| wp.append_query(q, resource_version)),
             JSON,
             None,
         )

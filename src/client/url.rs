@@ -6,11 +6,11 @@ use crate::transport::TransportError;
 /// the base URL's own path (so `https://host/prefix` + `/api` is `https://host/prefix/api`).
 /// `timeout` (a Go duration) is added as `?timeout=` unless the query already has one.
 ///
-/// The path and query reach the server byte for byte as written: the URL is parsed from
-/// the joined text (no `set_path`, which re-normalises), and a URI whose path or query the
-/// URL parser would change — a `\`, a dot segment (also as `%2e`), a character it would
-/// escape — is refused with [`TransportError::NonCanonicalUri`] instead of being sent
-/// somewhere else.
+/// The path reaches the server byte for byte as written: the URL is parsed from the
+/// joined text (no `set_path`, which re-normalises), and a URI whose path the URL parser
+/// would change — a `\`, a dot segment (also as `%2e`), a character it would escape — is
+/// refused with [`TransportError::NonCanonicalUri`] instead of being sent somewhere else.
+/// (In the query the parser may escape `'`, `"`, `<` or `>`; servers decode those back.)
 pub(crate) fn resolve(
     base: &url::Url,
     uri: &http::Uri,
@@ -43,7 +43,9 @@ pub(crate) fn resolve(
         (text, joined)
     };
     let mut url = url::Url::parse(&text).map_err(invalid)?;
-    if url.path() != want_path || url.query() != uri.query() || url.fragment().is_some() {
+    // Only the path is compared: the parser may escape a few query characters (`'`, `"`,
+    // `<`, `>`), which every server decodes back to the same query.
+    if url.path() != want_path || url.fragment().is_some() {
         return Err(TransportError::NonCanonicalUri {
             uri: shown(),
             parsed: match url.query() {
@@ -131,6 +133,67 @@ mod tests {
             r("https://h", "/api?timeout=5s", Some("30s")),
             "https://h/api?timeout=5s"
         );
+    }
+
+    fn refused(base: &str, uri: &str) -> (String, String) {
+        match resolve(&base.parse().unwrap(), &uri.parse().unwrap(), None) {
+            Err(TransportError::NonCanonicalUri { uri, parsed }) => (uri, parsed),
+            other => panic!("{uri}: expected NonCanonicalUri, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn paths_are_kept_byte_for_byte() {
+        for (base, uri) in [
+            ("https://h", "/api/v1/namespaces/a%5Cb/configmaps/x%23y"),
+            (
+                "https://h/prefix/",
+                "/api/v1/namespaces/victim%23/configmaps",
+            ),
+            (
+                "https://h",
+                "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:a:b",
+            ),
+            ("https://h", "/api/v1/namespaces/%C3%BC/pods/a%20b"),
+            ("https://h", "/api/v1/x/..."),
+            ("https://h", "/a$&+,;=@~b|^[]!*'()"),
+        ] {
+            let url = resolve(&base.parse().unwrap(), &uri.parse().unwrap(), None).unwrap();
+            let prefix = base.trim_start_matches("https://h").trim_end_matches('/');
+            assert_eq!(url.path(), format!("{prefix}{uri}"), "{uri}");
+        }
+    }
+
+    #[test]
+    fn paths_the_parser_would_change_are_refused() {
+        for uri in [
+            "/api/v1/namespaces/tenant/configmaps/x/../../../victim/configmaps/db",
+            "/api/v1/./pods",
+            "/api/v1/%2e%2e/pods",
+            "/api/v1/.%2E/pods",
+            "/api/v1/namespaces/a\\b",
+            "/api/v1/namespaces/a\"b",
+            "/api/v1/namespaces/a{b}",
+            "/api/v1/namespaces/%C3%BC/ü",
+        ] {
+            // `http::Uri` accepts all of these as they are.
+            let parsed: http::Uri = uri.parse().unwrap();
+            let (shown, changed) = refused("https://h/prefix", &parsed.to_string());
+            assert_eq!(shown, parsed.to_string());
+            assert_ne!(changed, format!("/prefix{}", parsed.path()));
+        }
+        let (shown, parsed) = refused("https://h", "https://user:pw@other:8443/a/../b?x=1");
+        assert_eq!(shown, "https://other:8443/a/../b?x=1");
+        assert_eq!(parsed, "/b?x=1");
+        assert!(!format!("{shown}{parsed}").contains("pw"));
+    }
+
+    #[test]
+    fn backslashes_never_reach_the_wire_as_slashes() {
+        // `http::Uri` accepts a raw backslash; the URL parser would turn it into `/` and
+        // resolve the dot segments it makes.
+        let (_, parsed) = refused("https://h", "/api/v1/namespaces/x\\..\\victim");
+        assert_eq!(parsed, "/api/v1/namespaces/victim");
     }
 
     #[test]

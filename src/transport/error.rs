@@ -124,9 +124,9 @@ pub enum TransportError {
         #[source]
         source: url::ParseError,
     },
-    /// The URL parser would change the request's path or query (a `\`, a dot segment,
-    /// also as `%2e`, or a character it escapes differently), so the server would receive
-    /// another path than the one built and logged: refused.
+    /// The URL parser would change the request's path (a `\`, a dot segment, also as
+    /// `%2e`, or a character it escapes differently), so the server would receive another
+    /// path than the one built: refused.
     #[error(
         "request URI {uri} is refused: the URL parser would send it as {parsed} (backslash, dot segment or unescaped character)"
     )]
