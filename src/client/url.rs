@@ -196,6 +196,33 @@ mod tests {
         assert_eq!(parsed, "/api/v1/namespaces/victim");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the values, a path the builder accepts is joined to the cluster URL's
+        /// prefix byte for byte.
+        #[test]
+        fn built_paths_resolve_unchanged(
+            namespace in "[a-z./\\\\#?% :@~\\x00-\\x1f\\u{80}-\\u{10ffff}]{0,8}",
+            name in "[a-z./\\\\#?% :@~\\x00-\\x1f\\u{80}-\\u{10ffff}]{0,8}",
+        ) {
+            let Ok(collection) = crate::api::collection_path("", "v1", Some(&namespace), "configmaps") else {
+                return Ok(());
+            };
+            let Ok(req) = crate::api::Request::new(collection).get(&name) else {
+                return Ok(());
+            };
+            for base in ["https://h:6443", "https://h/k8s/clusters/c-1/"] {
+                let url = resolve(&base.parse().unwrap(), req.uri(), None).unwrap();
+                let prefix = base.split_once("//").unwrap().1.trim_start_matches(|c| c != '/');
+                proptest::prop_assert_eq!(
+                    url.path(),
+                    format!("{}{}", prefix.trim_end_matches('/'), req.uri().path())
+                );
+            }
+        }
+    }
+
     #[test]
     fn display_drops_credentials() {
         let u: url::Url = "https://user:pw@h/api".parse().unwrap();
