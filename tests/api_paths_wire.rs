@@ -101,6 +101,68 @@ async fn hostile_names_reach_the_server_as_built() {
     );
 }
 
+/// Collects what `tracing` writes, for comparing the logged URL with the wire.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> LogBuf {
+        self.clone()
+    }
+}
+
+/// Everything this binary logs (a global subscriber: a scoped one misses events whose
+/// callsite another test thread registered first).
+fn logs() -> &'static LogBuf {
+    static LOGS: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogBuf::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    })
+}
+
+#[tokio::test]
+async fn the_logged_url_is_what_the_server_receives() {
+    let logs = logs();
+    let (upstream, seen) = recorder().await;
+    let client = client_with_prefix(&upstream, "/k8s/clusters/c-1");
+    let origin = format!("http://{}", upstream.addr);
+    for hostile in HOSTILE {
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), hostile);
+        let _ = cms.get(hostile).await.unwrap_err();
+        let received = seen.lock().unwrap().pop().unwrap();
+        let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        let logged: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("sending request"))
+            .filter_map(|l| l.split("url=").nth(1)?.split(' ').next())
+            .filter(|url| url.starts_with(&origin))
+            .collect();
+        assert_eq!(
+            logged.last().copied(),
+            Some(format!("{origin}{received}").as_str()),
+            "{hostile:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn refused_scopes_and_names_send_nothing() {
     let (upstream, seen) = recorder().await;
