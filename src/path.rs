@@ -99,9 +99,9 @@ pub(crate) fn segment<'a>(what: &'static str, value: &'a str) -> Result<Cow<'a, 
 
 /// A path under construction: `/`-separated, every segment encoded by [`segment`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct PathBuf(String);
+pub(crate) struct PathBuilder(String);
 
-impl PathBuf {
+impl PathBuilder {
     /// The empty path (the server root once a segment is pushed).
     pub(crate) fn new() -> Self {
         Self::default()
@@ -143,11 +143,11 @@ impl PathBuf {
 
 /// The prefix of a group version: `/api/{version}` for the core group (`""`),
 /// `/apis/{group}/{version}` otherwise.
-pub(crate) fn group_version(group: &str, version: &str) -> Result<PathBuf, Refused> {
+pub(crate) fn group_version(group: &str, version: &str) -> Result<PathBuilder, Refused> {
     if group.is_empty() {
-        PathBuf::new().fixed("api").push("version", version)
+        PathBuilder::new().fixed("api").push("version", version)
     } else {
-        PathBuf::new()
+        PathBuilder::new()
             .fixed("apis")
             .push("group", group)?
             .push("version", version)

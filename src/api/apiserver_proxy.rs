@@ -5,7 +5,7 @@ use super::error::{PathProblem, RequestError};
 use crate::Client;
 use crate::client::Body;
 use crate::error::Error;
-use crate::path::{self, PathBuf, Refused};
+use crate::path::{self, PathBuilder, Refused};
 
 /// What the API server proxies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl ProxyTarget {
     pub fn path(&self, path_and_query: &str) -> Result<String, RequestError> {
         let target = self.segment()?;
         let base = match self.kind {
-            ProxyKind::Node => PathBuf::new().fixed("api/v1/nodes"),
+            ProxyKind::Node => PathBuilder::new().fixed("api/v1/nodes"),
             ProxyKind::Pod | ProxyKind::Service => {
                 let plural = if self.kind == ProxyKind::Pod {
                     "pods"
@@ -125,7 +125,7 @@ impl ProxyTarget {
                     "services"
                 };
                 let namespace = self.namespace.as_deref().unwrap_or_default();
-                PathBuf::new()
+                PathBuilder::new()
                     .fixed("api/v1/namespaces")
                     .push("namespace", namespace)?
                     .fixed(plural)

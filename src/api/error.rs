@@ -10,7 +10,9 @@ use crate::path::Refused;
 #[non_exhaustive]
 pub enum RequestError {
     /// A value cannot be exactly one URL path segment: it is empty, `.` or `..`, or it
-    /// contains `/` or `%` (client-go's `IsValidPathSegmentName`). Refused before any I/O.
+    /// contains `/` or `%` (client-go's `IsValidPathSegmentName`); for the name, scheme and
+    /// port of a proxy target, also `:` (the API server splits the target at `:`).
+    /// Refused before any I/O; every other character is percent-encoded.
     #[error("{what} {value:?} cannot be used as a URL path segment")]
     InvalidName {
         /// What the value is (`name`, `namespace`, `subresource`, `resource`, `group`,

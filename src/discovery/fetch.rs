@@ -49,7 +49,7 @@ pub fn resources_path(group_version: &str) -> Result<String, DiscoveryError> {
         _ => return Err(invalid()),
     };
     crate::path::group_version(group, version)
-        .map(crate::path::PathBuf::finish)
+        .map(crate::path::PathBuilder::finish)
         .map_err(|_| invalid())
 }
 
