@@ -106,6 +106,7 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod error;
+mod path;
 pub mod proxy;
 mod secret;
 #[cfg(feature = "testenv")]

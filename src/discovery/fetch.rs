@@ -41,13 +41,16 @@ pub fn resources_path(group_version: &str) -> Result<String, DiscoveryError> {
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
             && !part.starts_with('.')
     };
-    match group_version.split_once('/') {
-        None if valid(group_version) => Ok(format!("/api/{group_version}")),
+    let (group, version) = match group_version.split_once('/') {
+        None if valid(group_version) => ("", group_version),
         Some((group, version)) if valid(group) && valid(version) && !version.contains('.') => {
-            Ok(format!("/apis/{group}/{version}"))
+            (group, version)
         }
-        _ => Err(invalid()),
-    }
+        _ => return Err(invalid()),
+    };
+    crate::path::group_version(group, version)
+        .map(crate::path::PathBuilder::finish)
+        .map_err(|_| invalid())
 }
 
 /// Issues discovery requests through a [`Client`] and counts them.

@@ -124,6 +124,18 @@ pub enum TransportError {
         #[source]
         source: url::ParseError,
     },
+    /// The URL parser would change the request's path (a `\`, a dot segment, also as
+    /// `%2e`, or a character it escapes differently), so the server would receive another
+    /// path than the one built: refused.
+    #[error(
+        "request URI {uri} is refused: the URL parser would send it as {parsed} (backslash, dot segment or unescaped character)"
+    )]
+    NonCanonicalUri {
+        /// The request URI (path and query; scheme and host when absolute).
+        uri: String,
+        /// The path and query the URL parser made of it.
+        parsed: String,
+    },
     /// The TLS handshake failed (unknown CA, name mismatch, rejected client certificate…).
     #[error("TLS handshake with {url} failed")]
     Tls {
