@@ -12,7 +12,7 @@ mod provider;
 mod static_token;
 mod token_file;
 
-pub use cache::CredentialCache;
+pub use cache::{CredentialCache, FAILED_FETCH_BACKOFF};
 pub use error::{AuthError, ExecError, ExecOutputProblem, OidcError, PersistError};
 pub use exec::{DEFAULT_EXEC_TIMEOUT, EXEC_INFO_ENV, ExecProvider};
 pub use oidc::{OIDC_EXPIRY_DELTA, OidcProvider};

@@ -15,4 +15,4 @@ pub use error::{BoxError, TransportError};
 pub use headers::{default_user_agent, impersonation_headers, parse_warning};
 pub use proxy::ProxyEnv;
 pub(crate) use proxy::ProxyRules;
-pub use retry::MAX_TRIES;
+pub use retry::{MAX_RETRY_AFTER, MAX_TRIES};
