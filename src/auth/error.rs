@@ -169,6 +169,15 @@ pub enum ExecError {
         /// The timeout.
         timeout: Duration,
     },
+    /// The plugin printed more than [`MAX_EXEC_OUTPUT`](super::MAX_EXEC_OUTPUT) bytes on
+    /// stdout; it was killed and its output dropped.
+    #[error("exec: executable {command} printed more than {limit} bytes and was killed")]
+    OutputTooLarge {
+        /// The plugin's command.
+        command: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The plugin's `interactiveMode` cannot be honoured (kubectl's message).
     #[error("exec plugin {command} cannot support interactive mode: {reason}")]
     Interactive {
