@@ -273,7 +273,10 @@ async fn a_password_in_the_cluster_url_never_shows() {
             .unwrap_err();
         shown.push_str(&everything_shown(&err));
     }
-    assert!(shown.contains("500") && shown.contains("timed out"), "{shown}");
+    assert!(
+        shown.contains("500") && shown.contains("timed out"),
+        "{shown}"
+    );
     assert!(!shown.contains(SECRET), "{shown}");
 }
 
@@ -282,9 +285,7 @@ fn exec_provider_debug_shows_no_argument_or_environment_values() {
     let plugin = Plugin::new();
     let mut config = plugin.config(V1);
     config.args = vec!["--token=ARG-S3CR3T".into()];
-    config
-        .env
-        .push(("API_KEY".into(), "ENV-S3CR3T".into()));
+    config.env.push(("API_KEY".into(), "ENV-S3CR3T".into()));
     let provider = ExecProvider::new(config).unwrap();
     let shown = format!("{provider:?} {provider:#?}");
     assert!(shown.contains("API_KEY"), "names are shown: {shown}");

@@ -75,7 +75,10 @@ async fn retry_after_beyond_the_bound_or_odd_is_returned_at_once() {
         let err = err.unwrap_err();
         assert_eq!(err.code(), Some(429), "{value:?}: {err}");
         assert_eq!(count.load(Ordering::SeqCst), 1, "{value:?} was retried");
-        assert!(started.elapsed() < Duration::from_secs(5), "{value:?} waited");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{value:?} waited"
+        );
     }
 }
 
@@ -235,12 +238,9 @@ async fn a_50_mb_error_body_is_read_only_up_to_the_limit() {
     })
     .await;
     let before = peak_rss_kib();
-    let err = within(
-        "the error",
-        upstream.client("t").request_bytes(get("/api")),
-    )
-    .await
-    .unwrap_err();
+    let err = within("the error", upstream.client("t").request_bytes(get("/api")))
+        .await
+        .unwrap_err();
     let growth_kib = peak_rss_kib().saturating_sub(before);
     let api = err.api().expect("an API error");
     assert_eq!(api.code, 500);
@@ -362,7 +362,11 @@ async fn a_server_that_never_answers_is_bounded_by_the_request_timeout() {
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(accepted.load(Ordering::SeqCst), 1, "timeouts are not retried");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "timeouts are not retried"
+    );
     server.abort();
 }
 

@@ -144,7 +144,11 @@ impl CredentialCache {
     /// and tell the provider.
     pub fn invalidate(&self, rejected: &Arc<Credential>) {
         let mut state = self.state();
-        if state.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, rejected)) {
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, rejected))
+        {
             state.current = None;
         }
         drop(state);
@@ -173,7 +177,10 @@ mod tests {
                 self.runs.fetch_add(1, Ordering::SeqCst);
                 tokio::task::yield_now().await;
                 if self.fail {
-                    Err(AuthError::provider("counting", std::io::Error::other("down")))
+                    Err(AuthError::provider(
+                        "counting",
+                        std::io::Error::other("down"),
+                    ))
                 } else {
                     Ok(Credential::bearer("t".into()))
                 }
@@ -214,7 +221,10 @@ mod tests {
         assert!(first.as_mut().now_or_never().is_none());
         drop(first);
         let c = cache.get().await.unwrap();
-        assert_eq!(c.authorization.as_ref().unwrap().expose_secret(), "Bearer t");
+        assert_eq!(
+            c.authorization.as_ref().unwrap().expose_secret(),
+            "Bearer t"
+        );
         assert_eq!(provider.runs.load(Ordering::SeqCst), 1);
     }
 }

@@ -21,8 +21,8 @@ mod url;
 mod warnings;
 
 pub use body::{Body, BodyStream};
-pub use response::MAX_ERROR_BODY_READ;
 pub use builder::ClientBuilder;
+pub use response::MAX_ERROR_BODY_READ;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
 /// A request extension: give a 429 or 5xx answer that carries `Retry-After` back at once

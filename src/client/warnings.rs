@@ -69,10 +69,7 @@ impl WarningHandler {
             match self {
                 Self::Custom(f) => f(&text),
                 Self::LogOnce(seen) => {
-                    let first = seen
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .first(&text);
+                    let first = seen.lock().unwrap_or_else(|e| e.into_inner()).first(&text);
                     if first {
                         let shown = truncate(&text, MAX_LOGGED_WARNING);
                         tracing::warn!(warning = %shown, "the API server sent a warning");

@@ -94,7 +94,15 @@ mod tests {
 
     #[test]
     fn settings_that_could_misbehave_are_invalid() {
-        for qps in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-45, 0.0009] {
+        for qps in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e-45,
+            0.0009,
+        ] {
             assert!(!valid(qps, 10), "{qps}");
         }
         assert!(!valid(5.0, 0));
