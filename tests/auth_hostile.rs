@@ -230,6 +230,7 @@ fn everything_shown(err: &Error) -> String {
 #[tokio::test]
 async fn a_password_in_the_cluster_url_never_shows() {
     const SECRET: &str = "pw-S3CR3T";
+    let logs = support::LogBuffer::global();
     let with_userinfo =
         |addr: std::net::SocketAddr| format!("http://admin:{SECRET}@{addr}").parse().unwrap();
 
@@ -238,7 +239,10 @@ async fn a_password_in_the_cluster_url_never_shows() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let client = Client::try_from(k8s_client::Config::new(with_userinfo(closed))).unwrap();
+    let mut config = k8s_client::Config::new(with_userinfo(closed));
+    // Logs a warning naming the cluster.
+    config.tls.insecure_skip_tls_verify = true;
+    let client = Client::try_from(config).unwrap();
     let mut shown = format!("{client:?}");
     let err = client.request_bytes(get("/api")).await.unwrap_err();
     assert!(
@@ -278,6 +282,12 @@ async fn a_password_in_the_cluster_url_never_shows() {
         "{shown}"
     );
     assert!(!shown.contains(SECRET), "{shown}");
+    let logs = logs.text();
+    assert!(
+        logs.contains("insecure-skip-tls-verify is set") && logs.contains("sending request"),
+        "the log capture works"
+    );
+    assert!(!logs.contains(SECRET), "the password reached the logs");
 }
 
 #[test]

@@ -170,7 +170,7 @@ impl ClientBuilder {
         })?;
         if config.tls.insecure_skip_tls_verify {
             tracing::warn!(
-                cluster = %config.cluster_url,
+                cluster = %super::url::for_display(&config.cluster_url),
                 "insecure-skip-tls-verify is set: the API server's certificate is not verified"
             );
         }
