@@ -217,7 +217,7 @@ mod tests {
         let provider = Arc::new(Counting::default());
         let cache = CredentialCache::new(provider.clone());
         // Start a fetch and abandon it after its first poll.
-        let mut first = std::pin::pin!(cache.get());
+        let mut first = Box::pin(cache.get());
         assert!(first.as_mut().now_or_never().is_none());
         drop(first);
         let c = cache.get().await.unwrap();
