@@ -174,7 +174,20 @@ async fn redirects_are_never_followed() {
         Some(302)
     );
 
-    assert_eq!(count.load(Ordering::SeqCst), 3);
+    // Upgrades (exec, attach, port-forward) go through their own HTTP client: same rule.
+    let upgrade = Request::get("/api/v1/namespaces/d/pods/p/exec")
+        .header(http::header::CONNECTION, "Upgrade")
+        .header(http::header::UPGRADE, "websocket")
+        .body(Body::empty())
+        .unwrap();
+    match client.send_upgrade(upgrade).await.unwrap() {
+        k8s_client::client::UpgradeOutcome::Response(r) => {
+            assert_eq!(r.status(), StatusCode::FOUND)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    assert_eq!(count.load(Ordering::SeqCst), 4);
     assert_eq!(
         reached.load(Ordering::SeqCst),
         0,

@@ -441,6 +441,16 @@ mod tests {
     }
 
     #[test]
+    fn deadline_checks_never_overflow() {
+        assert!(within(None, Duration::MAX));
+        let soon = Instant::now() + Duration::from_secs(60);
+        assert!(!within(Some(soon), Duration::MAX));
+        assert!(!within(Some(soon), Duration::from_secs(120)));
+        assert!(within(Some(soon), Duration::from_secs(1)));
+        assert!(!within(Some(Instant::now()), Duration::ZERO));
+    }
+
+    #[test]
     fn tls_failures_are_found_inside_io_errors() {
         let e = std::io::Error::new(
             std::io::ErrorKind::InvalidData,
