@@ -406,3 +406,33 @@ async fn a_streamed_answer_is_not_cut_by_the_error_body_limit() {
     }
     assert!(read >= TOTAL);
 }
+
+#[test]
+fn rate_limits_that_could_misbehave_are_rejected_by_the_builder() {
+    let config = k8s_client::Config::new("http://127.0.0.1:1".parse().unwrap());
+    for (qps, burst) in [
+        (0.0, 1),
+        (-5.0, 1),
+        (f32::NAN, 1),
+        (f32::INFINITY, 1),
+        (1e-30, 1),
+        (5.0, 0),
+        (5.0, u32::MAX),
+    ] {
+        let err = Client::builder(config.clone())
+            .rate_limit(qps, burst)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Transport(TransportError::InvalidRateLimit { .. })
+            ),
+            "{qps} {burst}: {err:?}"
+        );
+    }
+    Client::builder(config)
+        .rate_limit(k8s_client::transport::MIN_QPS as f32, 1)
+        .build()
+        .unwrap();
+}
