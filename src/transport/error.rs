@@ -100,7 +100,7 @@ pub enum TransportError {
     },
     /// The rate limiter settings are unusable.
     #[error(
-        "rate limit of {qps} requests per second with burst {burst} is invalid (qps must be positive, burst at least 1)"
+        "rate limit of {qps} requests per second with burst {burst} is invalid (qps must be finite and at least 0.001, burst from 1 to 1000000)"
     )]
     InvalidRateLimit {
         /// Requests per second given.
