@@ -288,6 +288,17 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// A namespace (of the context, the override, `POD_NAMESPACE` or the in-cluster
+    /// `namespace` file) is not a DNS-1123 label.
+    #[error(
+        "namespace {value:?} from {origin} is not a valid namespace name (at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit)"
+    )]
+    InvalidNamespace {
+        /// The value found (cut after 100 characters).
+        value: String,
+        /// Where it came from.
+        origin: super::namespace::NamespaceOrigin,
+    },
     /// Neither a kubeconfig nor the in-cluster environment gave a config.
     #[error("no usable configuration: the kubeconfig and the in-cluster environment both failed")]
     Infer {
