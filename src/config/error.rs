@@ -50,7 +50,7 @@ pub enum ConfigError {
     /// The cluster URL is not a valid URL.
     #[error("cluster server {server:?} is not a valid URL")]
     InvalidServer {
-        /// The value given.
+        /// The value given, with any user name and password replaced by `<redacted>`.
         server: String,
         /// The parser's error.
         #[source]
@@ -259,7 +259,7 @@ pub enum ConfigError {
         cluster: String,
         /// The kubeconfig file of the entry.
         file: Option<PathBuf>,
-        /// The value.
+        /// The value, with any user name and password replaced by `<redacted>`.
         url: String,
         /// The parser's error, when it did not parse.
         #[source]

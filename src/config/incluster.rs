@@ -63,8 +63,10 @@ pub(super) fn incluster(env: &dyn Env) -> Result<Config, ConfigError> {
         host
     };
     let server = format!("https://{host}:{port}");
-    let cluster_url =
-        url::Url::parse(&server).map_err(|source| ConfigError::InvalidServer { server, source })?;
+    let cluster_url = url::Url::parse(&server).map_err(|source| ConfigError::InvalidServer {
+        server: crate::secret::redact_userinfo(&server),
+        source,
+    })?;
 
     let dir = Path::new(SERVICE_ACCOUNT_DIR);
     let token: PathBuf = dir.join("token");

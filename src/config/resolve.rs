@@ -9,7 +9,7 @@ use super::namespace::{NamespaceOrigin, check_namespace};
 use super::options::KubeconfigOptions;
 use super::resolved::*;
 use super::validate::{check_cluster, check_user};
-use crate::secret::{SecretBytes, SecretString};
+use crate::secret::{SecretBytes, SecretString, redact_userinfo};
 use std::path::{Path, PathBuf};
 
 /// The exec extension name passed to plugins as `spec.cluster.config`.
@@ -217,7 +217,7 @@ pub(super) fn parse_server(server: &str) -> Result<url::Url, ConfigError> {
         format!("https://{server}")
     };
     url::Url::parse(&with_scheme).map_err(|source| ConfigError::InvalidServer {
-        server: server.to_owned(),
+        server: redact_userinfo(server),
         source,
     })
 }

@@ -68,7 +68,7 @@ pub enum DiscoveryError {
     /// The cluster URL has no host (so no address to route to).
     #[error("the cluster URL {url} has no host")]
     NoHost {
-        /// The URL.
+        /// The URL (without user name and password).
         url: String,
     },
     /// Writing a disk cache file failed. Discovery logs this (tracing WARN) and goes on

@@ -284,7 +284,7 @@ impl Discovery {
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
             None => {
                 return Err(DiscoveryError::NoHost {
-                    url: url.to_string(),
+                    url: crate::secret::url_for_display(url),
                 }
                 .into());
             }
