@@ -212,7 +212,7 @@ async fn never_trusts_an_issuer_outside_the_idp_ca() {
 }
 
 #[tokio::test]
-async fn issuer_rejection_and_missing_user_are_errors() {
+async fn issuer_rejection_is_an_error() {
     let issuer = issuer("the-right-one", "unused", None).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = issuer.ca_data();
@@ -230,22 +230,7 @@ async fn issuer_rejection_and_missing_user_are_errors() {
         err.to_string(),
         format!("oidc auth-provider: {}/token answered HTTP 400", issuer.url)
     );
-
-    let new_id = jwt(3600, "x");
-    *issuer.state.answer.lock().unwrap() = (new_id, None);
-    *issuer.state.expected_refresh.lock().unwrap() = "a-wrong-one".into();
-    let mut cfg = oidc_config(&path, &entries);
-    cfg.user_name = Some("nobody".into());
-    let p = k8s_client::auth::OidcProvider::new(&cfg).unwrap();
-    let err = p.fetch().await.unwrap_err();
-    assert!(
-        err.to_string().starts_with(&format!(
-            "oidc auth-provider: could not persist new tokens to {}",
-            path.display()
-        )),
-        "{err}"
-    );
-    assert!(matches!(err, AuthError::Oidc(OidcError::Persist { .. })));
+    assert!(matches!(err, AuthError::Oidc(_)));
 }
 
 fn provider_error(config: k8s_client::config::AuthProviderConfig) -> String {

@@ -20,7 +20,10 @@ pub const OIDC_EXPIRY_DELTA: Duration = Duration::from_secs(10);
 /// through `<idp-issuer-url>/.well-known/openid-configuration`, over TLS trusting
 /// `idp-certificate-authority(-data)` or else the system roots), and writes the new
 /// `id-token` (and a rotated `refresh-token`) back to the kubeconfig file the user entry
-/// came from.
+/// came from: under kubectl's `<file>.lock`, through symlinks to the real file, and in
+/// place when the file cannot be replaced by a rename (a bind mount). When writing fails
+/// the fresh tokens are still used from memory (a WARN log says why, without secrets);
+/// kubectl would fail the request instead.
 ///
 /// The `id-token` is decoded, not verified (as client-go does): the API server verifies it.
 #[derive(Debug)]
@@ -122,7 +125,9 @@ impl OidcProvider {
             source_name: "id_token returned by the issuer",
         })?;
         let rotated = fresh.refresh_token.filter(|r| r != &refresh_token);
-        // Persist first and only then update memory (client-go's order).
+        // Write back first, then update memory (client-go's order). Unlike client-go, a
+        // failed write does not fail the request: the issuer may have rotated the
+        // refresh-token, so the fresh tokens are kept in memory either way.
         if let (Some(path), Some(user)) = (&self.origin_file, &self.user_name) {
             let mut updates = vec![("id-token", fresh.id_token.clone())];
             if let Some(r) = &rotated {
@@ -138,12 +143,22 @@ impl OidcProvider {
             })
             .await
             .unwrap_or_else(|join| Err(std::io::Error::other(join).into()));
-            written.map_err(|source| OidcError::Persist {
-                path: path.clone(),
-                user: user.clone(),
-                source,
-            })?;
-            tracing::debug!(path = %path.display(), user = %user, "wrote refreshed OIDC tokens back");
+            match written {
+                Ok(()) => {
+                    tracing::debug!(path = %path.display(), user = %user, "wrote refreshed OIDC tokens back")
+                }
+                Err(source) => {
+                    let error = OidcError::Persist {
+                        path: path.clone(),
+                        user: user.clone(),
+                        source,
+                    };
+                    tracing::warn!(
+                        error = %crate::discovery::error_chain(&error),
+                        "keeping the refreshed OIDC tokens in memory only"
+                    );
+                }
+            }
         }
         tokens.id_token = Some(fresh.id_token.clone());
         if let Some(r) = rotated {
