@@ -25,6 +25,8 @@ mod disk;
 mod error;
 mod fetch;
 mod mapper;
+#[cfg(test)]
+mod props;
 mod snapshot;
 mod types;
 
