@@ -111,7 +111,7 @@ impl Lock {
             {
                 use std::os::unix::fs::OpenOptionsExt;
                 // client-go creates the lock with mode 0.
-                options.mode(0);
+                options.mode(0o000);
             }
             match options.open(&lock) {
                 Ok(_) => return Ok(Self { path: Some(lock) }),
