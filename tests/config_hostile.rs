@@ -296,3 +296,51 @@ fn discovery_cache_directory_never_holds_the_url_password() {
     assert!(!shown.contains("admin"), "{shown}");
     assert_eq!(cache.dir(), Path::new("/cache/discovery/10.0.0.1_6443"));
 }
+
+/// kubectl loads any namespace string and only fails on the connection (the server
+/// would reject the value); we fail at resolution (docs/configuration.md, "Namespaces").
+#[test]
+fn kubectl_accepts_bad_namespaces_where_we_fail_early() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        println!("kubectl not on PATH: comparison skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["Bad_NS", "a.b", "-x"] {
+        let yaml = with_namespace(bad).replace("https://10.0.0.1:6443", "https://127.0.0.1:1");
+        let (path, kc) = kubeconfig_file(dir.path(), &yaml);
+        let kubectl = |args: &[&str]| {
+            std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&path)
+                .args(args)
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .env("HOME", dir.path())
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let view = kubectl(&["config", "view", "--minify", "-o", "jsonpath={..namespace}"]);
+        assert_eq!(
+            String::from_utf8_lossy(&view.stdout),
+            bad,
+            "kubectl loads it"
+        );
+        let get = kubectl(&["--request-timeout", "5s", "get", "configmaps"]);
+        let stderr = String::from_utf8_lossy(&get.stderr);
+        assert!(
+            stderr.contains("127.0.0.1:1") && stderr.contains("refused"),
+            "kubectl got as far as connecting: {stderr}"
+        );
+        assert!(matches!(
+            Config::from_custom_kubeconfig(kc, &KubeconfigOptions::default()),
+            Err(ConfigError::InvalidNamespace { .. })
+        ));
+    }
+}
