@@ -1,7 +1,8 @@
 //! `watch_all` against servers that misbehave in ways a real API server cannot be made
 //! to on demand: every watch answered with an empty `200`, with only a bookmark, with
-//! garbage lines, or with one line larger than the event limit. Each must cost a
-//! handful of requests per few seconds (the backoff schedule), never a hot loop.
+//! garbage lines, with one line larger than the event limit, or with a single object.
+//! Each must cost a handful of requests per few seconds (the backoff schedule), never a
+//! hot loop.
 
 #[path = "proxy_util/mod.rs"]
 mod proxy_util;
@@ -110,7 +111,7 @@ async fn watches_that_end_at_once_back_off() {
         line.extend(std::iter::repeat_n(b'x', 2 << 20));
         line
     };
-    let (empty, bookmark, garbage, too_large) = tokio::join!(
+    let (empty, bookmark, garbage, too_large, one_object) = tokio::join!(
         drive(Vec::new(), WatchParams::default()),
         drive(
             br#"{"type":"BOOKMARK","object":{"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"6"}}}
@@ -123,6 +124,12 @@ async fn watches_that_end_at_once_back_off() {
             WatchParams::default()
         ),
         drive(huge, WatchParams::default().max_event_size(64 * 1024)),
+        drive(
+            br#"{"type":"ADDED","object":{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","resourceVersion":"7"}}}
+"#
+            .to_vec(),
+            WatchParams::default()
+        ),
     );
 
     assert_bounded("empty 200", &empty);
@@ -138,6 +145,22 @@ async fn watches_that_end_at_once_back_off() {
         "{:?}",
         garbage.errors
     );
+
+    // One object per watch, then the end: progress, so no growing backoff, but still at
+    // least 800 ms between watches.
+    let watches = one_object.watches;
+    assert!(
+        (2..=MAX_WATCHES).contains(&watches),
+        "one object per watch: {watches} watch requests"
+    );
+    assert_eq!(one_object.lists, 1);
+    let added = one_object
+        .events
+        .iter()
+        .filter(|e| matches!(e, WatchAllEvent::Added(_)))
+        .count();
+    assert_eq!(added, watches, "each watch's object is delivered");
+    assert!(one_object.errors.is_empty(), "{:?}", one_object.errors);
 
     assert_bounded("one huge line", &too_large);
     assert_eq!(

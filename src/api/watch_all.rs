@@ -14,9 +14,10 @@ use std::time::Duration;
 /// Page size of the list half of `watch_all` (client-go's reflector uses 500).
 const LIST_PAGE_SIZE: u32 = 500;
 
-/// A watch that ends sooner than this without delivering an object counts as failed
-/// (client-go's reflector: "very short watch"), so a server that closes every watch at
-/// once is retried with backoff, never in a hot loop.
+/// A watch that ends sooner than this is resumed only after the backoff; without having
+/// delivered an object it also counts as failed (client-go's reflector: "very short
+/// watch"), so the backoff grows. A server that closes every watch at once is never
+/// retried in a hot loop.
 pub(crate) const SHORT_WATCH: Duration = Duration::from_secs(1);
 
 /// An event of [`Api::watch_all`].
@@ -125,11 +126,13 @@ where
     /// lists again (after a backoff). Other failures are yielded as `Err` and retried with
     /// exponential backoff (800 ms … 30 s) — the stream never ends by itself; drop it to stop.
     ///
-    /// A watch that ends within a second without delivering an object (an empty `200`,
-    /// only bookmarks) counts as failed, like client-go's "very short watch": it is logged
-    /// at WARN and retried after the backoff, so a server that closes every watch at once
-    /// costs a handful of requests, not a hot loop. The backoff is reset only by a
-    /// delivered object (or a completed list).
+    /// A watch that ends within a second is resumed only after the backoff (at least
+    /// 800 ms). Without having delivered an object (an empty `200`, only bookmarks) it
+    /// also counts as failed, like client-go's "very short watch": logged at WARN, and the
+    /// backoff grows. So a server that closes every watch at once costs a handful of
+    /// requests, not a hot loop. The backoff is reset only by a delivered object (or a
+    /// completed list). client-go resumes at once after a short watch that delivered
+    /// events.
     pub fn watch_all(
         &self,
         wp: &WatchParams,
@@ -254,11 +257,15 @@ where
                     opened,
                     mut delivered,
                 } => match events.next().await {
-                    None if !delivered && opened.elapsed() < SHORT_WATCH => {
-                        tracing::warn!(
-                            resource_version = %rv,
-                            "watch_all: the watch ended within a second without any object; retrying after backoff"
-                        );
+                    None if opened.elapsed() < SHORT_WATCH => {
+                        if delivered {
+                            tracing::debug!(resource_version = %rv, "watch_all: the watch ended within a second; resuming after backoff");
+                        } else {
+                            tracing::warn!(
+                                resource_version = %rv,
+                                "watch_all: the watch ended within a second without any object; retrying after backoff"
+                            );
+                        }
                         self.phase = Some(Phase::Backoff(Box::new(Phase::Watch { rv })));
                     }
                     None => {
