@@ -268,3 +268,38 @@ fn required_keys_and_removed_providers() {
         r#"no Auth Provider found for name "keystone""#
     );
 }
+
+#[tokio::test]
+async fn issuer_url_credentials_stay_out_of_debug_errors_and_logs() {
+    support::LogBuffer::global();
+    let issuer = issuer("r", "unused", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = issuer.ca_data();
+    let with_password = issuer
+        .url
+        .replace("https://", "https://idp-user:idp-pw-SECRET@");
+    // A path the issuer does not serve: discovery answers 404.
+    let wrong_path = format!("{with_password}/nowhere");
+    let entries = [
+        ("idp-issuer-url", wrong_path.as_str()),
+        ("client-id", "kube"),
+        ("refresh-token", "r"),
+        ("idp-certificate-authority-data", ca.as_str()),
+    ];
+    let path = write_kubeconfig(dir.path(), &entries);
+    let p = k8s_client::auth::OidcProvider::new(&oidc_config(&path, &entries)).unwrap();
+    let err = p.fetch().await.unwrap_err();
+    let mut shown = format!("{p:?}\n{err:?}\n");
+    let mut source: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(s) = source {
+        shown.push_str(&format!("{s}\n"));
+        source = s.source();
+    }
+    assert!(shown.contains("<redacted>@127.0.0.1"), "{shown}");
+    assert!(!shown.contains("idp-pw-SECRET"), "{shown}");
+    assert!(
+        !support::LogBuffer::global()
+            .text()
+            .contains("idp-pw-SECRET")
+    );
+}

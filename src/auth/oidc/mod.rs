@@ -6,7 +6,7 @@ mod persist;
 use super::error::OidcError;
 use super::{AuthError, AuthProvider, BoxFuture, Credential};
 use crate::config::AuthProviderConfig;
-use crate::secret::SecretString;
+use crate::secret::{SecretString, redact_userinfo};
 use base64::Engine;
 use issuer::IdpCa;
 use std::path::PathBuf;
@@ -26,7 +26,8 @@ pub const OIDC_EXPIRY_DELTA: Duration = Duration::from_secs(10);
 /// kubectl would fail the request instead.
 ///
 /// The `id-token` is decoded, not verified (as client-go does): the API server verifies it.
-#[derive(Debug)]
+///
+/// `Debug` shows the issuer URL without user name and password, and no token or secret.
 pub struct OidcProvider {
     issuer_url: String,
     client_id: String,
@@ -36,6 +37,19 @@ pub struct OidcProvider {
     user_name: Option<String>,
     tokens: tokio::sync::Mutex<Tokens>,
     http: tokio::sync::OnceCell<reqwest::Client>,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("issuer_url", &redact_userinfo(&self.issuer_url))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("ca", &self.ca)
+            .field("origin_file", &self.origin_file)
+            .field("user_name", &self.user_name)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -112,7 +126,11 @@ impl OidcProvider {
             .get_or_try_init(|| async { issuer::http_client(&self.ca) })
             .await?;
         let token_url = issuer::token_endpoint(http, &self.issuer_url).await?;
-        tracing::debug!(issuer = %self.issuer_url, token_endpoint = %token_url, "refreshing the OIDC id-token");
+        tracing::debug!(
+            issuer = %redact_userinfo(&self.issuer_url),
+            token_endpoint = %redact_userinfo(&token_url),
+            "refreshing the OIDC id-token"
+        );
         let fresh = issuer::refresh(
             http,
             &token_url,
