@@ -202,3 +202,52 @@ async fn versions_filed_under_another_group_are_not_fetched() {
     // Every list fetched once, even though b/v1 was listed three times.
     assert_eq!(discovery.request_count(), 2 + 3);
 }
+
+#[tokio::test]
+async fn a_shared_disk_cache_is_filtered_like_an_answer() {
+    let cache = tempfile::tempdir().unwrap();
+    let write = |rel: &str, doc: serde_json::Value| {
+        let path = cache.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    };
+    write(
+        "servergroups.json",
+        serde_json::json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            group("a", &[("b/v1", "v1"), ("a/v2", "v2")]),
+            group("b", &[("b/v1", "v1")]),
+        ]}),
+    );
+    for (gv, resource) in [("a/v2", "gadgets"), ("b/v1", "widgets")] {
+        write(
+            &format!("{gv}/serverresources.json"),
+            resource_list(gv, resource),
+        );
+    }
+    // Nothing is served: everything must come from the cache.
+    let upstream = server(HashMap::new()).await;
+    let discovery = legacy(upstream.client("t"), cache.path());
+    let snapshot = discovery.groups_and_resources().await.unwrap();
+    assert_eq!(
+        snapshot.source(),
+        k8s_client::discovery::SnapshotSource::DiskCache
+    );
+    assert_eq!(discovery.request_count(), 0);
+    let a: Vec<_> = snapshot
+        .group("a")
+        .unwrap()
+        .versions
+        .iter()
+        .map(|v| v.group_version.as_str())
+        .collect();
+    assert_eq!(a, ["a/v2"]);
+    assert!(
+        snapshot.failures().iter().any(|f| matches!(
+            f,
+            DiscoveryError::GroupVersionMismatch { requested, served } if requested == "a/v1" && served == "b/v1"
+        )),
+        "{:?}",
+        snapshot.failures()
+    );
+    assert_eq!(discovery.resolve("widgets").await.unwrap().group, "b");
+}
