@@ -351,4 +351,12 @@ pub enum PersistError {
     /// The file has no such user entry with an `auth-provider`.
     #[error("the file has no users[] entry of that name with an auth-provider")]
     UserNotFound,
+    /// Another writer (kubectl, another client) held the lock file for too long.
+    #[error("the lock file {} was held by another writer for {waited:?}", .lock.display())]
+    Locked {
+        /// The lock file (`<kubeconfig>.lock`).
+        lock: std::path::PathBuf,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
 }

@@ -1,7 +1,7 @@
 //! Talking to the OIDC issuer: TLS trust, discovery, and the refresh-token grant.
 
 use crate::auth::error::OidcError;
-use crate::secret::SecretString;
+use crate::secret::{SecretString, redact_userinfo};
 use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -78,7 +78,7 @@ fn roots(pem: &[u8]) -> Result<rustls::RootCertStore, OidcError> {
 
 fn request_error(url: &str, e: reqwest::Error) -> OidcError {
     OidcError::Request {
-        url: url.to_owned(),
+        url: redact_userinfo(url),
         source: Box::new(e.without_url()),
     }
 }
@@ -100,7 +100,7 @@ pub(crate) async fn token_endpoint(
     let status = response.status();
     if !status.is_success() {
         return Err(OidcError::Status {
-            url,
+            url: redact_userinfo(&url),
             status: status.as_u16(),
         });
     }
@@ -109,7 +109,9 @@ pub(crate) async fn token_endpoint(
         .ok()
         .and_then(|v| v.get("token_endpoint")?.as_str().map(str::to_owned))
         .filter(|e| !e.is_empty())
-        .ok_or(OidcError::NoTokenEndpoint { url })
+        .ok_or_else(|| OidcError::NoTokenEndpoint {
+            url: redact_userinfo(&url),
+        })
 }
 
 /// Tokens returned by a refresh.
@@ -186,7 +188,7 @@ pub(crate) async fn refresh(
             .await
             .map_err(|e| request_error(token_url, e))?;
         let no_id_token = || OidcError::NoIdToken {
-            url: token_url.to_owned(),
+            url: redact_userinfo(token_url),
         };
         let json: Value = serde_json::from_slice(&body).map_err(|_| no_id_token())?;
         let id_token = json
@@ -205,7 +207,7 @@ pub(crate) async fn refresh(
         });
     }
     Err(OidcError::Status {
-        url: token_url.to_owned(),
+        url: redact_userinfo(token_url),
         status: last_status,
     })
 }
