@@ -233,6 +233,64 @@ async fn issuer_rejection_is_an_error() {
     assert!(matches!(err, AuthError::Oidc(_)));
 }
 
+/// A provider for `issuer` whose id-token has expired, so `fetch` goes to the issuer.
+fn refreshing_provider(issuer: &TestIssuer, dir: &std::path::Path) -> k8s_client::auth::OidcProvider {
+    let ca = issuer.ca_data();
+    let entries = [
+        ("idp-issuer-url", issuer.url.as_str()),
+        ("client-id", "kube"),
+        ("client-secret", "client-secret-value"),
+        ("refresh-token", "refresh-one"),
+        ("idp-certificate-authority-data", ca.as_str()),
+    ];
+    let path = write_kubeconfig(dir, &entries);
+    k8s_client::auth::OidcProvider::new(&oidc_config(&path, &entries)).unwrap()
+}
+
+#[tokio::test]
+async fn issuer_redirects_are_not_followed() {
+    let issuer = issuer("refresh-one", &jwt(3600, "fresh"), None).await;
+    let elsewhere = self::issuer("refresh-one", &jwt(3600, "stolen"), None).await;
+    *issuer.state.redirect_token.lock().unwrap() = Some(format!("{}/token", elsewhere.url));
+    let dir = tempfile::tempdir().unwrap();
+    let err = refreshing_provider(&issuer, dir.path())
+        .fetch()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("oidc auth-provider: {}/token answered HTTP 307", issuer.url)
+    );
+    // Neither the refresh token nor the client secret went to the other host.
+    assert_eq!(elsewhere.state.token_hits.load(Ordering::SeqCst), 0);
+    assert_eq!(elsewhere.state.discovery_hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn issuer_answers_are_read_up_to_a_limit() {
+    let fresh = jwt(3600, "fresh");
+    let issuer = issuer("refresh-one", &fresh, None).await;
+    issuer
+        .state
+        .discovery_padding
+        .store(k8s_client::auth::MAX_ISSUER_RESPONSE + 1, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let err = refreshing_provider(&issuer, dir.path())
+        .fetch()
+        .await
+        .unwrap_err();
+    let AuthError::Oidc(OidcError::ResponseTooLarge { url, limit }) = &err else {
+        panic!("expected ResponseTooLarge, got {err:?}");
+    };
+    assert_eq!(*url, format!("{}/.well-known/openid-configuration", issuer.url));
+    assert_eq!(*limit, k8s_client::auth::MAX_ISSUER_RESPONSE);
+    assert_eq!(issuer.state.token_hits.load(Ordering::SeqCst), 0);
+    // Just under the limit is fine.
+    issuer.state.discovery_padding.store(1000, Ordering::SeqCst);
+    let credential = refreshing_provider(&issuer, dir.path()).fetch().await.unwrap();
+    assert_eq!(bearer(&credential), format!("Bearer {fresh}"));
+}
+
 fn provider_error(config: k8s_client::config::AuthProviderConfig) -> String {
     provider_for(&config_with(AuthConfig::AuthProvider(config)))
         .unwrap_err()

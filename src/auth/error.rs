@@ -325,6 +325,14 @@ pub enum OidcError {
         /// The token endpoint.
         url: String,
     },
+    /// The issuer's answer is longer than [`MAX_ISSUER_RESPONSE`](crate::auth::MAX_ISSUER_RESPONSE).
+    #[error("oidc auth-provider: the answer from {url} is longer than {limit} bytes")]
+    ResponseTooLarge {
+        /// The URL.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Writing the refreshed tokens back to the kubeconfig failed.
     #[error("oidc auth-provider: could not persist new tokens to {path} (user {user:?})")]
     Persist {
