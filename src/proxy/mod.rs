@@ -61,6 +61,9 @@ mod options;
 mod route;
 mod server;
 mod service;
+mod target;
+#[cfg(test)]
+mod target_tests;
 
 pub use error::ProxyError;
 pub use listen::ServeAddr;
