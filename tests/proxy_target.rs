@@ -126,12 +126,12 @@ async fn exec_and_attach_in_disguise_never_reach_the_upstream() {
     let proxy = OurProxy::start(upstream.client("t"), options_on_random_port()).await;
     let pod = "/api/v1/namespaces/default/pods/p";
     let cases = [
-        (format!(r"/api\v1/namespaces/default/pods/p/exec"), 400),
+        (r"/api\v1/namespaces/default/pods/p/exec".to_owned(), 400),
         (format!("{pod}/%65xec"), 403),
         (format!("{pod}/%65%78%65%63?command=sh"), 403),
         (format!("{pod}%2Fexec"), 403),
         (
-            format!("/api%2Fv1%2Fnamespaces%2Fdefault%2Fpods%2Fp%2Fattach"),
+            "/api%2Fv1%2Fnamespaces%2Fdefault%2Fpods%2Fp%2Fattach".to_owned(),
             403,
         ),
         (format!("{pod}/exec;x=1"), 403),
@@ -139,7 +139,7 @@ async fn exec_and_attach_in_disguise_never_reach_the_upstream() {
         (format!("{pod}/exec%3Fx"), 403),
         (format!("{pod}/x/%2e%2e/exec"), 301),
         (format!("{pod}/./exec"), 301),
-        (format!("/api//v1/namespaces/default/pods/p//exec"), 301),
+        ("/api//v1/namespaces/default/pods/p//exec".to_owned(), 301),
         (format!("/apis/%2E%2E/{}/attach", &pod[1..]), 301),
         (format!("{pod}/%252e%252e/exec"), 403),
     ];

@@ -197,9 +197,9 @@ async fn upgrade(
     let (head, upstream_io) = match shared.client.send_upgrade(upstream).await {
         Err(e) => return upstream_error(&parts.method, url, &e),
         Ok(UpgradeOutcome::Response(response)) => {
-            // kubectl relays the server's error answer unchanged; so is a redirect
-            // (never followed: the caller decides). Any other answer to an upgrade
-            // request is a protocol violation.
+            // The server's error answer is relayed unchanged, as kubectl does; a
+            // redirect too (kubectl answers 500), never followed: the caller decides.
+            // Any other answer to an upgrade request is a protocol violation.
             if response.status().is_redirection() || response.status().as_u16() >= 400 {
                 return relay(response);
             }

@@ -88,7 +88,7 @@ fn every_exec_and_attach_variant_is_refused_or_redirected_to_a_refusal() {
     let tail = "namespaces/default/pods/p";
     let variants = [
         format!(r"/api\v1/{tail}/exec"),
-        format!(r"/api/v1/namespaces/default/pods\p\exec"),
+        r"/api/v1/namespaces/default/pods\p\exec".to_owned(),
         format!(r"/api/v1/{tail}\exec"),
         format!(r"\api/v1/{tail}/exec"),
         format!("/api%5Cv1/{tail}/exec"),
@@ -311,7 +311,7 @@ proptest! {
                         | BadTarget::NotUtf8
                 );
                 let raw_bad = raw.bytes().chain(query.iter().flat_map(|q| q.bytes()))
-                    .any(|b| b == b'\\' || b < 0x20 || b >= 0x7f);
+                    .any(|b| b == b'\\' || !(0x20..0x7f).contains(&b));
                 prop_assert!(decoded_bad || raw_bad, "{raw}: {bad}");
             }
             Route::NotFound | Route::Static(_) => {}
