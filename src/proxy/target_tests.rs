@@ -11,12 +11,16 @@ use proptest::prelude::*;
 const REJECT: &str = "^/api/.*/pods/.*/exec,^/api/.*/pods/.*/attach,\
                       ^/api/v1/namespaces/kube-system,/secrets,^/apis/rbac";
 
-fn filter() -> Filter {
-    let options = ProxyOptions {
-        reject_paths: REJECT.to_owned(),
-        ..ProxyOptions::default()
-    };
-    options.compile_filter().unwrap().unwrap()
+/// The default filter with [`REJECT`], compiled once.
+fn filter() -> &'static Filter {
+    static FILTER: std::sync::LazyLock<Filter> = std::sync::LazyLock::new(|| {
+        let options = ProxyOptions {
+            reject_paths: REJECT.to_owned(),
+            ..ProxyOptions::default()
+        };
+        options.compile_filter().unwrap().unwrap()
+    });
+    &FILTER
 }
 
 fn cluster() -> url::Url {
