@@ -188,6 +188,15 @@ mod tests {
         );
         assert_eq!(get(&r, "/api/v1"), Route::NotFound);
         assert_eq!(get(&r, "/customer"), Route::NotFound);
+        // An empty query is no query (Go's `RawQuery` is empty too).
+        assert_eq!(
+            r.route("/custom/.", Some("")),
+            Route::Redirect("/custom".into())
+        );
+        assert_eq!(
+            r.route("/custom", Some("")),
+            Route::Redirect("/custom/".into())
+        );
     }
 
     #[test]
