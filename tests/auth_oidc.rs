@@ -234,7 +234,10 @@ async fn issuer_rejection_is_an_error() {
 }
 
 /// A provider for `issuer` whose id-token has expired, so `fetch` goes to the issuer.
-fn refreshing_provider(issuer: &TestIssuer, dir: &std::path::Path) -> k8s_client::auth::OidcProvider {
+fn refreshing_provider(
+    issuer: &TestIssuer,
+    dir: &std::path::Path,
+) -> k8s_client::auth::OidcProvider {
     let ca = issuer.ca_data();
     let entries = [
         ("idp-issuer-url", issuer.url.as_str()),
@@ -282,12 +285,18 @@ async fn issuer_answers_are_read_up_to_a_limit() {
     let AuthError::Oidc(OidcError::ResponseTooLarge { url, limit }) = &err else {
         panic!("expected ResponseTooLarge, got {err:?}");
     };
-    assert_eq!(*url, format!("{}/.well-known/openid-configuration", issuer.url));
+    assert_eq!(
+        *url,
+        format!("{}/.well-known/openid-configuration", issuer.url)
+    );
     assert_eq!(*limit, k8s_client::auth::MAX_ISSUER_RESPONSE);
     assert_eq!(issuer.state.token_hits.load(Ordering::SeqCst), 0);
     // Just under the limit is fine.
     issuer.state.discovery_padding.store(1000, Ordering::SeqCst);
-    let credential = refreshing_provider(&issuer, dir.path()).fetch().await.unwrap();
+    let credential = refreshing_provider(&issuer, dir.path())
+        .fetch()
+        .await
+        .unwrap();
     assert_eq!(bearer(&credential), format!("Bearer {fresh}"));
 }
 

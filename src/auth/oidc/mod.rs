@@ -9,6 +9,7 @@ use crate::config::AuthProviderConfig;
 use crate::secret::{SecretString, redact_userinfo};
 use base64::Engine;
 use issuer::IdpCa;
+pub use issuer::MAX_ISSUER_RESPONSE;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
