@@ -116,6 +116,7 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod error;
+mod path;
 pub mod proxy;
 pub mod runtime;
 mod secret;

@@ -1,11 +1,11 @@
 //! The API server proxy: reach a pod, service or node through
 //! `…/{pods|services}/{[scheme:]name[:port]}/proxy/{path}` and `/api/v1/nodes/{…}/proxy/{path}`.
 
-use super::error::RequestError;
-use super::request::check_segment;
+use super::error::{PathProblem, RequestError};
 use crate::Client;
 use crate::client::Body;
 use crate::error::Error;
+use crate::path::{self, PathBuilder, Refused};
 
 /// What the API server proxies to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,54 +79,82 @@ impl ProxyTarget {
         self
     }
 
-    /// `[scheme:]name[:port]`.
-    fn segment(&self) -> Result<String, RequestError> {
-        check_segment("name", &self.name)?;
+    /// `[scheme:]name[:port]`, each part encoded as path-segment text. The API server
+    /// splits the target at `:`, so a part containing `:` is refused too.
+    fn segment(&self) -> Result<String, Refused> {
+        let part = |what: &'static str, value: &str| -> Result<String, Refused> {
+            if value.contains(':') {
+                return Err(Refused::Segment {
+                    what,
+                    value: value.to_owned(),
+                });
+            }
+            Ok(path::segment(what, value)?.into_owned())
+        };
         let mut s = String::new();
         if let Some(scheme) = &self.scheme {
-            check_segment("scheme", scheme)?;
-            s.push_str(scheme);
+            s.push_str(&part("proxy target scheme", scheme)?);
             s.push(':');
         }
-        s.push_str(&self.name);
+        s.push_str(&part("proxy target name", &self.name)?);
         if let Some(port) = &self.port {
-            check_segment("port", port)?;
             s.push(':');
-            s.push_str(port);
+            s.push_str(&part("proxy target port", port)?);
         }
         Ok(s)
     }
 
     /// The API server path that proxies `path_and_query` (relative to the target's root)
     /// to the target.
+    ///
+    /// The path is split at `/` and every segment is decoded and percent-encoded again as
+    /// one segment (so `a b` and `a%20b` both become `a%20b`, and a `%` that starts no
+    /// escape becomes `%25`). A segment that is or decodes to `.` or `..`, or that decodes
+    /// to text containing `/`, is refused with [`RequestError::InvalidPath`]: the proxied
+    /// path can never climb out of the target's `…/proxy/` root. The query (after the
+    /// first `?`) is kept, with characters that must be escaped (`#`, spaces, quotes,
+    /// control and non-ASCII characters) percent-encoded.
     pub fn path(&self, path_and_query: &str) -> Result<String, RequestError> {
-        let seg = self.segment()?;
-        let base = match (&self.kind, &self.namespace) {
-            (ProxyKind::Node, _) => format!("/api/v1/nodes/{seg}/proxy"),
-            (kind, Some(ns)) => {
-                check_segment("namespace", ns)?;
-                let plural = if *kind == ProxyKind::Pod {
+        let target = self.segment()?;
+        let base = match self.kind {
+            ProxyKind::Node => PathBuilder::new().fixed("api/v1/nodes"),
+            ProxyKind::Pod | ProxyKind::Service => {
+                let plural = if self.kind == ProxyKind::Pod {
                     "pods"
                 } else {
                     "services"
                 };
-                format!("/api/v1/namespaces/{ns}/{plural}/{seg}/proxy")
+                let namespace = self.namespace.as_deref().unwrap_or_default();
+                PathBuilder::new()
+                    .fixed("api/v1/namespaces")
+                    .push("namespace", namespace)?
+                    .fixed(plural)
             }
-            (_, None) => unreachable!("pod and service targets always have a namespace"),
         };
-        let rest = path_and_query.strip_prefix('/').unwrap_or(path_and_query);
-        Ok(format!("{base}/{rest}"))
+        let base = base.push_encoded(&target).fixed("proxy").finish();
+        let (rest, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let mut out = format!("{base}/{}", path::proxied(rest)?);
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(&path::query(q));
+        }
+        Ok(out)
     }
 
     /// Rewrites `req` (whose URI is the path and query on the target) to go through the
-    /// API server proxy; method, headers and body are kept.
+    /// API server proxy; method, headers and body are kept. The path is checked and
+    /// re-encoded as [`ProxyTarget::path`] describes.
     pub fn rewrite<B>(&self, req: http::Request<B>) -> Result<http::Request<B>, RequestError> {
         let (mut parts, body) = req.into_parts();
         let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let path = self.path(pq)?;
-        parts.uri = path.parse().map_err(|_| RequestError::InvalidName {
+        parts.uri = path.parse().map_err(|_| RequestError::InvalidPath {
             what: "proxy path",
-            value: path.clone(),
+            path: path.clone(),
+            problem: PathProblem::NotEncoded,
         })?;
         Ok(http::Request::from_parts(parts, body))
     }
@@ -174,9 +202,10 @@ impl ApiserverProxy {
     pub async fn get(&self, path_and_query: &str) -> Result<http::Response<Body>, Error> {
         let req = http::Request::get(self.target.path(path_and_query)?)
             .body(Body::empty())
-            .map_err(|_| RequestError::InvalidName {
+            .map_err(|_| RequestError::InvalidPath {
                 what: "proxy path",
-                value: path_and_query.to_owned(),
+                path: path_and_query.to_owned(),
+                problem: PathProblem::NotEncoded,
             })?;
         self.client.send(req).await
     }

@@ -57,8 +57,9 @@ impl<K: Resource> fmt::Debug for Api<K> {
 impl<K: Resource<DynamicType = ()>> Api<K> {
     /// Objects in `namespace` (for a cluster-scoped type the namespace is ignored).
     ///
-    /// # Panics
-    /// When `namespace` cannot be a URL path segment (empty, or contains `/`).
+    /// A namespace that cannot be one URL path segment (empty, `.`, `..`, or containing
+    /// `/` or `%`) does not panic here: every verb of the handle fails with
+    /// [`RequestError::InvalidName`] before any I/O. Other characters are percent-encoded.
     pub fn namespaced(client: Client, namespace: &str) -> Self {
         Self::namespaced_with(client, namespace, &())
     }
@@ -78,11 +79,14 @@ impl<K: Resource<DynamicType = ()>> Api<K> {
 impl<K: Resource> Api<K> {
     fn build(client: Client, namespace: Option<&str>, dyntype: &K::DynamicType) -> Self {
         let namespace = namespace.filter(|_| K::namespaced(dyntype));
-        let path = collection_path(&K::url_prefix(dyntype), namespace, &K::plural(dyntype))
-            .unwrap_or_else(|e| panic!("invalid Api scope: {e}"));
+        let (group, version, plural) = (K::group(dyntype), K::version(dyntype), K::plural(dyntype));
+        let request = match collection_path(&group, &version, namespace, &plural) {
+            Ok(path) => Request::new(path),
+            Err(refused) => Request::refused(String::new(), refused),
+        };
         Self {
             client,
-            request: Request::new(path),
+            request,
             namespace: namespace.map(str::to_owned),
             dyntype: dyntype.clone(),
             _k: PhantomData,
@@ -91,8 +95,10 @@ impl<K: Resource> Api<K> {
 
     /// Like [`Api::namespaced`], with run-time type information (for [`DynamicObject`](super::DynamicObject)).
     ///
-    /// # Panics
-    /// When `namespace` cannot be a URL path segment (empty, or contains `/`).
+    /// The group, version and plural (for an [`ApiResource`](super::ApiResource) possibly
+    /// from the server's discovery documents) are checked like the namespace: a value that
+    /// cannot be one path segment makes every verb fail with [`RequestError::InvalidName`]
+    /// naming it, before any I/O; this constructor never panics.
     pub fn namespaced_with(client: Client, namespace: &str, dyntype: &K::DynamicType) -> Self {
         Self::build(client, Some(namespace), dyntype)
     }

@@ -1,18 +1,36 @@
 //! [`RequestError`]: failures of the typed API layer that are not the server's answer.
 
+pub use crate::path::PathProblem;
+use crate::path::Refused;
+
 /// Building a request or reading a stream failed in the typed API layer.
 ///
 /// The server's own answers (404, 409, 410, …) are [`Error::Api`](crate::Error::Api).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// A name would not be a single URL path segment (empty, `.`, `..`, or contains `/` or `%`).
-    #[error("{what} {value:?} cannot be used in a URL path segment")]
+    /// A value cannot be exactly one URL path segment: it is empty, `.` or `..`, or it
+    /// contains `/` or `%` (client-go's `IsValidPathSegmentName`); for the name, scheme and
+    /// port of a proxy target, also `:` (the API server splits the target at `:`).
+    /// Refused before any I/O; every other character is percent-encoded.
+    #[error("{what} {value:?} cannot be used as a URL path segment")]
     InvalidName {
-        /// What the value is (`name`, `namespace`, `subresource`).
+        /// What the value is (`name`, `namespace`, `subresource`, `resource`, `group`,
+        /// `version`, `proxy target name`, …).
         what: &'static str,
         /// The rejected value.
         value: String,
+    },
+    /// A path given as text (to [`Request::new`](super::Request::new) or as the path on a
+    /// proxied target) is not in canonical encoded form. Refused before any I/O.
+    #[error("{what} {path:?} is refused: {problem}")]
+    InvalidPath {
+        /// What the path is (`collection path`, `proxied path`).
+        what: &'static str,
+        /// The rejected path.
+        path: String,
+        /// What is wrong with it.
+        problem: PathProblem,
     },
     /// Serialising a request body to JSON failed.
     #[error("serialising the {type_name} request body failed")]
@@ -82,4 +100,21 @@ pub enum RequestError {
         /// The service account that was asked for.
         service_account: String,
     },
+}
+
+impl From<Refused> for RequestError {
+    fn from(r: Refused) -> Self {
+        match r {
+            Refused::Segment { what, value } => RequestError::InvalidName { what, value },
+            Refused::Path {
+                what,
+                path,
+                problem,
+            } => RequestError::InvalidPath {
+                what,
+                path,
+                problem,
+            },
+        }
+    }
 }

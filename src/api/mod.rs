@@ -54,12 +54,13 @@ mod watch_all;
 
 pub use apiserver_proxy::{ApiserverProxy, ProxyKind, ProxyTarget};
 pub use core::{Api, Deleted};
-pub use error::RequestError;
+pub use error::{PathProblem, RequestError};
 pub use pager::{DEFAULT_PAGE_SIZE, ListStream};
 pub use params::{
     DEFAULT_MAX_EVENT_SIZE, DeleteParams, FieldValidation, ListParams, LogParams, Patch,
     PatchParams, PostParams, Preconditions, PropagationPolicy, VersionMatch, WatchParams,
 };
+pub(crate) use request::collection_path;
 pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request};
 pub use resource::{
     ApiResource, DynamicObject, ObjectList, PartialObjectMetadata, Resource, ScopeKind, TypeMeta,

@@ -1,10 +1,11 @@
 //! Pure request building: paths, query parameters, headers and bodies for every verb.
 //! Nothing here performs I/O; [`Api`](super::Api) hands the results to the `Client`.
 
-use super::error::RequestError;
+use super::error::{PathProblem, RequestError};
 use super::params::{
     DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, Query, WatchParams,
 };
+use crate::path::{self, Refused};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use serde::Serialize;
 
@@ -20,28 +21,29 @@ type Built = Result<http::Request<Vec<u8>>, RequestError>;
 
 /// Builds the HTTP requests of one resource collection, e.g. `/api/v1/namespaces/ns/pods`.
 ///
+/// Names and subresources are percent-encoded as exactly one path segment each, or
+/// refused with [`RequestError::InvalidName`] (empty, `.`, `..`, or containing `/` or `%`).
+/// A collection path given as text must already be in canonical encoded form; otherwise
+/// every verb fails with [`RequestError::InvalidPath`] before any I/O.
+///
 /// ```
-/// use k8s_client::api::{ListParams, Request};
+/// use k8s_client::api::{ListParams, Request, RequestError};
 /// let req = Request::new("/api/v1/namespaces/default/pods")
 ///     .list(&ListParams::default().limit(5))
 ///     .unwrap();
 /// assert_eq!(req.uri(), "/api/v1/namespaces/default/pods?limit=5");
+/// let cms = Request::new("/api/v1/namespaces/default/configmaps");
+/// assert_eq!(cms.get("a b#c").unwrap().uri(), "/api/v1/namespaces/default/configmaps/a%20b%23c");
+/// assert!(matches!(cms.get(".."), Err(RequestError::InvalidName { what: "name", .. })));
+/// assert!(matches!(
+///     Request::new("/api/v1/namespaces/x/../pods").get("a"),
+///     Err(RequestError::InvalidPath { .. })
+/// ));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     collection: String,
-}
-
-/// Checks that `value` is usable as one URL path segment, as client-go's
-/// `IsValidPathSegmentName` does.
-pub(crate) fn check_segment(what: &'static str, value: &str) -> Result<(), RequestError> {
-    if value.is_empty() || value == "." || value == ".." || value.contains(['/', '%']) {
-        return Err(RequestError::InvalidName {
-            what,
-            value: value.to_owned(),
-        });
-    }
-    Ok(())
+    refused: Option<Refused>,
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, RequestError> {
@@ -63,10 +65,11 @@ fn build(method: http::Method, uri: String, accept: &str, body: Option<(Vec<u8>,
         }
         None => Vec::new(),
     };
-    // Every component was validated (segments) or encoded (query), so the URI parses.
-    b.body(body).map_err(|_| RequestError::InvalidName {
+    // Every segment was encoded and the query form-encoded, so the URI parses.
+    b.body(body).map_err(|_| RequestError::InvalidPath {
         what: "request path",
-        value: uri,
+        path: uri,
+        problem: PathProblem::NotEncoded,
     })
 }
 
@@ -78,30 +81,58 @@ fn with_query(path: String, append: impl FnOnce(&mut Query)) -> String {
 }
 
 impl Request {
-    /// A builder for the collection at `collection` (no trailing slash).
+    /// A builder for the collection at `collection`, given as encoded path text with no
+    /// trailing slash. A path that is not in canonical form (a dot segment, also as
+    /// `%2e`; an escaped `/`; an empty segment; a character that must be escaped) makes
+    /// every verb fail with [`RequestError::InvalidPath`].
     pub fn new(collection: impl Into<String>) -> Self {
+        let collection = collection.into();
+        let refused = path::check_encoded("collection path", &collection).err();
         Self {
-            collection: collection.into(),
+            collection,
+            refused,
         }
     }
 
-    /// The collection path, e.g. `/apis/apps/v1/namespaces/ns/deployments`.
+    /// A builder whose every verb fails with `refused` (a scope that could not be a path).
+    pub(crate) fn refused(collection: String, refused: Refused) -> Self {
+        Self {
+            collection,
+            refused: Some(refused),
+        }
+    }
+
+    /// The collection path, e.g. `/apis/apps/v1/namespaces/ns/deployments` (for a refused
+    /// scope, the part that could be built, and every verb fails).
     pub fn collection(&self) -> &str {
         &self.collection
     }
 
+    /// The collection path, or why it was refused.
+    fn base(&self) -> Result<String, RequestError> {
+        match &self.refused {
+            Some(r) => Err(r.clone().into()),
+            None => Ok(self.collection.clone()),
+        }
+    }
+
     fn item(&self, name: &str) -> Result<String, RequestError> {
-        check_segment("name", name)?;
-        Ok(format!("{}/{name}", self.collection))
+        let mut path = self.base()?;
+        path.push('/');
+        path.push_str(&path::segment("name", name)?);
+        Ok(path)
     }
 
     fn sub(&self, name: &str, subresource: &str) -> Result<String, RequestError> {
-        check_segment("subresource", subresource)?;
-        Ok(format!("{}/{subresource}", self.item(name)?))
+        let sub = path::segment("subresource", subresource)?;
+        let mut path = self.item(name)?;
+        path.push('/');
+        path.push_str(&sub);
+        Ok(path)
     }
 
     fn list_as(&self, lp: &ListParams, accept: &str) -> Built {
-        let path = with_query(self.collection.clone(), |q| lp.append_query(q));
+        let path = with_query(self.base()?, |q| lp.append_query(q));
         build(http::Method::GET, path, accept, None)
     }
 
@@ -135,7 +166,7 @@ impl Request {
         let body = to_json(object)?;
         build(
             http::Method::POST,
-            with_query(self.collection.clone(), |q| pp.append_query(q)),
+            with_query(self.base()?, |q| pp.append_query(q)),
             JSON,
             Some((body, JSON)),
         )
@@ -189,7 +220,7 @@ impl Request {
     pub fn delete_collection(&self, dp: &DeleteParams, lp: &ListParams) -> Built {
         build(
             http::Method::DELETE,
-            with_query(self.collection.clone(), |q| lp.append_query(q)),
+            with_query(self.base()?, |q| lp.append_query(q)),
             JSON,
             Some((to_json(&dp.body())?, JSON)),
         )
@@ -200,9 +231,7 @@ impl Request {
     pub fn watch(&self, wp: &WatchParams, resource_version: &str) -> Built {
         build(
             http::Method::GET,
-            with_query(self.collection.clone(), |q| {
-                wp.append_query(q, resource_version)
-            }),
+            with_query(self.base()?, |q| wp.append_query(q, resource_version)),
             JSON,
             None,
         )
@@ -272,20 +301,20 @@ impl Request {
     }
 }
 
-/// The collection path of a resource: `{prefix}[/namespaces/{ns}]/{plural}`.
+/// The collection path of a resource: `/api/{version}` or `/apis/{group}/{version}`,
+/// then `/namespaces/{namespace}` when given, then `/{plural}`; every value encoded as one
+/// segment or refused.
 pub(crate) fn collection_path(
-    prefix: &str,
+    group: &str,
+    version: &str,
     namespace: Option<&str>,
     plural: &str,
-) -> Result<String, RequestError> {
-    check_segment("resource", plural)?;
-    match namespace {
-        Some(ns) => {
-            check_segment("namespace", ns)?;
-            Ok(format!("{prefix}/namespaces/{ns}/{plural}"))
-        }
-        None => Ok(format!("{prefix}/{plural}")),
+) -> Result<String, Refused> {
+    let mut path = path::group_version(group, version)?;
+    if let Some(ns) = namespace {
+        path = path.fixed("namespaces").push("namespace", ns)?;
     }
+    Ok(path.push("resource", plural)?.finish())
 }
 
 #[cfg(test)]
@@ -304,14 +333,14 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(
-            collection_path("/apis/apps/v1", Some("ns"), "deployments").unwrap(),
+            collection_path("apps", "v1", Some("ns"), "deployments").unwrap(),
             "/apis/apps/v1/namespaces/ns/deployments"
         );
         assert_eq!(
-            collection_path("/api/v1", None, "nodes").unwrap(),
+            collection_path("", "v1", None, "nodes").unwrap(),
             "/api/v1/nodes"
         );
-        assert!(collection_path("/api/v1", Some("a/b"), "pods").is_err());
+        assert!(collection_path("", "v1", Some("a/b"), "pods").is_err());
         assert_eq!(
             r().get("cm").unwrap().uri(),
             "/api/v1/namespaces/ns/configmaps/cm"

@@ -1,6 +1,7 @@
 //! What the API needs to know about a resource type: the [`Resource`] trait, implemented
 //! for every k8s-openapi resource, and [`ApiResource`] + [`DynamicObject`] for untyped access.
 
+use super::error::RequestError;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -37,14 +38,11 @@ pub trait Resource: Sized {
         }
     }
 
-    /// The URL prefix of the group version: `/api/v1` or `/apis/{group}/{version}`.
-    fn url_prefix(dt: &Self::DynamicType) -> String {
-        let group = Self::group(dt);
-        if group.is_empty() {
-            format!("/api/{}", Self::version(dt))
-        } else {
-            format!("/apis/{group}/{}", Self::version(dt))
-        }
+    /// The URL prefix of the group version: `/api/v1` or `/apis/{group}/{version}`, each
+    /// value percent-encoded as one path segment; [`RequestError::InvalidName`] names a
+    /// group or version that cannot be one (empty version, `.`, `..`, `/` or `%`).
+    fn url_prefix(dt: &Self::DynamicType) -> Result<String, RequestError> {
+        Ok(crate::path::group_version(&Self::group(dt), &Self::version(dt))?.finish())
     }
 
     /// Fills in what the server leaves out of list items and watch events for this type:
@@ -113,7 +111,11 @@ where
 
 /// The run-time description of a resource type, for [`DynamicObject`].
 ///
-/// Build it by hand, or from discovery.
+/// Build it by hand, or from discovery. Nothing is checked when it is built (the values
+/// may come from the server): an [`Api`](crate::api::Api) using it percent-encodes the
+/// group, version and plural as one path segment each, and every verb fails with
+/// [`RequestError::InvalidName`] naming a value that cannot be one (empty version or
+/// plural, `.`, `..`, or containing `/` or `%`), before any I/O.
 ///
 /// ```
 /// use k8s_client::api::ApiResource;
@@ -349,12 +351,12 @@ mod tests {
 
     #[test]
     fn static_types_know_their_urls() {
-        assert_eq!(Pod::url_prefix(&()), "/api/v1");
+        assert_eq!(Pod::url_prefix(&()).unwrap(), "/api/v1");
         assert_eq!(Pod::plural(&()), "pods");
         assert!(Pod::namespaced(&()));
         assert!(!Namespace::namespaced(&()));
         type Deploy = k8s_openapi::api::apps::v1::Deployment;
-        assert_eq!(Deploy::url_prefix(&()), "/apis/apps/v1");
+        assert_eq!(Deploy::url_prefix(&()).unwrap(), "/apis/apps/v1");
         assert_eq!(Deploy::api_version(&()), "apps/v1");
         let ar = ApiResource::of::<ConfigMap>();
         assert_eq!(
@@ -378,7 +380,7 @@ mod tests {
         );
         let ar = ApiResource::new("stable.example.com", "v1", "CronTab", "crontabs", true);
         assert_eq!(
-            DynamicObject::url_prefix(&ar),
+            DynamicObject::url_prefix(&ar).unwrap(),
             "/apis/stable.example.com/v1"
         );
     }

@@ -5,6 +5,7 @@
 //! statuses and kubeconfig field names.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Obtaining or refreshing a credential failed.
@@ -55,6 +56,18 @@ pub enum AuthError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The [`CredentialCache`](super::CredentialCache) has no credential: the fetch this
+    /// request waited for failed, or one failed less than
+    /// [`FAILED_FETCH_BACKOFF`](super::FAILED_FETCH_BACKOFF) ago. Every request that
+    /// shares the failure gets this error; [`cause`](Self::cause) is the provider's error.
+    #[error("no {provider} credential: the last fetch failed")]
+    Unavailable {
+        /// The provider's [`name`](super::AuthProvider::name).
+        provider: String,
+        /// The provider's error, shared by every request that waited for that fetch.
+        #[source]
+        source: Arc<AuthError>,
+    },
     /// An `auth-provider` name that is not built in (kubectl's message).
     #[error("no Auth Provider found for name {name:?}")]
     UnknownAuthProvider {
@@ -64,6 +77,21 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// The provider's own error: through [`Unavailable`](Self::Unavailable) (a failure
+    /// shared by the credential cache) to the error the provider returned.
+    ///
+    /// ```
+    /// use k8s_client::auth::AuthError;
+    /// let err = AuthError::provider("vault", std::io::Error::other("sealed"));
+    /// assert!(matches!(err.cause(), AuthError::Provider { .. }));
+    /// ```
+    pub fn cause(&self) -> &AuthError {
+        match self {
+            Self::Unavailable { source, .. } => source.cause(),
+            other => other,
+        }
+    }
+
     /// The error a user-defined provider returns when it cannot produce a credential.
     pub fn provider(
         provider: impl Into<String>,
@@ -140,6 +168,15 @@ pub enum ExecError {
         command: String,
         /// The timeout.
         timeout: Duration,
+    },
+    /// The plugin printed more than [`MAX_EXEC_OUTPUT`](super::MAX_EXEC_OUTPUT) bytes on
+    /// stdout; it was killed and its output dropped.
+    #[error("exec: executable {command} printed more than {limit} bytes and was killed")]
+    OutputTooLarge {
+        /// The plugin's command.
+        command: String,
+        /// The limit in bytes.
+        limit: usize,
     },
     /// The plugin's `interactiveMode` cannot be honoured (kubectl's message).
     #[error("exec plugin {command} cannot support interactive mode: {reason}")]
@@ -288,6 +325,14 @@ pub enum OidcError {
         /// The token endpoint.
         url: String,
     },
+    /// The issuer's answer is longer than [`MAX_ISSUER_RESPONSE`](crate::auth::MAX_ISSUER_RESPONSE).
+    #[error("oidc auth-provider: the answer from {url} is longer than {limit} bytes")]
+    ResponseTooLarge {
+        /// The URL.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Writing the refreshed tokens back to the kubeconfig failed.
     #[error("oidc auth-provider: could not persist new tokens to {path} (user {user:?})")]
     Persist {
@@ -314,4 +359,12 @@ pub enum PersistError {
     /// The file has no such user entry with an `auth-provider`.
     #[error("the file has no users[] entry of that name with an auth-provider")]
     UserNotFound,
+    /// Another writer (kubectl, another client) held the lock file for too long.
+    #[error("the lock file {} was held by another writer for {waited:?}", .lock.display())]
+    Locked {
+        /// The lock file (`<kubeconfig>.lock`).
+        lock: std::path::PathBuf,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
 }

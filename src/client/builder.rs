@@ -86,7 +86,10 @@ impl ClientBuilder {
 
     /// Turn on the client-side token-bucket rate limiter: `qps` requests per second with
     /// bursts of up to `burst`. Off by default. Waits are logged at `debug` level.
-    /// `build()` fails unless `qps` is positive and finite and `burst` is at least 1.
+    /// `build()` fails with [`TransportError::InvalidRateLimit`] unless `qps` is finite and
+    /// at least [`MIN_QPS`](crate::transport::MIN_QPS) and `burst` is from 1 to
+    /// [`MAX_BURST`](crate::transport::MAX_BURST) (0, negative, NaN or infinite `qps` and a
+    /// zero or absurd burst are rejected).
     pub fn rate_limit(mut self, qps: f32, burst: u32) -> Self {
         self.rate_limit = Some((f64::from(qps), burst));
         self
@@ -142,7 +145,7 @@ impl ClientBuilder {
         let config = self.config;
         let rate_limiter = match self.rate_limit {
             None => None,
-            Some((qps, burst)) if qps.is_finite() && qps > 0.0 && burst >= 1 => {
+            Some((qps, burst)) if crate::transport::rate_limit::valid(qps, burst) => {
                 Some(RateLimiter::new(qps, burst, std::time::Instant::now()))
             }
             Some((qps, burst)) => {
@@ -167,7 +170,7 @@ impl ClientBuilder {
         })?;
         if config.tls.insecure_skip_tls_verify {
             tracing::warn!(
-                cluster = %config.cluster_url,
+                cluster = %super::url::for_display(&config.cluster_url),
                 "insecure-skip-tls-verify is set: the API server's certificate is not verified"
             );
         }

@@ -22,6 +22,7 @@ mod warnings;
 
 pub use body::{Body, BodyStream};
 pub use builder::ClientBuilder;
+pub use response::MAX_ERROR_BODY_READ;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
 /// A request extension: give a 429 or 5xx answer that carries `Retry-After` back at once
@@ -208,7 +209,7 @@ impl Client {
             .await
             .map_err(|e| TransportError::Upgrade {
                 url,
-                source: Box::new(e),
+                source: Box::new(e.without_url()),
             })?;
         Ok(UpgradeOutcome::Upgraded {
             response: head,
@@ -229,7 +230,12 @@ impl Client {
 
     /// The request loop: rate limit, credential, send, and the retry rules.
     async fn execute(&self, req: http::Request<Body>, mode: Mode) -> Result<Answer, Error> {
-        let started = Instant::now();
+        // The request timeout bounds the whole call: every try and every wait between tries.
+        let deadline = self
+            .inner
+            .config
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t));
         let (parts, body) = req.into_parts();
         let honour_retry_after = parts.extensions.get::<NoRetryAfter>().is_none();
         let method = parts.method;
@@ -247,6 +253,8 @@ impl Client {
                 }
             }
         }
+        // A 401 to the caller's own Authorization says nothing about the client's credential.
+        let own_authorization = headers.contains_key(AUTHORIZATION);
         // A whole body can be sent again; a streamed one only once.
         let replayable = body.try_clone().is_some();
         let mut once = Some(body);
@@ -286,6 +294,9 @@ impl Client {
                 .body(body.into_reqwest());
             if mode == Mode::Upgrade {
                 builder = builder.version(http::Version::HTTP_11);
+            } else if let Some(deadline) = deadline {
+                // What is left of the request timeout (the client's own applies per try).
+                builder = builder.timeout(deadline.saturating_duration_since(Instant::now()));
             }
             tracing::trace!(%method, url = %shown, try_number = tries, "sending request");
             let response = match builder.send().await {
@@ -295,7 +306,7 @@ impl Client {
                     if replayable
                         && retry::is_safe_to_resend(&method)
                         && tries < MAX_TRIES
-                        && self.within_deadline(started, wait)
+                        && within(deadline, wait)
                         && retry::is_connection_lost(&e)
                     {
                         tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
@@ -309,6 +320,7 @@ impl Client {
             let status = response.status();
             if status == http::StatusCode::UNAUTHORIZED
                 && !auth_retried
+                && !own_authorization
                 && let (Some(cache), Some(credential)) = (&self.inner.auth, &credential)
             {
                 // Drop the rejected credential even when this request cannot be repeated,
@@ -324,7 +336,7 @@ impl Client {
                 && honour_retry_after
                 && replayable
                 && tries < MAX_TRIES
-                && self.within_deadline(started, wait)
+                && within(deadline, wait)
             {
                 tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
                 drop(response);
@@ -337,14 +349,6 @@ impl Client {
                 response,
             });
         }
-    }
-
-    /// Whether waiting `wait` more still ends before the request timeout (if any).
-    fn within_deadline(&self, started: Instant, wait: Duration) -> bool {
-        self.inner
-            .config
-            .timeout
-            .is_none_or(|t| started.elapsed() + wait < t)
     }
 
     /// Sets `Authorization` from the credential (unless the caller set one), marked
@@ -372,6 +376,11 @@ impl Client {
     }
 }
 
+/// Whether waiting `wait` from now still ends before `deadline` (if any).
+fn within(deadline: Option<Instant>, wait: Duration) -> bool {
+    deadline.is_none_or(|d| Instant::now().checked_add(wait).is_some_and(|end| end < d))
+}
+
 /// The wait before resending after a lost connection: 100 ms doubling per try, at most 2 s.
 fn connection_backoff(tries: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << tries.saturating_sub(1).min(5)))
@@ -381,7 +390,8 @@ fn connection_backoff(tries: u32) -> Duration {
 /// Classifies a failed exchange: TLS handshake, timeout, connect, or other.
 fn send_error(method: http::Method, url: String, e: reqwest::Error) -> TransportError {
     let tls = is_tls_failure(&e);
-    let source = Box::new(e);
+    // Our message names the (redacted) URL; reqwest's would repeat it.
+    let source = Box::new(e.without_url());
     if tls {
         TransportError::Tls { url, source }
     } else if source.is_timeout() {
@@ -428,6 +438,16 @@ mod tests {
         assert_eq!(connection_backoff(1), Duration::from_millis(100));
         assert_eq!(connection_backoff(2), Duration::from_millis(200));
         assert_eq!(connection_backoff(9), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn deadline_checks_never_overflow() {
+        assert!(within(None, Duration::MAX));
+        let soon = Instant::now() + Duration::from_secs(60);
+        assert!(!within(Some(soon), Duration::MAX));
+        assert!(!within(Some(soon), Duration::from_secs(120)));
+        assert!(within(Some(soon), Duration::from_secs(1)));
+        assert!(!within(Some(Instant::now()), Duration::ZERO));
     }
 
     #[test]

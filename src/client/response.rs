@@ -10,6 +10,12 @@ use futures_util::StreamExt;
 /// At most this much of a non-`Status` error body is kept.
 const MAX_ERROR_BODY: usize = 1024;
 
+/// At most this much of a non-2xx body is read (to decode the `Status` in it); the rest
+/// is not read and the connection is closed. An API server's `Status` is a few KiB even
+/// with many `details.causes`; client-go reads error bodies whole, which lets a hostile
+/// server make it buffer without end.
+pub const MAX_ERROR_BODY_READ: usize = 1024 * 1024;
+
 /// A response, and what is needed to describe it in errors.
 pub(crate) struct Answer {
     pub(crate) method: http::Method,
@@ -25,8 +31,22 @@ impl Answer {
         }
         let code = self.response.status().as_u16();
         // An unreadable error body still yields the status code.
-        let body = self.response.bytes().await.unwrap_or_default();
-        Err(api_error(self.method, self.url, code, &body))
+        let (body, complete) = read_at_most(self.response, MAX_ERROR_BODY_READ).await;
+        if complete {
+            return Err(api_error(self.method, self.url, code, &body));
+        }
+        tracing::debug!(method = %self.method, url = %self.url, code, limit = MAX_ERROR_BODY_READ, "error body too large; not read further");
+        let mut text = truncate_utf8(&body, MAX_ERROR_BODY);
+        text.push_str(&format!(
+            " (body truncated: longer than {MAX_ERROR_BODY_READ} bytes)"
+        ));
+        Err(Error::Api(Box::new(ApiError {
+            method: self.method,
+            url: self.url,
+            code,
+            status: None,
+            body: Some(text),
+        })))
     }
 
     /// The whole body.
@@ -35,7 +55,7 @@ impl Answer {
         self.response.bytes().await.map_err(|e| {
             Error::Transport(TransportError::ResponseBody {
                 url,
-                source: Box::new(e),
+                source: Box::new(e.without_url()),
             })
         })
     }
@@ -61,6 +81,26 @@ impl Answer {
             })
         });
         http::Response::from_parts(parts, Body::from_chunks(Box::pin(chunks)))
+    }
+}
+
+/// Reads up to `limit` bytes of `response`'s body; `true` when that is the whole body.
+/// A body that is longer, or fails midway, is dropped unread (its connection closes).
+async fn read_at_most(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    body.extend_from_slice(&chunk[..limit - body.len()]);
+                    return (body, false);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (body, true),
+            // What arrived is still worth showing; the status code is what matters.
+            Err(_) => return (body, true),
+        }
     }
 }
 

@@ -199,7 +199,10 @@ fn base_builder(settings: &StackSettings) -> reqwest::ClientBuilder {
             }
         }))
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90));
+        .pool_idle_timeout(Duration::from_secs(90))
+        // A 3xx goes back to the caller: following it would send the credential (and
+        // the request body) to wherever a hostile or misconfigured server points.
+        .redirect(reqwest::redirect::Policy::none());
     if let Some(t) = settings.connect_timeout {
         b = b.connect_timeout(t);
     }

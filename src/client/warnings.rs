@@ -3,14 +3,40 @@
 use crate::transport::parse_warning;
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 type Handler = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// How many distinct warnings the default handler remembers. When full it starts over,
+/// so a server that sends a new warning on every answer costs at most this many hashes
+/// of memory (and then logs each warning again, once).
+const MAX_REMEMBERED_WARNINGS: usize = 1024;
+
+/// At most this many bytes of a warning's text are logged by the default handler.
+const MAX_LOGGED_WARNING: usize = 4096;
+
+/// The warnings already logged: hashes (with per-process random keys) of their texts.
+#[derive(Default)]
+pub(crate) struct Seen {
+    hashes: HashSet<u64>,
+    keys: std::collections::hash_map::RandomState,
+}
+
+impl Seen {
+    /// Whether `text` is new (and remembers it).
+    fn first(&mut self, text: &str) -> bool {
+        if self.hashes.len() >= MAX_REMEMBERED_WARNINGS {
+            self.hashes.clear();
+        }
+        self.hashes.insert(self.keys.hash_one(text))
+    }
+}
+
 /// Where warnings go: a user handler, or the default that logs each distinct text once.
 #[derive(Clone)]
 pub(crate) enum WarningHandler {
-    LogOnce(Arc<Mutex<HashSet<String>>>),
+    LogOnce(Arc<Mutex<Seen>>),
     Custom(Handler),
 }
 
@@ -43,17 +69,24 @@ impl WarningHandler {
             match self {
                 Self::Custom(f) => f(&text),
                 Self::LogOnce(seen) => {
-                    let first = seen
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(text.clone());
+                    let first = seen.lock().unwrap_or_else(|e| e.into_inner()).first(&text);
                     if first {
-                        tracing::warn!(warning = %text, "the API server sent a warning");
+                        let shown = truncate(&text, MAX_LOGGED_WARNING);
+                        tracing::warn!(warning = %shown, "the API server sent a warning");
                     }
                 }
             }
         }
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -79,6 +112,23 @@ mod tests {
         let WarningHandler::LogOnce(seen) = &d else {
             unreachable!()
         };
-        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(seen.lock().unwrap().hashes.len(), 2);
+    }
+
+    #[test]
+    fn remembered_warnings_are_bounded() {
+        let d = WarningHandler::default();
+        for i in 0..(3 * MAX_REMEMBERED_WARNINGS) {
+            let mut headers = http::HeaderMap::new();
+            let value = format!(r#"299 - "warning {i} {}""#, "x".repeat(100));
+            headers.append(http::header::WARNING, value.parse().unwrap());
+            d.handle(&headers);
+        }
+        let WarningHandler::LogOnce(seen) = &d else {
+            unreachable!()
+        };
+        assert!(seen.lock().unwrap().hashes.len() <= MAX_REMEMBERED_WARNINGS);
+        assert_eq!(truncate("aé", 2), "a");
+        assert_eq!(truncate("abc", 10), "abc");
     }
 }

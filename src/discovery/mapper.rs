@@ -320,11 +320,11 @@ mod tests {
         let deploy = s.resolve("deploy").unwrap();
         assert_eq!(deploy.api_version(), "apps/v1");
         assert_eq!(
-            deploy.url_path(Some("ns1")),
+            deploy.url_path(Some("ns1")).unwrap(),
             "/apis/apps/v1/namespaces/ns1/deployments"
         );
         let ns = s.resolve("ns").unwrap();
-        assert_eq!(ns.url_path(Some("ignored")), "/api/v1/namespaces");
+        assert_eq!(ns.url_path(Some("ignored")).unwrap(), "/api/v1/namespaces");
         let preferred: Vec<_> = s
             .preferred_resources()
             .into_iter()

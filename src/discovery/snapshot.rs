@@ -187,16 +187,18 @@ impl ResourceMapping {
 
     /// The URL path of the collection: `/api/v1/pods`, `/apis/apps/v1/deployments`, with
     /// `namespaces/<ns>/` inserted for a namespaced resource when `namespace` is given.
-    pub fn url_path(&self, namespace: Option<&str>) -> String {
-        let prefix = if self.group.is_empty() {
-            format!("/api/{}", self.version)
-        } else {
-            format!("/apis/{}/{}", self.group, self.version)
-        };
-        match namespace {
-            Some(ns) if self.namespaced => format!("{prefix}/namespaces/{ns}/{}", self.resource),
-            _ => format!("{prefix}/{}", self.resource),
-        }
+    /// Every value is percent-encoded as one path segment;
+    /// [`RequestError::InvalidName`](crate::api::RequestError::InvalidName) names one that
+    /// cannot be (empty, `.`, `..`, or containing `/` or `%`), e.g. a hostile plural from
+    /// the server.
+    pub fn url_path(&self, namespace: Option<&str>) -> Result<String, crate::api::RequestError> {
+        let namespace = namespace.filter(|_| self.namespaced);
+        Ok(crate::api::collection_path(
+            &self.group,
+            &self.version,
+            namespace,
+            &self.resource,
+        )?)
     }
 
     /// Whether the resource supports `verb`.

@@ -100,7 +100,7 @@ pub enum TransportError {
     },
     /// The rate limiter settings are unusable.
     #[error(
-        "rate limit of {qps} requests per second with burst {burst} is invalid (qps must be positive, burst at least 1)"
+        "rate limit of {qps} requests per second with burst {burst} is invalid (qps must be finite and at least 0.001, burst from 1 to 1000000)"
     )]
     InvalidRateLimit {
         /// Requests per second given.
@@ -123,6 +123,18 @@ pub enum TransportError {
         /// The parser's error.
         #[source]
         source: url::ParseError,
+    },
+    /// The URL parser would change the request's path (a `\`, a dot segment, also as
+    /// `%2e`, or a character it escapes differently), so the server would receive another
+    /// path than the one built: refused.
+    #[error(
+        "request URI {uri} is refused: the URL parser would send it as {parsed} (backslash, dot segment or unescaped character)"
+    )]
+    NonCanonicalUri {
+        /// The request URI (path and query; scheme and host when absolute).
+        uri: String,
+        /// The path and query the URL parser made of it.
+        parsed: String,
     },
     /// The TLS handshake failed (unknown CA, name mismatch, rejected client certificate…).
     #[error("TLS handshake with {url} failed")]

@@ -15,4 +15,5 @@ pub use error::{BoxError, TransportError};
 pub use headers::{default_user_agent, impersonation_headers, parse_warning};
 pub use proxy::ProxyEnv;
 pub(crate) use proxy::ProxyRules;
-pub use retry::MAX_TRIES;
+pub use rate_limit::{MAX_BURST, MIN_QPS};
+pub use retry::{MAX_RETRY_AFTER, MAX_TRIES};

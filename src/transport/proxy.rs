@@ -68,7 +68,7 @@ impl ProxyEnv {
 }
 
 /// The proxy decision for one client: either a fixed proxy or the environment's rules.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) enum ProxyRules {
     /// `proxy-url`: every request goes through it.
     Fixed(url::Url),
@@ -78,6 +78,29 @@ pub(crate) enum ProxyRules {
         http: Option<url::Url>,
         no_proxy: NoProxy,
     },
+}
+
+/// Shows the proxy URLs without their user name and password.
+impl std::fmt::Debug for ProxyRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |u: &Option<url::Url>| u.as_ref().map(crate::secret::url_for_display);
+        match self {
+            Self::Fixed(url) => f
+                .debug_tuple("Fixed")
+                .field(&crate::secret::url_for_display(url))
+                .finish(),
+            Self::Env {
+                https,
+                http,
+                no_proxy,
+            } => f
+                .debug_struct("Env")
+                .field("https", &shown(https))
+                .field("http", &shown(http))
+                .field("no_proxy", no_proxy)
+                .finish(),
+        }
+    }
 }
 
 impl ProxyRules {
@@ -408,6 +431,18 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("http://<redacted>@proxy:3128/x"), "{shown}");
+        let rules = ProxyRules::new(
+            Some(&"http://user:s3cr3t@proxy:3128".parse().unwrap()),
+            &ProxyEnv::none(),
+        )
+        .unwrap();
+        assert!(!format!("{rules:?}").contains("s3cr3t"), "{rules:?}");
+        let env = ProxyEnv {
+            https_proxy: Some("http://u:s3cr3t@p:1".into()),
+            ..ProxyEnv::none()
+        };
+        let rules = ProxyRules::new(None, &env).unwrap();
+        assert!(!format!("{rules:?}").contains("s3cr3t"), "{rules:?}");
         assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
     }
 

@@ -2,6 +2,20 @@
 
 use std::time::{Duration, Instant};
 
+/// The lowest accepted rate: one request every 1000 seconds. Below it the waits no
+/// longer fit a `Duration` once a few callers queue up.
+pub const MIN_QPS: f64 = 0.001;
+
+/// The largest accepted burst. A bucket that large is no limit at all: leave the limiter
+/// off instead.
+pub const MAX_BURST: u32 = 1_000_000;
+
+/// Whether `qps` and `burst` make a usable limiter: `qps` finite and at least
+/// [`MIN_QPS`], `burst` from 1 to [`MAX_BURST`].
+pub(crate) fn valid(qps: f64, burst: u32) -> bool {
+    qps.is_finite() && qps >= MIN_QPS && (1..=MAX_BURST).contains(&burst)
+}
+
 /// A token bucket: `qps` tokens per second, at most `burst` saved up. Every request takes
 /// one token; without one it waits until the bucket has refilled enough.
 #[derive(Debug)]
@@ -41,7 +55,8 @@ impl RateLimiter {
         if b.tokens >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-b.tokens / self.qps)
+            // Only a queue of billions of callers could overflow; wait "forever" then.
+            Duration::try_from_secs_f64(-b.tokens / self.qps).unwrap_or(Duration::MAX)
         }
     }
 
@@ -75,6 +90,34 @@ mod tests {
         assert_eq!(l.reserve(t0), Duration::from_millis(1000));
         // After 2 s the debt (-2 tokens) is repaid plus 2 more minus the one taken now.
         assert_eq!(l.reserve(t0 + Duration::from_secs(2)), Duration::ZERO);
+    }
+
+    #[test]
+    fn settings_that_could_misbehave_are_invalid() {
+        for qps in [
+            0.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e-45,
+            0.0009,
+        ] {
+            assert!(!valid(qps, 10), "{qps}");
+        }
+        assert!(!valid(5.0, 0));
+        assert!(!valid(5.0, MAX_BURST + 1));
+        assert!(!valid(5.0, u32::MAX));
+        assert!(valid(MIN_QPS, 1));
+        assert!(valid(f64::from(f32::MAX), MAX_BURST));
+        // The extremes that are accepted never panic, however deep the queue.
+        let t0 = Instant::now();
+        let slow = RateLimiter::new(MIN_QPS, 1, t0);
+        for _ in 0..10_000 {
+            slow.reserve(t0);
+        }
+        let fast = RateLimiter::new(f64::from(f32::MAX), MAX_BURST, t0);
+        assert_eq!(fast.reserve(t0 + Duration::from_secs(1)), Duration::ZERO);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! - A 429 or any 5xx that carries `Retry-After: <seconds>` is retried after that delay,
 //!   up to [`MAX_TRIES`] tries in all (client-go's `checkWait` and its limit of 10),
-//!   when the request body can be sent again.
+//!   when the request body can be sent again. Unlike client-go, a delay longer than
+//!   [`MAX_RETRY_AFTER`] is not waited for: the answer goes back to the caller at once.
 //! - A connection reset, an unexpected EOF or an HTTP/2 GOAWAY is retried for safe
 //!   methods only (GET, HEAD, OPTIONS): client-go retries only GETs, because a write
 //!   whose body reached the server may have been applied.
@@ -12,15 +13,36 @@ use std::time::Duration;
 /// How many times a request is tried at most (the first try included).
 pub const MAX_TRIES: u32 = 10;
 
+/// The longest `Retry-After` the client waits for before trying again.
+///
+/// The API server asks for 1 s (max-in-flight and priority-and-fairness rejections);
+/// a longer delay comes from a server or proxy that wants the caller to come back much
+/// later (maintenance), or from a hostile one that wants to park the caller. Such an
+/// answer is returned at once as the 429/5xx error, so at most `MAX_TRIES - 1` waits of
+/// 10 s (90 s) can pass inside one call when no request timeout is set.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
+
 /// The wait the server asked for, when `status` and `Retry-After` make the answer
-/// retryable: 429 or 5xx with an integer number of seconds.
+/// retryable: 429 or 5xx with an integer number of seconds no greater than
+/// [`MAX_RETRY_AFTER`]. Anything else (an HTTP-date, a negative or fractional number, a
+/// value too large, bytes that are not text) is not retried.
 pub(crate) fn retry_after(status: http::StatusCode, headers: &http::HeaderMap) -> Option<Duration> {
     if status != http::StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
         return None;
     }
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    let secs: u64 = value.trim().parse().ok()?;
-    Some(Duration::from_secs(secs))
+    retry_after_value(headers.get(http::header::RETRY_AFTER)?.as_bytes())
+}
+
+/// Reads a `Retry-After` value in seconds, bounded by [`MAX_RETRY_AFTER`].
+fn retry_after_value(value: &[u8]) -> Option<Duration> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // All digits: only overflow can make parsing fail, and that is above the bound too.
+    let secs: u64 = text.parse().ok()?;
+    let wait = Duration::from_secs(secs);
+    (wait <= MAX_RETRY_AFTER).then_some(wait)
 }
 
 /// Whether `method` may be sent again after the connection broke mid-exchange.
@@ -99,6 +121,51 @@ mod tests {
         );
         let date = with_retry_after("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(retry_after(StatusCode::TOO_MANY_REQUESTS, &date), None);
+    }
+
+    #[test]
+    fn retry_after_is_bounded_and_never_panics_on_odd_values() {
+        let ok = |v: &[u8]| retry_after_value(v);
+        assert_eq!(ok(b" 10 "), Some(MAX_RETRY_AFTER));
+        assert_eq!(ok(b"0"), Some(Duration::ZERO));
+        assert_eq!(ok(b"11"), None, "above the bound: returned to the caller");
+        for odd in [
+            &b"18446744073709551615"[..],
+            b"18446744073709551616",
+            b"99999999999999999999999999999999999999",
+            b"-1",
+            b"+1",
+            b"1.5",
+            b"",
+            b"   ",
+            b"\xff\xfe",
+            b"1e3",
+            "\u{0661}".as_bytes(),
+        ] {
+            assert_eq!(ok(odd), None, "{odd:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn retry_after_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            if let Some(wait) = retry_after_value(&bytes) {
+                proptest::prop_assert!(wait <= MAX_RETRY_AFTER);
+            }
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let mut h = HeaderMap::new();
+                h.insert(http::header::RETRY_AFTER, value);
+                let _ = retry_after(StatusCode::TOO_MANY_REQUESTS, &h);
+            }
+        }
+
+        #[test]
+        fn retry_after_reads_every_small_number(secs in 0u64..=10, pad in 0usize..3) {
+            let text = format!("{}{secs}{}", " ".repeat(pad), " ".repeat(pad));
+            proptest::prop_assert_eq!(retry_after_value(text.as_bytes()), Some(Duration::from_secs(secs)));
+        }
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub const EXEC_INFO_ENV: &str = "KUBERNETES_EXEC_INFO";
 /// are not bounded by default.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The most a plugin may print on stdout. An `ExecCredential` with a token, or a client
+/// certificate chain and key, is a few KiB; a plugin that prints more is killed and its
+/// output dropped, so a broken or hostile plugin cannot make the client buffer without
+/// end. (Its stderr is the client process's own and is never read.)
+pub const MAX_EXEC_OUTPUT: usize = 1024 * 1024;
+
 const INSTALL_HELP: &str = "\n\nIt looks like you are trying to use a client-go credential plugin that is not installed.\n\nTo learn more about this feature, consult the documentation available at:\n      https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins";
 
 /// Runs an exec credential plugin (`aws eks get-token`, `gke-gcloud-auth-plugin`,
@@ -130,23 +136,18 @@ impl ExecProvider {
         } else {
             self.timeout
         };
-        let output = match timeout {
-            // Dropping the `wait_with_output` future drops the child, which kills it.
-            Some(limit) => tokio::time::timeout(limit, child.wait_with_output())
+        let (status, stdout) = match timeout {
+            // Dropping the future drops the child, which kills it.
+            Some(limit) => tokio::time::timeout(limit, self.collect(child))
                 .await
                 .map_err(|_| ExecError::Timeout {
                     command: self.command(),
                     timeout: limit,
                 })?,
-            None => child.wait_with_output().await,
-        }
-        .map_err(|source| ExecError::Wait {
-            command: self.command(),
-            source,
-        })?;
-        let stdout = SecretBytes::new(output.stdout);
-        if !output.status.success() {
-            return Err(match output.status.code() {
+            None => self.collect(child).await,
+        }?;
+        if !status.success() {
+            return Err(match status.code() {
                 Some(code) => ExecError::Failed {
                     command: self.command(),
                     code,
@@ -166,6 +167,36 @@ impl ExecProvider {
             "exec credential plugin returned a credential"
         );
         Ok(credential)
+    }
+
+    /// Reads at most [`MAX_EXEC_OUTPUT`] bytes of stdout, then waits for the exit.
+    async fn collect(
+        &self,
+        mut child: tokio::process::Child,
+    ) -> Result<(std::process::ExitStatus, SecretBytes), ExecError> {
+        use tokio::io::AsyncReadExt;
+        let wait_error = |source| ExecError::Wait {
+            command: self.command(),
+            source,
+        };
+        let mut stdout = Vec::new();
+        if let Some(pipe) = child.stdout.take() {
+            pipe.take(MAX_EXEC_OUTPUT as u64 + 1)
+                .read_to_end(&mut stdout)
+                .await
+                .map_err(wait_error)?;
+        }
+        let stdout = SecretBytes::new(stdout);
+        if stdout.expose_secret().len() > MAX_EXEC_OUTPUT {
+            // Best effort: `kill_on_drop` kills it anyway when `child` goes out of scope.
+            let _ = child.start_kill();
+            return Err(ExecError::OutputTooLarge {
+                command: self.command(),
+                limit: MAX_EXEC_OUTPUT,
+            });
+        }
+        let status = child.wait().await.map_err(wait_error)?;
+        Ok((status, stdout))
     }
 
     fn spawn_error(&self, source: std::io::Error) -> ExecError {
