@@ -83,6 +83,7 @@
 //! | [`discovery`] | `/version`, `/api`, `/apis`, aggregated discovery, caching, name mapping, address selection |
 //! | [`api`] | `Api<K>`, dynamic objects, pagination, watch, logs, subresources, API server proxy, service-account tokens |
 //! | [`proxy`] | a local `kubectl proxy` |
+//! | [`runtime`] | leader election on Leases, an `events.k8s.io/v1` events recorder |
 //! | `testenv` (feature `testenv`) | a real local control plane for tests |
 //!
 //! ## Features
@@ -108,6 +109,7 @@ pub mod discovery;
 pub mod error;
 mod path;
 pub mod proxy;
+pub mod runtime;
 mod secret;
 #[cfg(feature = "testenv")]
 pub mod testenv;

@@ -1,0 +1,2 @@
+//! Building blocks for controllers: leader election on Leases.
+pub mod leader;
