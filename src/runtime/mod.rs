@@ -1,2 +1,3 @@
-//! Building blocks for controllers: leader election on Leases.
+//! Building blocks for controllers: leader election on Leases and an `events.k8s.io/v1` events recorder.
+pub mod events;
 pub mod leader;
