@@ -31,20 +31,45 @@ fn command() -> Command {
     };
     Command::new("leader_election")
         .about("Leader election on a coordination.k8s.io/v1 Lease")
-        .arg(Arg::new("kubeconfig").long("kubeconfig").help("Path to the kubeconfig file to use."))
-        .arg(Arg::new("context").long("context").help("The kubeconfig context to use."))
-        .arg(Arg::new("namespace").long("namespace").short('n').help("The Lease's namespace."))
+        .arg(
+            Arg::new("kubeconfig")
+                .long("kubeconfig")
+                .help("Path to the kubeconfig file to use."),
+        )
+        .arg(
+            Arg::new("context")
+                .long("context")
+                .help("The kubeconfig context to use."),
+        )
+        .arg(
+            Arg::new("namespace")
+                .long("namespace")
+                .short('n')
+                .help("The Lease's namespace."),
+        )
         .arg(
             Arg::new("lease")
                 .long("lease")
                 .default_value("leader-election-example")
                 .help("The Lease's name, shared by all candidates."),
         )
-        .arg(Arg::new("identity").long("identity").help("This candidate's identity (default: host name and a random suffix)."))
-        .arg(secs("lease-duration", "15", "Lease duration in seconds (whole seconds)."))
+        .arg(
+            Arg::new("identity")
+                .long("identity")
+                .help("This candidate's identity (default: host name and a random suffix)."),
+        )
+        .arg(secs(
+            "lease-duration",
+            "15",
+            "Lease duration in seconds (whole seconds).",
+        ))
         .arg(secs("renew-deadline", "10", "Renew deadline in seconds."))
         .arg(secs("retry-period", "2", "Retry period in seconds."))
-        .arg(secs("heartbeat", "1", "Seconds between heartbeats while leading."))
+        .arg(secs(
+            "heartbeat",
+            "1",
+            "Seconds between heartbeats while leading.",
+        ))
 }
 
 fn duration(m: &ArgMatches, name: &str) -> Duration {
@@ -68,7 +93,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get_one::<String>("namespace")
         .cloned()
         .unwrap_or_else(|| client.default_namespace().to_owned());
-    let lease = m.get_one::<String>("lease").cloned().expect("has a default");
+    let lease = m
+        .get_one::<String>("lease")
+        .cloned()
+        .expect("has a default");
 
     let mut election = LeaderElectionConfig::new(&lease).timings(
         duration(&m, "lease-duration"),
@@ -99,8 +127,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -118,8 +147,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("started leading");
                 let note = format!("{identity} became leader");
                 let _ = recorder.publish(
-                    &Event::new(about_lease.clone(), EventType::Normal, "LeaderElection", "Acquire")
-                        .note(note),
+                    &Event::new(
+                        about_lease.clone(),
+                        EventType::Normal,
+                        "LeaderElection",
+                        "Acquire",
+                    )
+                    .note(note),
                 );
                 let fence = fence.clone();
                 tokio::spawn(async move {

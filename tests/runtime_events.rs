@@ -179,7 +179,10 @@ async fn series_counts_reach_the_server_on_refresh_without_a_flush() {
         if events.len() == 1 && events[0].series.as_ref().map(|s| s.count) == Some(7) {
             break;
         }
-        assert!(Instant::now() < deadline, "count never reached 7: {events:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "count never reached 7: {events:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -264,8 +267,14 @@ async fn an_unreachable_api_server_never_blocks_the_caller() {
     let stats = recorder.stats();
     // A publish that waited for the network would take the request timeout (10 s); the
     // bound only leaves room for scheduling on a loaded machine.
-    assert!(slowest < Duration::from_millis(250), "slowest publish {slowest:?}");
-    assert!(total < Duration::from_secs(3), "10,000 publishes took {total:?}");
+    assert!(
+        slowest < Duration::from_millis(250),
+        "slowest publish {slowest:?}"
+    );
+    assert!(
+        total < Duration::from_secs(3),
+        "10,000 publishes took {total:?}"
+    );
     assert_eq!(stats.published, 10_000);
     assert!(stats.queued <= defaults.queue_capacity, "{stats:?}");
     assert!(stats.cached <= defaults.max_cached, "{stats:?}");
@@ -285,7 +294,12 @@ async fn an_unreachable_api_server_never_blocks_the_caller() {
     };
     for _ in 0..10_000 {
         recorder
-            .publish(&Event::new(same.clone(), EventType::Warning, "Failed", "Sync"))
+            .publish(&Event::new(
+                same.clone(),
+                EventType::Warning,
+                "Failed",
+                "Sync",
+            ))
             .unwrap();
     }
     let after = recorder.stats();
@@ -294,7 +308,11 @@ async fn an_unreachable_api_server_never_blocks_the_caller() {
 
     let t = Instant::now();
     recorder.shutdown(Duration::from_millis(200)).await;
-    assert!(t.elapsed() < Duration::from_secs(2), "shutdown took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
     eprintln!("10,000 publishes in {total:?}, slowest {slowest:?}; {stats:?}");
     hole.abort();
 }

@@ -217,9 +217,11 @@ async fn three_candidates_one_leader_at_a_time_handover_and_release() {
     );
     let second = leaders(&candidates)[0];
     let second_id = candidates[second].identity.clone();
-    wait_for("the second leader's writes", Duration::from_secs(30), || {
-        writes_by(&log, &second_id) >= 5
-    })
+    wait_for(
+        "the second leader's writes",
+        Duration::from_secs(30),
+        || writes_by(&log, &second_id) >= 5,
+    )
     .await;
 
     // Cancel the second leader: it releases, and the third takes over well within a lease.
@@ -356,8 +358,7 @@ async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires() {
     let relay = Relay::start(SocketAddr::from(([127, 0, 0, 1], port))).await;
     let relayed = admin_client(env, &format!("https://127.0.0.1:{}", relay.addr.port()));
 
-    let (elector, mut events) =
-        LeaderElector::new(relayed, &ns, config("cut", "cut-off")).unwrap();
+    let (elector, mut events) = LeaderElector::new(relayed, &ns, config("cut", "cut-off")).unwrap();
     let fence = elector.fence();
     let election = tokio::spawn(elector.run(CancellationToken::new()));
     wait_for("leadership", Duration::from_secs(30), || fence.is_leader()).await;
@@ -367,11 +368,8 @@ async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires() {
     let last_renewal_seen = Arc::new(Mutex::new(Instant::now()));
     let observing = Arc::new(AtomicBool::new(true));
     let observer = {
-        let (leases, seen, observing) = (
-            leases.clone(),
-            last_renewal_seen.clone(),
-            observing.clone(),
-        );
+        let (leases, seen, observing) =
+            (leases.clone(), last_renewal_seen.clone(), observing.clone());
         tokio::spawn(async move {
             let mut last = None;
             while observing.load(Ordering::Relaxed) {

@@ -23,7 +23,10 @@ fn example_binary() -> PathBuf {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("running cargo build --example leader_election");
-        assert!(status.success(), "building the leader_election example failed");
+        assert!(
+            status.success(),
+            "building the leader_election example failed"
+        );
     }
     binary
 }
@@ -126,7 +129,8 @@ async fn three_copies_hand_over_on_kill_and_on_sigint() {
     assert!(exit.success(), "{exit:?}");
     // The crashed copy never printed a stop; the interrupted one did.
     assert!(
-        !log.iter().any(|(w, l)| *w == first && l.contains("stopped")),
+        !log.iter()
+            .any(|(w, l)| *w == first && l.contains("stopped")),
         "{log:#?}"
     );
     let released = |w: usize, l: &str| w == second && l == "released the lease; exiting";

@@ -283,7 +283,10 @@ mod tests {
         let outcomes: Vec<_> = (0..30)
             .map(|i| c.record(key(&format!("R{i}"), "p"), now, wall, ev))
             .collect();
-        assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Write).count(), 25);
+        assert_eq!(
+            outcomes.iter().filter(|o| **o == Outcome::Write).count(),
+            25
+        );
         assert_eq!(c.record(key("other", "q"), now, wall, ev), Outcome::Write);
         let later = now + Duration::from_secs(300);
         assert_eq!(c.record(key("R99", "p"), later, wall, ev), Outcome::Write);

@@ -178,10 +178,22 @@ impl Event {
         if self.action.is_empty() || self.action.len() > MAX_REASON_LENGTH {
             return invalid("action", "must be 1 to 128 bytes");
         }
-        if self.regarding.name.as_deref().unwrap_or_default().is_empty() {
+        if self
+            .regarding
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
             return invalid("regarding.name", "must not be empty");
         }
-        if self.regarding.kind.as_deref().unwrap_or_default().is_empty() {
+        if self
+            .regarding
+            .kind
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
             return invalid("regarding.kind", "must not be empty");
         }
         Ok(())
@@ -303,7 +315,9 @@ pub(crate) fn is_qualified_name(value: &str) -> bool {
     };
     let name_ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
     let prefix_ok = prefix.is_none_or(|p| {
@@ -332,7 +346,16 @@ mod tests {
         for ok in ["my-controller", "example.com/my-controller", "a", "a_b.c"] {
             assert!(is_qualified_name(ok), "{ok}");
         }
-        for bad in ["", "-a", "a-", "Example.com/x", "x/", "/x", "a/b/c", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Example.com/x",
+            "x/",
+            "/x",
+            "a/b/c",
+            &"a".repeat(64),
+        ] {
             assert!(!is_qualified_name(bad), "{bad}");
         }
     }
@@ -350,8 +373,14 @@ mod tests {
         let long = "x".repeat(129);
         for (ev, field) in [
             (Event::new(r.clone(), EventType::Normal, "", "A"), "reason"),
-            (Event::new(r.clone(), EventType::Normal, &long, "A"), "reason"),
-            (Event::new(r.clone(), EventType::Normal, "R", &long), "action"),
+            (
+                Event::new(r.clone(), EventType::Normal, &long, "A"),
+                "reason",
+            ),
+            (
+                Event::new(r.clone(), EventType::Normal, "R", &long),
+                "action",
+            ),
             (
                 Event::new(ObjectReference::default(), EventType::Normal, "R", "A"),
                 "regarding.name",
@@ -373,7 +402,7 @@ mod tests {
         fn truncation_keeps_a_char_boundary_prefix(s in "\\PC{0,700}", max in 0usize..1100) {
             let mut t = s.clone();
             truncate_to(&mut t, max);
-            prop_assert!(t.len() <= max.max(0));
+            prop_assert!(t.len() <= max);
             prop_assert!(s.starts_with(&t));
             prop_assert!(s.len() <= max || t.len() + 4 > max);
         }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 enum Job {
-    Write(Key),
+    Write(Box<Key>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -159,7 +159,11 @@ impl Recorder {
                 c.rate_limited.fetch_add(1, Ordering::Relaxed);
             }
             Outcome::Write => {
-                if self.jobs.try_send(Job::Write(key.clone())).is_err() {
+                if self
+                    .jobs
+                    .try_send(Job::Write(Box::new(key.clone())))
+                    .is_err()
+                {
                     c.dropped.fetch_add(1, Ordering::Relaxed);
                     self.shared.cache().mark_dirty(&key);
                 }
@@ -206,7 +210,7 @@ impl Recorder {
     pub async fn flush(&self) {
         let dirty = self.shared.cache().dirty();
         for key in dirty {
-            if self.jobs.send(Job::Write(key)).await.is_err() {
+            if self.jobs.send(Job::Write(Box::new(key))).await.is_err() {
                 return;
             }
         }
@@ -308,10 +312,7 @@ async fn write(shared: &Shared, key: &Key) {
                 return;
             }
             Ok(Err(e)) => e.to_string(),
-            Err(_) => format!(
-                "no answer within {:?}",
-                shared.config.request_timeout
-            ),
+            Err(_) => format!("no answer within {:?}", shared.config.request_timeout),
         };
         tracing::debug!(error = %failure, attempt = attempt + 1, reason = %key.reason, "writing an event failed");
     }
@@ -334,5 +335,8 @@ async fn send(shared: &Shared, event: &EventObject, create: bool) -> Result<(), 
             Err(e) => return Err(e),
         }
     }
-    events.create(&PostParams::default(), event).await.map(|_| ())
+    events
+        .create(&PostParams::default(), event)
+        .await
+        .map(|_| ())
 }

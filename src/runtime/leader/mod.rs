@@ -31,6 +31,7 @@
 //!         }
 //!         LeaderEvent::StoppedLeading => break,
 //!         LeaderEvent::NewLeader(identity) => println!("{identity} leads"),
+//!         _ => {}
 //!     }
 //! }
 //! shutdown.cancel(); // releases the Lease when still held
@@ -273,7 +274,10 @@ impl LeaderFence {
             return false;
         }
         let until = self.inner.valid_until.load(Ordering::Acquire);
-        (Instant::now().saturating_duration_since(self.inner.base).as_nanos() as u64) < until
+        (Instant::now()
+            .saturating_duration_since(self.inner.base)
+            .as_nanos() as u64)
+            < until
     }
 
     /// The time left before this candidate must stop acting as leader (zero when not
@@ -287,7 +291,9 @@ impl LeaderFence {
     }
 
     fn extend(&self, deadline: Instant) {
-        let nanos = deadline.saturating_duration_since(self.inner.base).as_nanos() as u64;
+        let nanos = deadline
+            .saturating_duration_since(self.inner.base)
+            .as_nanos() as u64;
         self.inner.valid_until.store(nanos, Ordering::Release);
         self.inner.leading.store(true, Ordering::Release);
     }
@@ -353,7 +359,10 @@ mod tests {
         assert!(fence.is_leader());
         assert!(fence.remaining() > Duration::from_millis(100));
         while fence.is_leader() {
-            assert!(start.elapsed() < Duration::from_secs(5), "the fence never expired");
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the fence never expired"
+            );
             tokio::task::yield_now().await;
         }
         assert!(start.elapsed() >= Duration::from_millis(200));
