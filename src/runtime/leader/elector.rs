@@ -45,6 +45,9 @@ enum Attempt {
     Holding,
     /// Someone else holds a Lease that has not expired (by this candidate's clock).
     HeldBy(String),
+    /// Another writer got there first (409 Conflict, or AlreadyExists on create); the
+    /// next attempt reads what it wrote.
+    Contended,
 }
 
 impl LeaderElector {
@@ -130,7 +133,7 @@ impl LeaderElector {
             };
             match attempt {
                 Ok(Ok(Attempt::Holding)) => return Some(start + self.config.renew_deadline),
-                Ok(Ok(Attempt::HeldBy(_))) => {}
+                Ok(Ok(Attempt::HeldBy(_) | Attempt::Contended)) => {}
                 Ok(Err(e)) => {
                     tracing::debug!(lease = %self.config.lease_name, error = %e, "acquiring the lease failed")
                 }
@@ -168,6 +171,9 @@ impl LeaderElector {
                 Ok(Ok(Attempt::Holding)) => {
                     *deadline = start + self.config.renew_deadline;
                     self.fence.extend(*deadline);
+                }
+                Ok(Ok(Attempt::Contended)) => {
+                    tracing::debug!(lease = %self.config.lease_name, "the lease changed while renewing it");
                 }
                 Ok(Ok(Attempt::HeldBy(other))) => {
                     tracing::warn!(lease = %self.config.lease_name, holder = %other, "the lease is held by another candidate");
@@ -250,7 +256,7 @@ impl LeaderElector {
                     self.observe(created);
                     Ok(Attempt::Holding)
                 }
-                Err(e) if e.is_already_exists() => Ok(Attempt::HeldBy(String::new())),
+                Err(e) if e.is_already_exists() => Ok(Attempt::Contended),
                 Err(e) => Err(e),
             };
         };
@@ -275,7 +281,7 @@ impl LeaderElector {
                 self.observe(stored);
                 Ok(Attempt::Holding)
             }
-            Err(e) if e.is_conflict() => Ok(Attempt::HeldBy(String::new())),
+            Err(e) if e.is_conflict() => Ok(Attempt::Contended),
             Err(e) => Err(e),
         }
     }
@@ -317,4 +323,95 @@ impl LeaderElector {
 
 fn now() -> MicroTime {
     MicroTime(jiff::Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elector(identity: &str) -> LeaderElector {
+        let client =
+            Client::try_from(crate::Config::new("https://127.0.0.1:1".parse().unwrap())).unwrap();
+        let config = LeaderElectionConfig::new("l").identity(identity);
+        LeaderElector::with_api(Api::namespaced(client, "ns"), config)
+            .unwrap()
+            .0
+    }
+
+    fn at(secs: i64) -> MicroTime {
+        MicroTime(jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    #[test]
+    fn records_follow_client_go_for_create_renew_and_takeover() {
+        let me = elector("me");
+        let created = me.record(at(10), None);
+        assert_eq!(created.holder_identity.as_deref(), Some("me"));
+        assert_eq!(created.lease_transitions, Some(0));
+        assert_eq!(created.lease_duration_seconds, Some(15));
+        assert_eq!(created.acquire_time, Some(at(10)));
+
+        let renewed = me.record(at(20), Some(&created));
+        assert_eq!(
+            renewed.acquire_time,
+            Some(at(10)),
+            "renewal keeps acquireTime"
+        );
+        assert_eq!(renewed.renew_time, Some(at(20)));
+        assert_eq!(renewed.lease_transitions, Some(0));
+
+        let other = elector("other");
+        let taken = other.record(at(30), Some(&renewed));
+        assert_eq!(taken.holder_identity.as_deref(), Some("other"));
+        assert_eq!(taken.acquire_time, Some(at(30)));
+        assert_eq!(taken.lease_transitions, Some(1));
+
+        let released = LeaseSpec {
+            lease_transitions: Some(1),
+            lease_duration_seconds: Some(1),
+            ..LeaseSpec::default()
+        };
+        assert_eq!(
+            me.record(at(40), Some(&released)).lease_transitions,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn new_leaders_are_reported_once_per_change() {
+        let (mut me, mut events) = {
+            let client =
+                Client::try_from(crate::Config::new("https://127.0.0.1:1".parse().unwrap()))
+                    .unwrap();
+            LeaderElector::with_api(
+                Api::namespaced(client, "ns"),
+                LeaderElectionConfig::new("l").identity("me"),
+            )
+            .unwrap()
+        };
+        let lease = |holder: Option<&str>, t: i64| Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(Into::into),
+                renew_time: Some(at(t)),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        };
+        me.observe(lease(Some("a"), 1));
+        let first_seen = me.observed.as_ref().unwrap().1;
+        me.observe(lease(Some("a"), 1));
+        assert_eq!(
+            me.observed.as_ref().unwrap().1,
+            first_seen,
+            "unchanged record"
+        );
+        me.observe(lease(Some("a"), 2));
+        me.observe(lease(None, 3));
+        me.observe(lease(Some("b"), 4));
+        let mut seen = Vec::new();
+        while let Ok(LeaderEvent::NewLeader(who)) = events.try_recv() {
+            seen.push(who);
+        }
+        assert_eq!(seen, ["a", "b"]);
+    }
 }
