@@ -210,7 +210,9 @@ async fn three_candidates_one_leader_at_a_time_handover_and_release() {
         !candidates[first].fence.is_leader(),
         "the crashed leader's fence is still up"
     );
-    let slack = RETRY.mul_f64(2.2) + Duration::from_millis(800);
+    // Others see the last renewal at their next poll and take over at the first poll after
+    // a lease duration: at most two jittered retry periods (2 × 2.2 × retry) late.
+    let slack = RETRY.mul_f64(4.4) + Duration::from_millis(500);
     assert!(
         handover <= LEASE + slack,
         "hand-over after a crash took {handover:?}"
@@ -414,7 +416,7 @@ async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires() {
         stepped_down - expiry_for_others
     );
     assert!(
-        stepped_down - cut_at <= RENEW + Duration::from_millis(300),
+        stepped_down - cut_at <= RENEW + Duration::from_secs(1),
         "stepped down {:?} after the cut",
         stepped_down - cut_at
     );
