@@ -316,3 +316,73 @@ async fn an_unreachable_api_server_never_blocks_the_caller() {
     eprintln!("10,000 publishes in {total:?}, slowest {slowest:?}; {stats:?}");
     hole.abort();
 }
+
+#[tokio::test]
+async fn a_refusal_by_the_api_server_drops_the_event_without_retrying() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    // The no-permission user: the API server answers 403 Forbidden.
+    let mut options = k8s_client::config::KubeconfigOptions::default();
+    options.kubeconfig = Some(env.noperm_kubeconfig().to_path_buf());
+    let client = Client::try_from(k8s_client::Config::from_kubeconfig(&options).unwrap()).unwrap();
+    let recorder = Recorder::new(client, Reporter::new(CONTROLLER)).unwrap();
+    let regarding = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        namespace: Some("default".into()),
+        name: Some("anything".into()),
+        ..Default::default()
+    };
+    recorder
+        .publish(&Event::new(regarding, EventType::Normal, "Tried", "Write"))
+        .unwrap();
+    let t = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), recorder.flush())
+        .await
+        .expect("flush");
+    // No retry pause (the first would be up to 10 s): dropped at the first answer.
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let stats = recorder.stats();
+    assert_eq!((stats.written, stats.failed), (0, 1), "{stats:?}");
+}
+
+#[tokio::test]
+async fn transport_failures_are_retried_a_bounded_number_of_times() {
+    // A black hole: every attempt times out.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hole = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let mut config = k8s_client::Config::new(format!("http://{addr}").parse().unwrap());
+    config.auth = k8s_client::config::AuthConfig::Token("t".into());
+    let client = Client::try_from(config).unwrap();
+    let mut rc = RecorderConfig::default();
+    rc.max_attempts = 3;
+    rc.retry_delay = Duration::from_millis(50);
+    rc.request_timeout = Duration::from_millis(200);
+    let recorder = Recorder::with_config(client, Reporter::new(CONTROLLER), rc).unwrap();
+    let regarding = k8s_openapi::api::core::v1::ObjectReference {
+        kind: Some("ConfigMap".into()),
+        name: Some("x".into()),
+        ..Default::default()
+    };
+    recorder
+        .publish(&Event::new(regarding, EventType::Normal, "Tried", "Write"))
+        .unwrap();
+    let t = Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), recorder.flush())
+        .await
+        .expect("the write is given up after its attempts");
+    let elapsed = t.elapsed();
+    // Three attempts of 200 ms each (and two pauses): given up, not retried forever.
+    assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    let stats = recorder.stats();
+    assert_eq!((stats.written, stats.failed), (0, 1), "{stats:?}");
+    hole.abort();
+}
