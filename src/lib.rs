@@ -92,7 +92,7 @@
 //! | [`discovery`] | `/version`, `/api`, `/apis`, aggregated discovery, caching, name mapping, address selection |
 //! | [`api`] | `Api<K>`, dynamic objects, pagination, watch, logs, subresources, API server proxy, service-account tokens |
 //! | [`proxy`] | a local `kubectl proxy` |
-//! | [`runtime`] | caches, indexes, reflector, shared informers, work queue, controllers, finalizers |
+//! | [`runtime`] | caches, indexes, reflector, shared informers, work queue, controllers, finalizers, leader election on Leases, an `events.k8s.io/v1` events recorder |
 //! | `testenv` (feature `testenv`) | a real local control plane for tests |
 //!
 //! ## Features

@@ -12,6 +12,8 @@
 //!   client-go's default controller rate limiter, metrics ([`QueueMetrics`]).
 //! * [`Controller`]: reconcile loop with owned and related triggers; [`finalizer`],
 //!   [`update_status`], [`retry_on_conflict`].
+//! * [`leader`]: leader election on `coordination.k8s.io/v1` Leases with a local-deadline
+//!   fence; [`events`]: an `events.k8s.io/v1` recorder with series aggregation.
 //!
 //! ```no_run
 //! # async fn demo(client: k8s_client::Client) {
@@ -32,6 +34,8 @@
 //! See `docs/runtime.md` for the semantics and a controller walkthrough.
 
 mod backoff;
+pub mod events;
+pub mod leader;
 mod controller;
 mod factory;
 mod finalizer;
