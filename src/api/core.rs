@@ -290,6 +290,23 @@ where
             .boxed())
     }
 
+    /// Like [`Api::watch`], with only the objects' metadata (`PartialObjectMetadata`) in
+    /// the events: what a metadata-only cache needs, at a fraction of the bytes.
+    pub async fn watch_metadata(
+        &self,
+        wp: &WatchParams,
+        resource_version: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<PartialObjectMetadata>, Error>>, Error> {
+        let req = self.request.watch_metadata(wp, resource_version)?;
+        let url = req.uri().to_string();
+        let body = self.client.request_stream(req).await?;
+        Ok(decode_stream::<PartialObjectMetadata, _>(
+            body,
+            url,
+            wp.max_event_size,
+        ))
+    }
+
     /// `GET` a subresource as `T` (e.g. `scale` as `autoscaling/v1` `Scale`).
     pub async fn get_subresource<T: DeserializeOwned>(
         &self,
