@@ -11,7 +11,6 @@ mod runtime_support;
 
 use k8s_client::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use k8s_client::runtime::{Backoff, HandlerFns, ObjectKey, ReflectorConfig, SharedInformer};
-use k8s_client::testenv::TestEnv;
 use k8s_openapi::api::core::v1::ConfigMap;
 use runtime_support::{Relay, wait_until};
 use std::collections::BTreeMap;
@@ -87,17 +86,7 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
     let Some(binaries) = common::binaries() else {
         return;
     };
-    let env = tokio::task::spawn_blocking(move || {
-        TestEnv::builder()
-            .binaries(binaries)
-            .controller_manager(false)
-            .apiserver_arg("--watch-cache=false")
-            .apiserver_arg("--etcd-compaction-interval=1s")
-            .start()
-    })
-    .await
-    .unwrap()
-    .expect("a compacting control plane");
+    let env = common::compacting_control_plane(binaries).await;
     let ns = common::unique_namespace(&env, "reflector").await;
     let admin: Api<ConfigMap> = Api::namespaced(api_support::admin(&env), &ns);
     let relay = Relay::start(api_support::admin(&env)).await;

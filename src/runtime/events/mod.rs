@@ -59,15 +59,7 @@ impl Reporter {
     /// A reporter with client-go's default instance, `<controller>-<hostname>`.
     pub fn new(controller: impl Into<String>) -> Self {
         let controller = controller.into();
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_owned())
-            })
-            .unwrap_or_default();
+        let host = super::leader::host_name().unwrap_or_default();
         let mut instance = format!("{controller}-{host}");
         truncate_to(&mut instance, MAX_INSTANCE_LENGTH);
         Self {

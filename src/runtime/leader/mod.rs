@@ -160,7 +160,13 @@ impl LeaderElectionConfig {
 /// The host name followed by `_` and a random suffix (client-go examples use the host name
 /// plus a UUID).
 pub fn default_identity() -> String {
-    let host = std::env::var("HOSTNAME")
+    let host = host_name().unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host}_{:016x}", random_u64())
+}
+
+/// This machine's host name: `$HOSTNAME`, else the kernel's, if either is set.
+pub(crate) fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| {
@@ -169,8 +175,6 @@ pub fn default_identity() -> String {
                 .map(|h| h.trim().to_owned())
                 .filter(|h| !h.is_empty())
         })
-        .unwrap_or_else(|| "unknown-host".to_owned());
-    format!("{host}_{:016x}", random_u64())
 }
 
 /// A random number from the standard library's randomly seeded hasher.
