@@ -47,6 +47,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A protobuf response body could not be decoded into the expected type.
+    #[cfg(feature = "protobuf")]
     #[error("decoding {type_name} from protobuf from {url} failed")]
     DecodeProtobuf {
         /// The request URL.

@@ -33,6 +33,16 @@ const MODULES: &[&str] = &[
 ];
 const K8S_OPENAPI: &str = "0.29";
 
+/// The Rust types of proto scalars.
+const SCALARS_RUST: &[&str] = &[
+    "std::string::String",
+    "k8s_openapi::ByteString",
+    "i32",
+    "i64",
+    "bool",
+    "f64",
+];
+
 /// Proto messages decoded by hand-written `Value` impls in `src/codec/value.rs`.
 const SPECIAL: &[&str] = &[
     "k8s.io.apimachinery.pkg.apis.meta.v1.Time",
@@ -350,7 +360,10 @@ fn plan(
                 st.path,
             ));
         }
-        if helper == "opt" && g.is_some_and(|g| g.omit_zero && !g.pointer) {
+        // Go always writes a non-pointer field; JSON drops its zero value under
+        // `omitzero`, and under `omitempty` unless it is a struct (a message).
+        let scalar = SCALARS_RUST.contains(&elem);
+        if helper == "opt" && g.is_some_and(|g| !g.pointer && (g.omitzero || (g.omitempty && scalar))) {
             helper = "opt_omit_zero";
         }
         items.push(Item::Field {

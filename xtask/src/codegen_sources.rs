@@ -139,8 +139,10 @@ pub struct GoField {
     /// The JSON name; empty for an inlined (embedded) struct.
     pub json: String,
     pub pointer: bool,
-    /// `omitempty` or `omitzero` on a non-pointer field: the zero value is absent in JSON.
-    pub omit_zero: bool,
+    /// `omitempty` (drops zero scalars, empty strings, slices and maps; not structs).
+    pub omitempty: bool,
+    /// `omitzero` (drops any zero value, structs included).
+    pub omitzero: bool,
 }
 
 /// Go struct name → proto field number → tag facts.
@@ -194,7 +196,6 @@ pub fn parse_go_dir(dir: &Path) -> Result<GoStructs, String> {
                 _ => continue,
             };
             let pointer = go_type.starts_with('*');
-            let omit = opts.iter().any(|o| *o == "omitempty" || *o == "omitzero");
             out.entry(name.clone()).or_default().insert(
                 number,
                 GoField {
@@ -204,7 +205,8 @@ pub fn parse_go_dir(dir: &Path) -> Result<GoStructs, String> {
                         json_name
                     },
                     pointer,
-                    omit_zero: omit && !pointer,
+                    omitempty: opts.contains(&"omitempty"),
+                    omitzero: opts.contains(&"omitzero"),
                 },
             );
         }

@@ -91,7 +91,7 @@ impl rt::ProtoMessage
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -111,7 +111,7 @@ impl rt::ProtoMessage
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }

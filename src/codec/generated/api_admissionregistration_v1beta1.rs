@@ -85,7 +85,7 @@ k8s_openapi::k8s_if_ge_1_34! { impl rt::ProtoMessage for k8s_openapi::api::admis
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
-2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+2 => rt::opt(&mut self.spec, wt, r),
  _ => r.skip(wt), }
  }
 }
@@ -95,7 +95,7 @@ k8s_openapi::k8s_if_ge_1_34! { impl rt::ProtoMessage for k8s_openapi::api::admis
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
-2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+2 => rt::opt(&mut self.spec, wt, r),
  _ => r.skip(wt), }
  }
 }
@@ -219,8 +219,8 @@ k8s_openapi::k8s_if_le_1_33! { impl rt::ProtoMessage for k8s_openapi::api::admis
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
-2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-3 => rt::opt_omit_zero(&mut self.status, wt, r),
+2 => rt::opt(&mut self.spec, wt, r),
+3 => rt::opt(&mut self.status, wt, r),
  _ => r.skip(wt), }
  }
 }
@@ -230,7 +230,7 @@ k8s_openapi::k8s_if_le_1_33! { impl rt::ProtoMessage for k8s_openapi::api::admis
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
-2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+2 => rt::opt(&mut self.spec, wt, r),
  _ => r.skip(wt), }
  }
 }

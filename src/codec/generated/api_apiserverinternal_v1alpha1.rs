@@ -66,7 +66,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apiserverinternal::v1alpha1::Storage
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
             3 => rt::opt_omit_zero(&mut self.observed_generation, wt, r),
-            4 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            4 => rt::opt(&mut self.last_transition_time, wt, r),
             5 => rt::value(&mut self.reason, wt, r),
             6 => rt::value(&mut self.message, wt, r),
             _ => r.skip(wt),

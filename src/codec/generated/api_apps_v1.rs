@@ -17,7 +17,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::ControllerRevision {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.data, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.data, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.data, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 3 { return rt::opt(&mut self.revision, wt, r); } }
                 k8s_openapi::k8s_if_le_1_36! { if tag == 3 { return rt::value(&mut self.revision, wt, r); } }
@@ -39,9 +39,9 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::DaemonSet {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -60,7 +60,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::DaemonSetCondition {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => {
@@ -87,7 +87,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::DaemonSetSpec {
         match tag {
             1 => rt::value(&mut self.selector, wt, r),
             2 => rt::value(&mut self.template, wt, r),
-            3 => rt::opt_omit_zero(&mut self.update_strategy, wt, r),
+            3 => rt::opt(&mut self.update_strategy, wt, r),
             4 => rt::opt_omit_zero(&mut self.min_ready_seconds, wt, r),
             6 => rt::opt(&mut self.revision_history_limit, wt, r),
             _ => r.skip(wt),
@@ -151,9 +151,9 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::Deployment {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -174,8 +174,8 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::DeploymentCondition {
         match tag {
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
-            6 => rt::opt_omit_zero(&mut self.last_update_time, wt, r),
-            7 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            6 => rt::opt(&mut self.last_update_time, wt, r),
+            7 => rt::opt(&mut self.last_transition_time, wt, r),
             _ => {
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 1 { return rt::opt(&mut self.type_, wt, r); } }
                 k8s_openapi::k8s_if_le_1_36! { if tag == 1 { return rt::value(&mut self.type_, wt, r); } }
@@ -201,7 +201,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::DeploymentSpec {
             1 => rt::opt(&mut self.replicas, wt, r),
             2 => rt::value(&mut self.selector, wt, r),
             3 => rt::value(&mut self.template, wt, r),
-            4 => rt::opt_omit_zero(&mut self.strategy, wt, r),
+            4 => rt::opt(&mut self.strategy, wt, r),
             5 => rt::opt_omit_zero(&mut self.min_ready_seconds, wt, r),
             6 => rt::opt(&mut self.revision_history_limit, wt, r),
             7 => rt::opt_omit_zero(&mut self.paused, wt, r),
@@ -266,9 +266,9 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::ReplicaSet {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -287,7 +287,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::ReplicaSetCondition {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => {
@@ -314,7 +314,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::ReplicaSetSpec {
         match tag {
             1 => rt::opt(&mut self.replicas, wt, r),
             2 => rt::value(&mut self.selector, wt, r),
-            3 => rt::opt_omit_zero(&mut self.template, wt, r),
+            3 => rt::opt(&mut self.template, wt, r),
             4 => rt::opt_omit_zero(&mut self.min_ready_seconds, wt, r),
             _ => r.skip(wt),
         }
@@ -410,9 +410,9 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::StatefulSet {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -431,7 +431,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::StatefulSetCondition {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => {
@@ -499,7 +499,7 @@ impl rt::ProtoMessage for k8s_openapi::api::apps::v1::StatefulSetSpec {
             4 => rt::opt_repeated(&mut self.volume_claim_templates, wt, r),
             5 => rt::opt(&mut self.service_name, wt, r),
             6 => rt::opt_omit_zero(&mut self.pod_management_policy, wt, r),
-            7 => rt::opt_omit_zero(&mut self.update_strategy, wt, r),
+            7 => rt::opt(&mut self.update_strategy, wt, r),
             8 => rt::opt(&mut self.revision_history_limit, wt, r),
             9 => rt::opt_omit_zero(&mut self.min_ready_seconds, wt, r),
             10 => rt::opt(&mut self.persistent_volume_claim_retention_policy, wt, r),

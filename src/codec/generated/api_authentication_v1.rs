@@ -36,7 +36,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::SelfSubjectRevie
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -53,7 +53,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::SelfSubjectRevie
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.user_info, wt, r),
+            1 => rt::opt(&mut self.user_info, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -71,7 +71,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::TokenRequest {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
                 k8s_openapi::k8s_if_ge_1_36! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
@@ -139,7 +139,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::TokenReview {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -178,7 +178,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::TokenReviewStatu
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::opt_omit_zero(&mut self.authenticated, wt, r),
-            2 => rt::opt_omit_zero(&mut self.user, wt, r),
+            2 => rt::opt(&mut self.user, wt, r),
             3 => rt::opt_omit_zero(&mut self.error, wt, r),
             4 => rt::opt_repeated(&mut self.audiences, wt, r),
             _ => r.skip(wt),

@@ -53,7 +53,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authorization::v1::LocalSubjectAcces
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -153,7 +153,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authorization::v1::SelfSubjectAccess
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -190,7 +190,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authorization::v1::SelfSubjectRulesR
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -226,7 +226,7 @@ impl rt::ProtoMessage for k8s_openapi::api::authorization::v1::SubjectAccessRevi
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }

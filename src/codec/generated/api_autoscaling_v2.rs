@@ -148,9 +148,9 @@ impl rt::ProtoMessage for k8s_openapi::api::autoscaling::v2::HorizontalPodAutosc
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_36! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -189,7 +189,7 @@ impl rt::ProtoMessage for k8s_openapi::api::autoscaling::v2::HorizontalPodAutosc
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => {

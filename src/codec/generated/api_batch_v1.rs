@@ -16,9 +16,9 @@ impl rt::ProtoMessage for k8s_openapi::api::batch::v1::CronJob {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_36! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -81,8 +81,8 @@ impl rt::ProtoMessage for k8s_openapi::api::batch::v1::Job {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -101,8 +101,8 @@ impl rt::ProtoMessage for k8s_openapi::api::batch::v1::JobCondition {
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_probe_time, wt, r),
-            4 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_probe_time, wt, r),
+            4 => rt::opt(&mut self.last_transition_time, wt, r),
             5 => rt::opt_omit_zero(&mut self.reason, wt, r),
             6 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => r.skip(wt),
@@ -195,8 +195,8 @@ impl rt::ProtoMessage for k8s_openapi::api::batch::v1::JobTemplateSpec {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            1 => rt::opt(&mut self.metadata, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }

@@ -17,7 +17,7 @@ impl rt::ProtoMessage for k8s_openapi::api::certificates::v1::CertificateSigning
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -37,8 +37,8 @@ impl rt::ProtoMessage for k8s_openapi::api::certificates::v1::CertificateSigning
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::opt_omit_zero(&mut self.reason, wt, r),
             3 => rt::opt_omit_zero(&mut self.message, wt, r),
-            4 => rt::opt_omit_zero(&mut self.last_update_time, wt, r),
-            5 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            4 => rt::opt(&mut self.last_update_time, wt, r),
+            5 => rt::opt(&mut self.last_transition_time, wt, r),
             6 => rt::value(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
@@ -112,7 +112,7 @@ k8s_openapi::k8s_if_ge_1_37! { impl rt::ProtoMessage for k8s_openapi::api::certi
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
 2 => rt::value(&mut self.spec, wt, r),
-3 => rt::opt_omit_zero(&mut self.status, wt, r),
+3 => rt::opt(&mut self.status, wt, r),
  _ => r.skip(wt), }
  }
 }

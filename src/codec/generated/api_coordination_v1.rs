@@ -16,7 +16,7 @@ impl rt::ProtoMessage for k8s_openapi::api::coordination::v1::Lease {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }

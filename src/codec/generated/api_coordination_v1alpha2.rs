@@ -17,7 +17,7 @@ impl rt::ProtoMessage for k8s_openapi::api::coordination::v1alpha2::LeaseCandida
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_36! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }

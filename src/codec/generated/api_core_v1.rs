@@ -536,7 +536,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::Container {
             5 => rt::opt_omit_zero(&mut self.working_dir, wt, r),
             6 => rt::opt_repeated(&mut self.ports, wt, r),
             7 => rt::opt_repeated(&mut self.env, wt, r),
-            8 => rt::opt_omit_zero(&mut self.resources, wt, r),
+            8 => rt::opt(&mut self.resources, wt, r),
             9 => rt::opt_repeated(&mut self.volume_mounts, wt, r),
             10 => rt::opt(&mut self.liveness_probe, wt, r),
             11 => rt::opt(&mut self.readiness_probe, wt, r),
@@ -679,7 +679,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ContainerStateRunning {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.started_at, wt, r),
+            1 => rt::opt(&mut self.started_at, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -700,8 +700,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ContainerStateTerminated {
             2 => rt::opt_omit_zero(&mut self.signal, wt, r),
             3 => rt::opt_omit_zero(&mut self.reason, wt, r),
             4 => rt::opt_omit_zero(&mut self.message, wt, r),
-            5 => rt::opt_omit_zero(&mut self.started_at, wt, r),
-            6 => rt::opt_omit_zero(&mut self.finished_at, wt, r),
+            5 => rt::opt(&mut self.started_at, wt, r),
+            6 => rt::opt(&mut self.finished_at, wt, r),
             7 => rt::opt_omit_zero(&mut self.container_id, wt, r),
             _ => r.skip(wt),
         }
@@ -738,8 +738,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ContainerStatus {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.name, wt, r),
-            2 => rt::opt_omit_zero(&mut self.state, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_state, wt, r),
+            2 => rt::opt(&mut self.state, wt, r),
+            3 => rt::opt(&mut self.last_state, wt, r),
             4 => rt::value(&mut self.ready, wt, r),
             5 => rt::value(&mut self.restart_count, wt, r),
             6 => rt::value(&mut self.image, wt, r),
@@ -1031,7 +1031,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::EphemeralContainer {
                 5 => rt::opt_omit_zero(&mut self.working_dir, wt, r),
                 6 => rt::opt_repeated(&mut self.ports, wt, r),
                 7 => rt::opt_repeated(&mut self.env, wt, r),
-                8 => rt::opt_omit_zero(&mut self.resources, wt, r),
+                8 => rt::opt(&mut self.resources, wt, r),
                 9 => rt::opt_repeated(&mut self.volume_mounts, wt, r),
                 10 => rt::opt(&mut self.liveness_probe, wt, r),
                 11 => rt::opt(&mut self.readiness_probe, wt, r),
@@ -1090,12 +1090,12 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::Event {
             2 => rt::value(&mut self.involved_object, wt, r),
             3 => rt::opt_omit_zero(&mut self.reason, wt, r),
             4 => rt::opt_omit_zero(&mut self.message, wt, r),
-            5 => rt::opt_omit_zero(&mut self.source, wt, r),
-            6 => rt::opt_omit_zero(&mut self.first_timestamp, wt, r),
-            7 => rt::opt_omit_zero(&mut self.last_timestamp, wt, r),
+            5 => rt::opt(&mut self.source, wt, r),
+            6 => rt::opt(&mut self.first_timestamp, wt, r),
+            7 => rt::opt(&mut self.last_timestamp, wt, r),
             8 => rt::opt_omit_zero(&mut self.count, wt, r),
             9 => rt::opt_omit_zero(&mut self.type_, wt, r),
-            10 => rt::opt_omit_zero(&mut self.event_time, wt, r),
+            10 => rt::opt(&mut self.event_time, wt, r),
             11 => rt::opt(&mut self.series, wt, r),
             12 => rt::opt_omit_zero(&mut self.action, wt, r),
             13 => rt::opt(&mut self.related, wt, r),
@@ -1118,7 +1118,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::EventSeries {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::opt_omit_zero(&mut self.count, wt, r),
-            2 => rt::opt_omit_zero(&mut self.last_observed_time, wt, r),
+            2 => rt::opt(&mut self.last_observed_time, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -1610,7 +1610,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::LimitRange {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -1795,8 +1795,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::Namespace {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -1815,7 +1815,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::NamespaceCondition {
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            4 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            4 => rt::opt(&mut self.last_transition_time, wt, r),
             5 => rt::opt_omit_zero(&mut self.reason, wt, r),
             6 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => r.skip(wt),
@@ -1870,8 +1870,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::Node {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -1968,8 +1968,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::NodeCondition {
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_heartbeat_time, wt, r),
-            4 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_heartbeat_time, wt, r),
+            4 => rt::opt(&mut self.last_transition_time, wt, r),
             5 => rt::opt_omit_zero(&mut self.reason, wt, r),
             6 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => r.skip(wt),
@@ -2025,7 +2025,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::NodeDaemonEndpoints {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.kubelet_endpoint, wt, r),
+            1 => rt::opt(&mut self.kubelet_endpoint, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -2189,8 +2189,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::NodeStatus {
             3 => rt::opt_omit_zero(&mut self.phase, wt, r),
             4 => rt::opt_repeated(&mut self.conditions, wt, r),
             5 => rt::opt_repeated(&mut self.addresses, wt, r),
-            6 => rt::opt_omit_zero(&mut self.daemon_endpoints, wt, r),
-            7 => rt::opt_omit_zero(&mut self.node_info, wt, r),
+            6 => rt::opt(&mut self.daemon_endpoints, wt, r),
+            7 => rt::opt(&mut self.node_info, wt, r),
             8 => rt::opt_repeated(&mut self.images, wt, r),
             9 => rt::opt_repeated(&mut self.volumes_in_use, wt, r),
             10 => rt::opt_repeated(&mut self.volumes_attached, wt, r),
@@ -2305,8 +2305,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PersistentVolume {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -2324,8 +2324,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PersistentVolumeClaim {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -2344,8 +2344,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PersistentVolumeClaimCondi
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_probe_time, wt, r),
-            4 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_probe_time, wt, r),
+            4 => rt::opt(&mut self.last_transition_time, wt, r),
             5 => rt::opt_omit_zero(&mut self.reason, wt, r),
             6 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => r.skip(wt),
@@ -2365,7 +2365,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PersistentVolumeClaimSpec 
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::opt_repeated(&mut self.access_modes, wt, r),
-            2 => rt::opt_omit_zero(&mut self.resources, wt, r),
+            2 => rt::opt(&mut self.resources, wt, r),
             3 => rt::opt_omit_zero(&mut self.volume_name, wt, r),
             4 => rt::opt(&mut self.selector, wt, r),
             5 => rt::opt(&mut self.storage_class_name, wt, r),
@@ -2416,7 +2416,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PersistentVolumeClaimTempl
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.metadata, wt, r),
+            1 => rt::opt(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
@@ -2541,8 +2541,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::Pod {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -2651,8 +2651,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PodCondition {
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_probe_time, wt, r),
-            4 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_probe_time, wt, r),
+            4 => rt::opt(&mut self.last_transition_time, wt, r),
             5 => rt::opt_omit_zero(&mut self.reason, wt, r),
             6 => rt::opt_omit_zero(&mut self.message, wt, r),
             7 => rt::opt_omit_zero(&mut self.observed_generation, wt, r),
@@ -2965,7 +2965,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PodTemplate {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.template, wt, r),
+            2 => rt::opt(&mut self.template, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -2982,8 +2982,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::PodTemplateSpec {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            1 => rt::opt(&mut self.metadata, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -2994,7 +2994,7 @@ k8s_openapi::k8s_if_ge_1_37! { impl rt::ProtoMessage for k8s_openapi::api::core:
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.name, wt, r),
 2 => rt::opt_repeated(&mut self.health_conditions, wt, r),
-3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+3 => rt::opt(&mut self.last_transition_time, wt, r),
  _ => r.skip(wt), }
  }
 }
@@ -3188,8 +3188,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ReplicationController {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -3208,7 +3208,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ReplicationControllerCondi
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => r.skip(wt),
@@ -3289,7 +3289,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ResourceFieldSelector {
         match tag {
             1 => rt::opt_omit_zero(&mut self.container_name, wt, r),
             2 => rt::value(&mut self.resource, wt, r),
-            3 => rt::opt_omit_zero(&mut self.divisor, wt, r),
+            3 => rt::opt(&mut self.divisor, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -3328,8 +3328,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ResourceQuota {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -3702,8 +3702,8 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::Service {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -3765,7 +3765,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ServicePort {
             1 => rt::opt_omit_zero(&mut self.name, wt, r),
             2 => rt::opt_omit_zero(&mut self.protocol, wt, r),
             3 => rt::value(&mut self.port, wt, r),
-            4 => rt::opt_omit_zero(&mut self.target_port, wt, r),
+            4 => rt::opt(&mut self.target_port, wt, r),
             5 => rt::opt_omit_zero(&mut self.node_port, wt, r),
             6 => rt::opt(&mut self.app_protocol, wt, r),
             _ => r.skip(wt),
@@ -3820,7 +3820,7 @@ impl rt::ProtoMessage for k8s_openapi::api::core::v1::ServiceStatus {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.load_balancer, wt, r),
+            1 => rt::opt(&mut self.load_balancer, wt, r),
             2 => rt::opt_repeated(&mut self.conditions, wt, r),
             _ => r.skip(wt),
         }
@@ -4161,7 +4161,7 @@ k8s_openapi::k8s_if_ge_1_37! { impl rt::ProtoMessage for k8s_openapi::api::core:
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::opt_repeated(&mut self.health_conditions, wt, r),
-2 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+2 => rt::opt(&mut self.last_transition_time, wt, r),
  _ => r.skip(wt), }
  }
 }

@@ -16,7 +16,7 @@ impl rt::ProtoMessage for k8s_openapi::api::discovery::v1::Endpoint {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::repeated(&mut self.addresses, wt, r),
-            2 => rt::opt_omit_zero(&mut self.conditions, wt, r),
+            2 => rt::opt(&mut self.conditions, wt, r),
             3 => rt::opt(&mut self.hostname, wt, r),
             4 => rt::opt(&mut self.target_ref, wt, r),
             5 => rt::opt_map(&mut self.deprecated_topology, wt, r),

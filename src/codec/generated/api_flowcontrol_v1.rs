@@ -51,9 +51,9 @@ impl rt::ProtoMessage for k8s_openapi::api::flowcontrol::v1::FlowSchema {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -73,7 +73,7 @@ impl rt::ProtoMessage for k8s_openapi::api::flowcontrol::v1::FlowSchemaCondition
     ) -> Result<(), rt::DecodeError> {
         match tag {
             2 => rt::opt_omit_zero(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => {
@@ -172,7 +172,7 @@ impl rt::ProtoMessage for k8s_openapi::api::flowcontrol::v1::LimitedPriorityLeve
             3 => rt::opt(&mut self.lendable_percent, wt, r),
             4 => rt::opt(&mut self.borrowing_limit_percent, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.limit_response, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.limit_response, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.limit_response, wt, r); } }
                 r.skip(wt)
             }
@@ -229,9 +229,9 @@ impl rt::ProtoMessage for k8s_openapi::api::flowcontrol::v1::PriorityLevelConfig
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -251,7 +251,7 @@ impl rt::ProtoMessage for k8s_openapi::api::flowcontrol::v1::PriorityLevelConfig
     ) -> Result<(), rt::DecodeError> {
         match tag {
             2 => rt::opt_omit_zero(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => {

@@ -53,7 +53,7 @@ impl rt::ProtoMessage for k8s_openapi::api::networking::v1::IPAddress {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             _ => {
-                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt_omit_zero(&mut self.spec, wt, r); } }
+                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_ge_1_36! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
                 r.skip(wt)
             }
@@ -108,8 +108,8 @@ impl rt::ProtoMessage for k8s_openapi::api::networking::v1::Ingress {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -145,7 +145,7 @@ impl rt::ProtoMessage for k8s_openapi::api::networking::v1::IngressClass {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -278,7 +278,7 @@ impl rt::ProtoMessage for k8s_openapi::api::networking::v1::IngressServiceBacken
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.name, wt, r),
-            2 => rt::opt_omit_zero(&mut self.port, wt, r),
+            2 => rt::opt(&mut self.port, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -315,7 +315,7 @@ impl rt::ProtoMessage for k8s_openapi::api::networking::v1::IngressStatus {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.load_balancer, wt, r),
+            1 => rt::opt(&mut self.load_balancer, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -351,7 +351,7 @@ impl rt::ProtoMessage for k8s_openapi::api::networking::v1::NetworkPolicy {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -501,8 +501,8 @@ impl rt::ProtoMessage for k8s_openapi::api::networking::v1::ServiceCIDR {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }

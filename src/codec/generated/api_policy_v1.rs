@@ -34,8 +34,8 @@ impl rt::ProtoMessage for k8s_openapi::api::policy::v1::PodDisruptionBudget {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }

@@ -21,7 +21,7 @@ k8s_openapi::k8s_if_le_1_33! { impl rt::ProtoMessage for k8s_openapi::api::resou
 k8s_openapi::k8s_if_le_1_33! { impl rt::ProtoMessage for k8s_openapi::api::resource::v1alpha3::AllocationResult {
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
- match tag { 1 => rt::opt_omit_zero(&mut self.devices, wt, r),
+ match tag { 1 => rt::opt(&mut self.devices, wt, r),
 3 => rt::opt(&mut self.node_selector, wt, r),
  _ => r.skip(wt), }
  }
@@ -274,7 +274,7 @@ impl rt::ProtoMessage for k8s_openapi::api::resource::v1alpha3::DeviceTaintRule 
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
             _ => {
-                k8s_openapi::k8s_if_ge_1_35! { if tag == 3 { return rt::opt_omit_zero(&mut self.status, wt, r); } }
+                k8s_openapi::k8s_if_ge_1_35! { if tag == 3 { return rt::opt(&mut self.status, wt, r); } }
                 r.skip(wt)
             }
         }
@@ -402,7 +402,7 @@ k8s_openapi::k8s_if_le_1_33! { impl rt::ProtoMessage for k8s_openapi::api::resou
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
 2 => rt::value(&mut self.spec, wt, r),
-3 => rt::opt_omit_zero(&mut self.status, wt, r),
+3 => rt::opt(&mut self.status, wt, r),
  _ => r.skip(wt), }
  }
 }
@@ -453,7 +453,7 @@ k8s_openapi::k8s_if_le_1_33! { impl rt::ProtoMessage for k8s_openapi::api::resou
 k8s_openapi::k8s_if_le_1_33! { impl rt::ProtoMessage for k8s_openapi::api::resource::v1alpha3::ResourceClaimTemplateSpec {
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
- match tag { 1 => rt::opt_omit_zero(&mut self.metadata, wt, r),
+ match tag { 1 => rt::opt(&mut self.metadata, wt, r),
 2 => rt::value(&mut self.spec, wt, r),
  _ => r.skip(wt), }
  }

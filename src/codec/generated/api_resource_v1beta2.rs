@@ -40,7 +40,7 @@ impl rt::ProtoMessage for k8s_openapi::api::resource::v1beta2::AllocationResult 
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.devices, wt, r),
+            1 => rt::opt(&mut self.devices, wt, r),
             3 => rt::opt(&mut self.node_selector, wt, r),
             _ => {
                 k8s_openapi::k8s_if_ge_1_34! { if tag == 5 { return rt::opt(&mut self.allocation_timestamp, wt, r); } }
@@ -521,7 +521,7 @@ k8s_openapi::k8s_if_ge_1_36! { impl rt::ProtoMessage for k8s_openapi::api::resou
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
 2 => rt::value(&mut self.spec, wt, r),
-3 => rt::opt_omit_zero(&mut self.status, wt, r),
+3 => rt::opt(&mut self.status, wt, r),
  _ => r.skip(wt), }
  }
 }
@@ -694,7 +694,7 @@ impl rt::ProtoMessage for k8s_openapi::api::resource::v1beta2::ResourceClaim {
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => {
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }
@@ -792,7 +792,7 @@ impl rt::ProtoMessage for k8s_openapi::api::resource::v1beta2::ResourceClaimTemp
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.metadata, wt, r),
+            1 => rt::opt(&mut self.metadata, wt, r),
             _ => {
                 k8s_openapi::k8s_if_ge_1_37! { if tag == 2 { return rt::opt(&mut self.spec, wt, r); } }
                 k8s_openapi::k8s_if_le_1_36! { if tag == 2 { return rt::value(&mut self.spec, wt, r); } }

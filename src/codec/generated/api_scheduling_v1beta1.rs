@@ -103,7 +103,7 @@ k8s_openapi::k8s_if_ge_1_37! { impl rt::ProtoMessage for k8s_openapi::api::sched
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
 2 => rt::value(&mut self.spec, wt, r),
-3 => rt::opt_omit_zero(&mut self.status, wt, r),
+3 => rt::opt(&mut self.status, wt, r),
  _ => r.skip(wt), }
  }
 }

@@ -65,7 +65,7 @@ impl rt::ProtoMessage for k8s_openapi::api::storage::v1::CSINode {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
             _ => {
-                k8s_openapi::k8s_if_ge_1_37! { if tag == 3 { return rt::opt_omit_zero(&mut self.status, wt, r); } }
+                k8s_openapi::k8s_if_ge_1_37! { if tag == 3 { return rt::opt(&mut self.status, wt, r); } }
                 r.skip(wt)
             }
         }
@@ -181,7 +181,7 @@ k8s_openapi::k8s_if_ge_1_37! { impl rt::ProtoMessage for k8s_openapi::api::stora
 3 => rt::opt_omit_zero(&mut self.message, wt, r),
 4 => rt::opt(&mut self.access_mode, wt, r),
 5 => rt::opt(&mut self.volume_mode, wt, r),
-6 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+6 => rt::opt(&mut self.last_transition_time, wt, r),
  _ => r.skip(wt), }
  }
 }
@@ -218,7 +218,7 @@ impl rt::ProtoMessage for k8s_openapi::api::storage::v1::VolumeAttachment {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -303,7 +303,7 @@ impl rt::ProtoMessage for k8s_openapi::api::storage::v1::VolumeError {
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
         match tag {
-            1 => rt::opt_omit_zero(&mut self.time, wt, r),
+            1 => rt::opt(&mut self.time, wt, r),
             2 => rt::opt_omit_zero(&mut self.message, wt, r),
             3 => rt::opt(&mut self.error_code, wt, r),
             _ => r.skip(wt),

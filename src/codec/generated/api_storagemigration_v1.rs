@@ -8,8 +8,8 @@ k8s_openapi::k8s_if_ge_1_37! { impl rt::ProtoMessage for k8s_openapi::api::stora
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
-2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-3 => rt::opt_omit_zero(&mut self.status, wt, r),
+2 => rt::opt(&mut self.spec, wt, r),
+3 => rt::opt(&mut self.status, wt, r),
  _ => r.skip(wt), }
  }
 }

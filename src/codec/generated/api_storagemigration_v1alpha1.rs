@@ -20,7 +20,7 @@ k8s_openapi::k8s_if_le_1_34! { impl rt::ProtoMessage for k8s_openapi::api::stora
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.type_, wt, r),
 2 => rt::value(&mut self.status, wt, r),
-3 => rt::opt_omit_zero(&mut self.last_update_time, wt, r),
+3 => rt::opt(&mut self.last_update_time, wt, r),
 4 => rt::opt_omit_zero(&mut self.reason, wt, r),
 5 => rt::opt_omit_zero(&mut self.message, wt, r),
  _ => r.skip(wt), }
@@ -32,8 +32,8 @@ k8s_openapi::k8s_if_le_1_34! { impl rt::ProtoMessage for k8s_openapi::api::stora
  fn empty() -> Self { Default::default() }
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.metadata, wt, r),
-2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-3 => rt::opt_omit_zero(&mut self.status, wt, r),
+2 => rt::opt(&mut self.spec, wt, r),
+3 => rt::opt(&mut self.status, wt, r),
  _ => r.skip(wt), }
  }
 }

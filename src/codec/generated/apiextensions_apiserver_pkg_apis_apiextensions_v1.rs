@@ -52,7 +52,7 @@ impl rt::ProtoMessage
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
             2 => rt::value(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -63,7 +63,7 @@ impl rt::ProtoMessage for k8s_openapi::apiextensions_apiserver::pkg::apis::apiex
  fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {
  match tag { 1 => rt::value(&mut self.type_, wt, r),
 2 => rt::value(&mut self.status, wt, r),
-3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+3 => rt::opt(&mut self.last_transition_time, wt, r),
 4 => rt::opt_omit_zero(&mut self.reason, wt, r),
 5 => rt::opt_omit_zero(&mut self.message, wt, r),
  _ => { k8s_openapi::k8s_if_ge_1_35! { if tag == 6 { return rt::opt_omit_zero(&mut self.observed_generation, wt, r); } }

@@ -17,7 +17,7 @@ impl rt::ProtoMessage for k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGro
         match tag {
             1 => rt::value(&mut self.name, wt, r),
             2 => rt::repeated(&mut self.versions, wt, r),
-            3 => rt::opt_omit_zero(&mut self.preferred_version, wt, r),
+            3 => rt::opt(&mut self.preferred_version, wt, r),
             4 => rt::opt_repeated(&mut self.server_address_by_client_cidrs, wt, r),
             _ => r.skip(wt),
         }
@@ -308,7 +308,6 @@ impl rt::ProtoMessage for k8s_openapi::apimachinery::pkg::apis::meta::v1::Object
             5 => rt::opt_omit_zero(&mut self.uid, wt, r),
             6 => rt::opt_omit_zero(&mut self.resource_version, wt, r),
             7 => rt::opt_omit_zero(&mut self.generation, wt, r),
-            8 => rt::opt_omit_zero(&mut self.creation_timestamp, wt, r),
             9 => rt::opt(&mut self.deletion_timestamp, wt, r),
             10 => rt::opt(&mut self.deletion_grace_period_seconds, wt, r),
             11 => rt::opt_map(&mut self.labels, wt, r),
@@ -316,7 +315,11 @@ impl rt::ProtoMessage for k8s_openapi::apimachinery::pkg::apis::meta::v1::Object
             13 => rt::opt_repeated(&mut self.owner_references, wt, r),
             14 => rt::opt_repeated(&mut self.finalizers, wt, r),
             17 => rt::opt_repeated(&mut self.managed_fields, wt, r),
-            _ => r.skip(wt),
+            _ => {
+                k8s_openapi::k8s_if_le_1_33! { if tag == 8 { return rt::opt(&mut self.creation_timestamp, wt, r); } }
+                k8s_openapi::k8s_if_ge_1_34! { if tag == 8 { return rt::opt_omit_zero(&mut self.creation_timestamp, wt, r); } }
+                r.skip(wt)
+            }
         }
     }
 }

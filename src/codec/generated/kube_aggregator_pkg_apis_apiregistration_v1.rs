@@ -16,8 +16,8 @@ impl rt::ProtoMessage for k8s_openapi::kube_aggregator::pkg::apis::apiregistrati
     ) -> Result<(), rt::DecodeError> {
         match tag {
             1 => rt::value(&mut self.metadata, wt, r),
-            2 => rt::opt_omit_zero(&mut self.spec, wt, r),
-            3 => rt::opt_omit_zero(&mut self.status, wt, r),
+            2 => rt::opt(&mut self.spec, wt, r),
+            3 => rt::opt(&mut self.status, wt, r),
             _ => r.skip(wt),
         }
     }
@@ -38,7 +38,7 @@ impl rt::ProtoMessage
         match tag {
             1 => rt::value(&mut self.type_, wt, r),
             2 => rt::value(&mut self.status, wt, r),
-            3 => rt::opt_omit_zero(&mut self.last_transition_time, wt, r),
+            3 => rt::opt(&mut self.last_transition_time, wt, r),
             4 => rt::opt_omit_zero(&mut self.reason, wt, r),
             5 => rt::opt_omit_zero(&mut self.message, wt, r),
             _ => r.skip(wt),
