@@ -218,20 +218,26 @@ fn protobuf(c: &mut Criterion) {
     assert_eq!(from_json.items, from_pb.items);
     let mut g = c.benchmark_group("list-10000-configmaps");
     g.sample_size(10);
-    g.bench_function(format!("JSON from_slice ({} bytes)", json_body.len()), |b| {
-        b.iter(|| {
-            let list: List<ConfigMap> =
-                serde_json::from_slice(black_box(&json_body)).expect("decodes");
-            black_box(list.items.len())
-        })
-    });
-    g.bench_function(format!("protobuf codec::decode_list ({} bytes)", pb_body.len()), |b| {
-        b.iter(|| {
-            let list = k8s_client::codec::decode_list::<ConfigMap>(black_box(&pb_body))
-                .expect("decodes");
-            black_box(list.items.len())
-        })
-    });
+    g.bench_function(
+        format!("JSON from_slice ({} bytes)", json_body.len()),
+        |b| {
+            b.iter(|| {
+                let list: List<ConfigMap> =
+                    serde_json::from_slice(black_box(&json_body)).expect("decodes");
+                black_box(list.items.len())
+            })
+        },
+    );
+    g.bench_function(
+        format!("protobuf codec::decode_list ({} bytes)", pb_body.len()),
+        |b| {
+            b.iter(|| {
+                let list = k8s_client::codec::decode_list::<ConfigMap>(black_box(&pb_body))
+                    .expect("decodes");
+                black_box(list.items.len())
+            })
+        },
+    );
     g.finish();
 }
 

@@ -59,7 +59,15 @@ fn non_protobuf_and_unsupported_types_are_typed_errors() {
     ));
     // A body that is cut short names the kind and the type it was decoded as.
     let err = codec::decode::<Pod>(&POD_PB[..POD_PB.len() - 7]).unwrap_err();
-    assert!(matches!(err, ProtobufError::Envelope { source: DecodeError::Truncated }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            ProtobufError::Envelope {
+                source: DecodeError::Truncated
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -96,8 +104,9 @@ fn deeply_nested_schemas_hit_the_depth_limit_instead_of_the_stack() {
     }
     let version = [field(1, b"v1"), field(4, &field(1, &schema))].concat();
     let crd = field(2, &field(7, &version));
-    let err = codec::decode::<CustomResourceDefinition>(&envelope("CustomResourceDefinition", &crd))
-        .unwrap_err();
+    let err =
+        codec::decode::<CustomResourceDefinition>(&envelope("CustomResourceDefinition", &crd))
+            .unwrap_err();
     assert!(
         matches!(
             err,

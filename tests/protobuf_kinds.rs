@@ -40,10 +40,16 @@ fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<_> = x.keys().chain(y.keys()).collect();
             for k in keys {
-                let (va, vb) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
                 if x.contains_key(k) != y.contains_key(k) {
-                    out.push(format!("{path}.{k}: JSON {va} / protobuf {vb} (present {} / {})",
-                        x.contains_key(k), y.contains_key(k)));
+                    out.push(format!(
+                        "{path}.{k}: JSON {va} / protobuf {vb} (present {} / {})",
+                        x.contains_key(k),
+                        y.contains_key(k)
+                    ));
                 } else {
                     diff(&format!("{path}.{k}"), va, vb, out);
                 }
@@ -71,7 +77,10 @@ fn assert_same<T: Serialize + PartialEq + Debug>(what: &str, json: &T, proto: &T
         if out.is_empty() {
             out.push(format!("{json:?}\n{proto:?}"));
         }
-        panic!("{what}: protobuf and JSON decode differently:\n{}", out.join("\n"));
+        panic!(
+            "{what}: protobuf and JSON decode differently:\n{}",
+            out.join("\n")
+        );
     }
 }
 
@@ -120,7 +129,10 @@ where
             continue;
         }
         assert_same(&format!("{what} (list)"), &json.items, &proto.items);
-        assert!(proto.metadata.resource_version.is_some(), "{what}: list metadata");
+        assert!(
+            proto.metadata.resource_version.is_some(),
+            "{what}: list metadata"
+        );
         break;
     }
 }
@@ -198,7 +210,9 @@ fn pod_spec() -> Value {
 fn template(app: &str) -> Value {
     let mut spec = pod_spec();
     spec["restartPolicy"] = json!("Always");
-    spec.as_object_mut().unwrap().remove("activeDeadlineSeconds");
+    spec.as_object_mut()
+        .unwrap()
+        .remove("activeDeadlineSeconds");
     json!({"metadata": {"labels": {"app": app}, "annotations": {"a": "b"}}, "spec": spec})
 }
 
@@ -237,158 +251,271 @@ async fn every_builtin_kind_decodes_from_protobuf_like_from_json() {
     pod["spec"] = pod_spec();
     pod["spec"]["restartPolicy"] = json!("Never");
     namespaced!(core::Pod, pod);
-    namespaced!(core::ConfigMap, json!({"metadata": {"name": "cfg"},
+    namespaced!(
+        core::ConfigMap,
+        json!({"metadata": {"name": "cfg"},
         "data": {"a": "1", "empty": "", "multi": "line1\nline2"},
-        "binaryData": {"bin": "AAECA/8="}, "immutable": true}));
-    namespaced!(core::Secret, json!({"metadata": {"name": "s"}, "type": "Opaque",
-        "data": {"raw": "/wD+AAEC", "empty": ""}, "stringData": {"text": "hello"}}));
-    namespaced!(core::ServiceAccount, json!({"metadata": {"name": "robot"},
-        "automountServiceAccountToken": false, "imagePullSecrets": [{"name": "regcred"}]}));
-    namespaced!(core::Service, json!({"metadata": {"name": "web"}, "spec": {
+        "binaryData": {"bin": "AAECA/8="}, "immutable": true})
+    );
+    namespaced!(
+        core::Secret,
+        json!({"metadata": {"name": "s"}, "type": "Opaque",
+        "data": {"raw": "/wD+AAEC", "empty": ""}, "stringData": {"text": "hello"}})
+    );
+    namespaced!(
+        core::ServiceAccount,
+        json!({"metadata": {"name": "robot"},
+        "automountServiceAccountToken": false, "imagePullSecrets": [{"name": "regcred"}]})
+    );
+    namespaced!(
+        core::Service,
+        json!({"metadata": {"name": "web"}, "spec": {
         "selector": {"app": "web"}, "type": "NodePort", "sessionAffinity": "ClientIP",
         "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
         "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
                   {"name": "https", "port": 443, "targetPort": 8443, "appProtocol": "https"}],
-        "externalTrafficPolicy": "Local", "publishNotReadyAddresses": true}}));
-    namespaced!(core::PersistentVolumeClaim, json!({"metadata": {"name": "data"}, "spec": {
+        "externalTrafficPolicy": "Local", "publishNotReadyAddresses": true}})
+    );
+    namespaced!(
+        core::PersistentVolumeClaim,
+        json!({"metadata": {"name": "data"}, "spec": {
         "accessModes": ["ReadWriteOnce"], "storageClassName": "none",
         "resources": {"requests": {"storage": "1Gi"}, "limits": {"storage": "2Gi"}},
         "volumeMode": "Filesystem", "selector": {"matchExpressions": [
-            {"key": "tier", "operator": "NotIn", "values": ["cold"]}]}}}));
-    namespaced!(core::ResourceQuota, json!({"metadata": {"name": "quota"}, "spec": {
+            {"key": "tier", "operator": "NotIn", "values": ["cold"]}]}}})
+    );
+    namespaced!(
+        core::ResourceQuota,
+        json!({"metadata": {"name": "quota"}, "spec": {
         "hard": {"pods": "10", "requests.cpu": "2.5", "requests.memory": "1.5Gi", "count/configmaps": "1k"},
-        "scopeSelector": {"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}}));
-    namespaced!(core::LimitRange, json!({"metadata": {"name": "limits"}, "spec": {"limits": [
+        "scopeSelector": {"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}})
+    );
+    namespaced!(
+        core::LimitRange,
+        json!({"metadata": {"name": "limits"}, "spec": {"limits": [
         {"type": "Container", "default": {"cpu": "500m", "memory": "512Mi"},
          "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "2"}, "min": {"memory": "4Mi"},
-         "maxLimitRequestRatio": {"cpu": "4"}}]}}));
-    namespaced!(core::Event, json!({"metadata": {"name": "ev.1"},
+         "maxLimitRequestRatio": {"cpu": "4"}}]}})
+    );
+    namespaced!(
+        core::Event,
+        json!({"metadata": {"name": "ev.1"},
         "involvedObject": {"kind": "Pod", "name": "web", "namespace": ns, "apiVersion": "v1", "fieldPath": "spec.containers{app}"},
         "reason": "Started", "message": "Started container", "type": "Normal", "count": 3,
         "firstTimestamp": "2024-01-02T03:04:05Z", "lastTimestamp": "2024-01-02T03:05:05Z",
-        "source": {"component": "kubelet", "host": "node-1"}}));
-    namespaced!(core::Endpoints, json!({"metadata": {"name": "legacy"}, "subsets": [{
+        "source": {"component": "kubelet", "host": "node-1"}})
+    );
+    namespaced!(
+        core::Endpoints,
+        json!({"metadata": {"name": "legacy"}, "subsets": [{
         "addresses": [{"ip": "10.1.2.3", "hostname": "a", "targetRef": {"kind": "Pod", "name": "web"}}],
         "notReadyAddresses": [{"ip": "10.1.2.4"}],
-        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}]}));
-    namespaced!(core::ReplicationController, json!({"metadata": {"name": "rc"}, "spec": {
-        "replicas": 0, "selector": {"app": "rc"}, "template": template("rc")}}));
-    namespaced!(core::PodTemplate, json!({"metadata": {"name": "tpl"}, "template": template("tpl")}));
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}]})
+    );
+    namespaced!(
+        core::ReplicationController,
+        json!({"metadata": {"name": "rc"}, "spec": {
+        "replicas": 0, "selector": {"app": "rc"}, "template": template("rc")}})
+    );
+    namespaced!(
+        core::PodTemplate,
+        json!({"metadata": {"name": "tpl"}, "template": template("tpl")})
+    );
 
-    namespaced!(apps::Deployment, json!({"metadata": {"name": "web"}, "spec": {
+    namespaced!(
+        apps::Deployment,
+        json!({"metadata": {"name": "web"}, "spec": {
         "replicas": 0, "selector": {"matchLabels": {"app": "web"}}, "template": template("web"),
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
-        "revisionHistoryLimit": 3, "progressDeadlineSeconds": 120, "minReadySeconds": 0}}));
-    namespaced!(apps::StatefulSet, json!({"metadata": {"name": "db"}, "spec": {
+        "revisionHistoryLimit": 3, "progressDeadlineSeconds": 120, "minReadySeconds": 0}})
+    );
+    namespaced!(
+        apps::StatefulSet,
+        json!({"metadata": {"name": "db"}, "spec": {
         "replicas": 0, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
         "template": template("db"), "podManagementPolicy": "Parallel",
         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0, "maxUnavailable": "50%"}},
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"},
         "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "1Gi"}}}}]}}));
-    namespaced!(apps::DaemonSet, json!({"metadata": {"name": "agent"}, "spec": {
+            "resources": {"requests": {"storage": "1Gi"}}}}]}})
+    );
+    namespaced!(
+        apps::DaemonSet,
+        json!({"metadata": {"name": "agent"}, "spec": {
         "selector": {"matchLabels": {"app": "agent"}}, "template": template("agent"),
-        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}}}));
-    namespaced!(apps::ReplicaSet, json!({"metadata": {"name": "rs"}, "spec": {
-        "replicas": 0, "selector": {"matchLabels": {"app": "rs"}}, "template": template("rs")}}));
-    namespaced!(apps::ControllerRevision, json!({"metadata": {"name": "rev"}, "revision": 7,
-        "data": {"spec": {"template": {"metadata": {"labels": {"a": "b"}}}}, "n": 1.5, "list": [1, "x", null]}}));
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}}})
+    );
+    namespaced!(
+        apps::ReplicaSet,
+        json!({"metadata": {"name": "rs"}, "spec": {
+        "replicas": 0, "selector": {"matchLabels": {"app": "rs"}}, "template": template("rs")}})
+    );
+    namespaced!(
+        apps::ControllerRevision,
+        json!({"metadata": {"name": "rev"}, "revision": 7,
+        "data": {"spec": {"template": {"metadata": {"labels": {"a": "b"}}}}, "n": 1.5, "list": [1, "x", null]}})
+    );
     let mut job_tpl = template("job");
     job_tpl["spec"]["restartPolicy"] = json!("Never");
-    namespaced!(batch::Job, json!({"metadata": {"name": "job"}, "spec": {
+    namespaced!(
+        batch::Job,
+        json!({"metadata": {"name": "job"}, "spec": {
         "suspend": true, "parallelism": 2, "completions": 4, "backoffLimit": 1,
         "completionMode": "Indexed", "ttlSecondsAfterFinished": 60, "template": job_tpl.clone(),
         "podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {"containerName": "app",
             "operator": "In", "values": [42]}}, {"action": "Ignore",
-            "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}}}));
-    namespaced!(batch::CronJob, json!({"metadata": {"name": "cron"}, "spec": {
+            "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}}})
+    );
+    namespaced!(
+        batch::CronJob,
+        json!({"metadata": {"name": "cron"}, "spec": {
         "schedule": "*/5 * * * *", "timeZone": "Etc/UTC", "suspend": true, "concurrencyPolicy": "Forbid",
         "successfulJobsHistoryLimit": 1, "failedJobsHistoryLimit": 0, "startingDeadlineSeconds": 30,
-        "jobTemplate": {"metadata": {"labels": {"x": "y"}}, "spec": {"template": job_tpl}}}}));
-    namespaced!(discovery::EndpointSlice, json!({"metadata": {"name": "web-1",
+        "jobTemplate": {"metadata": {"labels": {"x": "y"}}, "spec": {"template": job_tpl}}}})
+    );
+    namespaced!(
+        discovery::EndpointSlice,
+        json!({"metadata": {"name": "web-1",
         "labels": {"kubernetes.io/service-name": "web"}}, "addressType": "IPv4",
         "endpoints": [{"addresses": ["10.0.0.5"], "conditions": {"ready": true, "serving": true, "terminating": false},
                        "hostname": "web-0", "nodeName": "node-1", "zone": "a",
                        "targetRef": {"kind": "Pod", "name": "web-0", "namespace": ns},
                        "hints": {"forZones": [{"name": "a"}]}}],
-        "ports": [{"name": "http", "port": 80, "protocol": "TCP", "appProtocol": "http"}]}));
-    namespaced!(rbac::Role, json!({"metadata": {"name": "reader"}, "rules": [
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP", "appProtocol": "http"}]})
+    );
+    namespaced!(
+        rbac::Role,
+        json!({"metadata": {"name": "reader"}, "rules": [
         {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"], "verbs": ["*"]}]}));
-    namespaced!(rbac::RoleBinding, json!({"metadata": {"name": "reader"},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["web"], "verbs": ["*"]}]})
+    );
+    namespaced!(
+        rbac::RoleBinding,
+        json!({"metadata": {"name": "reader"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
         "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": ns},
-                     {"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}]}));
-    namespaced!(coordination::Lease, json!({"metadata": {"name": "leader"}, "spec": {
+                     {"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}]})
+    );
+    namespaced!(
+        coordination::Lease,
+        json!({"metadata": {"name": "leader"}, "spec": {
         "holderIdentity": "pod-a", "leaseDurationSeconds": 15, "leaseTransitions": 2,
-        "acquireTime": "2024-05-06T07:08:09.123456Z", "renewTime": "2024-05-06T07:08:19.000001Z"}}));
-    namespaced!(events::Event, json!({"metadata": {"name": "ev.2"},
+        "acquireTime": "2024-05-06T07:08:09.123456Z", "renewTime": "2024-05-06T07:08:19.000001Z"}})
+    );
+    namespaced!(
+        events::Event,
+        json!({"metadata": {"name": "ev.2"},
         "eventTime": "2024-05-06T07:08:09.654321Z", "reportingController": "example.com/ctl",
         "reportingInstance": "ctl-1", "action": "Scale", "reason": "Scaled", "type": "Warning",
         "note": "scaled up", "regarding": {"kind": "Deployment", "name": "web", "namespace": ns},
-        "series": {"count": 2, "lastObservedTime": "2024-05-06T07:09:09.000100Z"}}));
-    namespaced!(networking::NetworkPolicy, json!({"metadata": {"name": "deny"}, "spec": {
+        "series": {"count": 2, "lastObservedTime": "2024-05-06T07:09:09.000100Z"}})
+    );
+    namespaced!(
+        networking::NetworkPolicy,
+        json!({"metadata": {"name": "deny"}, "spec": {
         "podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress", "Egress"],
         "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}},
                               {"namespaceSelector": {}}], "ports": [{"protocol": "TCP", "port": "http"},
                               {"port": 8000, "endPort": 8080}]}],
-        "egress": [{}]}}));
-    namespaced!(networking::Ingress, json!({"metadata": {"name": "web"}, "spec": {
+        "egress": [{}]}})
+    );
+    namespaced!(
+        networking::Ingress,
+        json!({"metadata": {"name": "web"}, "spec": {
         "ingressClassName": "nginx", "tls": [{"hosts": ["a.example.com"], "secretName": "tls"}],
         "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}},
         "rules": [{"host": "a.example.com", "http": {"paths": [
             {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"name": "http"}}}},
-            {"path": "/static", "pathType": "Exact", "backend": {"resource": {"apiGroup": "example.com", "kind": "Bucket", "name": "b"}}}]}}]}}));
-    namespaced!(hpa::HorizontalPodAutoscaler, json!({"metadata": {"name": "web"}, "spec": {
+            {"path": "/static", "pathType": "Exact", "backend": {"resource": {"apiGroup": "example.com", "kind": "Bucket", "name": "b"}}}]}}]}})
+    );
+    namespaced!(
+        hpa::HorizontalPodAutoscaler,
+        json!({"metadata": {"name": "web"}, "spec": {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
         "minReplicas": 1, "maxReplicas": 10,
         "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}},
                     {"type": "Pods", "pods": {"metric": {"name": "qps", "selector": {"matchLabels": {"a": "b"}}},
                                               "target": {"type": "AverageValue", "averageValue": "1500m"}}}],
         "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300, "selectPolicy": "Min",
-            "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}]}}}}));
-    namespaced!(policy::PodDisruptionBudget, json!({"metadata": {"name": "web"}, "spec": {
+            "policies": [{"type": "Percent", "value": 10, "periodSeconds": 60}]}}}})
+    );
+    namespaced!(
+        policy::PodDisruptionBudget,
+        json!({"metadata": {"name": "web"}, "spec": {
         "minAvailable": "50%", "selector": {"matchLabels": {"app": "web"}},
-        "unhealthyPodEvictionPolicy": "AlwaysAllow"}}));
+        "unhealthyPodEvictionPolicy": "AlwaysAllow"}})
+    );
 
-    cluster!(core::Namespace, json!({"metadata": {"name": unique("extra"), "labels": {"team": "a"}},
-        "spec": {"finalizers": ["kubernetes"]}}));
-    cluster!(core::Node, json!({"metadata": {"name": unique("node"), "labels": {"kubernetes.io/os": "linux"}},
+    cluster!(
+        core::Namespace,
+        json!({"metadata": {"name": unique("extra"), "labels": {"team": "a"}},
+        "spec": {"finalizers": ["kubernetes"]}})
+    );
+    cluster!(
+        core::Node,
+        json!({"metadata": {"name": unique("node"), "labels": {"kubernetes.io/os": "linux"}},
         "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"], "unschedulable": true,
-                 "taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}}));
-    cluster!(core::PersistentVolume, json!({"metadata": {"name": unique("pv")}, "spec": {
+                 "taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}})
+    );
+    cluster!(
+        core::PersistentVolume,
+        json!({"metadata": {"name": unique("pv")}, "spec": {
         "capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
         "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "none", "mountOptions": ["ro"],
         "hostPath": {"path": "/data", "type": "DirectoryOrCreate"},
         "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchFields": [
-            {"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}]}}}}));
-    cluster!(rbac::ClusterRole, json!({"metadata": {"name": unique("agg")},
-        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": unique("x")}}]}}));
-    cluster!(rbac::ClusterRole, json!({"metadata": {"name": unique("view")}, "rules": [
-        {"nonResourceURLs": ["/healthz", "/metrics"], "verbs": ["get"]}]}));
-    cluster!(rbac::ClusterRoleBinding, json!({"metadata": {"name": unique("crb")},
+            {"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}]}}}})
+    );
+    cluster!(
+        rbac::ClusterRole,
+        json!({"metadata": {"name": unique("agg")},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg": unique("x")}}]}})
+    );
+    cluster!(
+        rbac::ClusterRole,
+        json!({"metadata": {"name": unique("view")}, "rules": [
+        {"nonResourceURLs": ["/healthz", "/metrics"], "verbs": ["get"]}]})
+    );
+    cluster!(
+        rbac::ClusterRoleBinding,
+        json!({"metadata": {"name": unique("crb")},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": unique("view")},
-        "subjects": [{"kind": "Group", "name": "devs", "apiGroup": "rbac.authorization.k8s.io"}]}));
-    cluster!(scheduling::PriorityClass, json!({"metadata": {"name": unique("high")}, "value": 1000000,
-        "globalDefault": false, "description": "high", "preemptionPolicy": "Never"}));
-    cluster!(storage::StorageClass, json!({"metadata": {"name": unique("fast")},
+        "subjects": [{"kind": "Group", "name": "devs", "apiGroup": "rbac.authorization.k8s.io"}]})
+    );
+    cluster!(
+        scheduling::PriorityClass,
+        json!({"metadata": {"name": unique("high")}, "value": 1000000,
+        "globalDefault": false, "description": "high", "preemptionPolicy": "Never"})
+    );
+    cluster!(
+        storage::StorageClass,
+        json!({"metadata": {"name": unique("fast")},
         "provisioner": "example.com/csi", "parameters": {"type": "ssd", "iops": "3000"},
         "reclaimPolicy": "Retain", "allowVolumeExpansion": true, "volumeBindingMode": "WaitForFirstConsumer",
         "mountOptions": ["debug"], "allowedTopologies": [{"matchLabelExpressions": [
-            {"key": "zone", "values": ["a", "b"]}]}]}));
-    cluster!(admission::ValidatingWebhookConfiguration, json!({"metadata": {"name": unique("hook")},
+            {"key": "zone", "values": ["a", "b"]}]}]})
+    );
+    cluster!(
+        admission::ValidatingWebhookConfiguration,
+        json!({"metadata": {"name": unique("hook")},
         "webhooks": [{"name": "check.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None",
             "failurePolicy": "Ignore", "matchPolicy": "Equivalent", "timeoutSeconds": 5,
             "clientConfig": {"url": "https://example.com/check", "caBundle": "AAEC"},
             "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
                        "resources": ["configmaps"], "scope": "Namespaced"}],
             "namespaceSelector": {"matchLabels": {"hook": unique("never")}},
-            "matchConditions": [{"name": "not-system", "expression": "!request.userInfo.username.startsWith('system:')"}]}]}));
-    cluster!(APIService, json!({"metadata": {"name": "v1alpha1.protobuf.example.com"}, "spec": {
+            "matchConditions": [{"name": "not-system", "expression": "!request.userInfo.username.startsWith('system:')"}]}]})
+    );
+    cluster!(
+        APIService,
+        json!({"metadata": {"name": "v1alpha1.protobuf.example.com"}, "spec": {
         "group": "protobuf.example.com", "version": "v1alpha1", "groupPriorityMinimum": 100,
         "versionPriority": 10, "insecureSkipTLSVerify": true,
-        "service": {"name": "api", "namespace": ns, "port": 443}}}));
-    cluster!(CustomResourceDefinition, json!({"metadata": {"name": "widgets.protobuf.example.com"},
+        "service": {"name": "api", "namespace": ns, "port": 443}}})
+    );
+    cluster!(
+        CustomResourceDefinition,
+        json!({"metadata": {"name": "widgets.protobuf.example.com"},
         "spec": {"group": "protobuf.example.com", "scope": "Namespaced",
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wd"],
                       "categories": ["all"]},
@@ -423,5 +550,6 @@ async fn every_builtin_kind_decodes_from_protobuf_like_from_json() {
                                           "items": {"type": "object", "required": ["name"],
                                                     "properties": {"name": {"type": "string"}},
                                                     "example": {"name": "x"}}}}},
-                        "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}}}]}}));
+                        "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}}}]}})
+    );
 }

@@ -92,14 +92,6 @@ pub enum ProtobufError {
         #[source]
         source: DecodeError,
     },
-    /// A watch frame announces a length above the maximum event size.
-    #[error("a protobuf watch frame of {length} bytes exceeds the maximum event size of {limit} bytes")]
-    FrameTooLarge {
-        /// The announced length.
-        length: u64,
-        /// The configured maximum.
-        limit: usize,
-    },
     /// The body ended inside a watch frame.
     #[error("the watch stream ended inside a frame")]
     TruncatedFrame,

@@ -21,11 +21,13 @@
 
 mod error;
 mod generated;
+mod negotiate;
 pub(crate) mod rt;
 mod value;
 pub(crate) mod watch;
 
 pub use error::{DecodeError, ProtobufError};
+pub(crate) use negotiate::accept_protobuf_watch;
 
 use crate::api::ObjectList;
 use crate::error::Status;
@@ -132,7 +134,9 @@ pub fn decode<K: 'static>(body: &[u8]) -> Result<K, ProtobufError> {
         kind: env.kind.clone(),
         source,
     })?;
-    Ok(*any.downcast::<K>().expect("the registry maps K's TypeId to K's decoder"))
+    Ok(*any
+        .downcast::<K>()
+        .expect("the registry maps K's TypeId to K's decoder"))
 }
 
 /// Decodes a protobuf body holding a list of `K` (`…List`).
@@ -163,7 +167,9 @@ pub(crate) fn decode_raw<K: 'static>(raw: &[u8], kind: &str) -> Result<K, Protob
         kind: kind.to_owned(),
         source,
     })?;
-    Ok(*any.downcast::<K>().expect("the registry maps K's TypeId to K's decoder"))
+    Ok(*any
+        .downcast::<K>()
+        .expect("the registry maps K's TypeId to K's decoder"))
 }
 
 /// Decodes a protobuf `Status` body (error answers to protobuf requests, `ERROR`

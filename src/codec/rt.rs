@@ -79,7 +79,12 @@ impl<'a> Reader<'a> {
             1 => WireType::Fixed64,
             2 => WireType::Len,
             5 => WireType::Fixed32,
-            other => return Err(DecodeError::UnsupportedWireType { tag, wire_type: other as u8 }),
+            other => {
+                return Err(DecodeError::UnsupportedWireType {
+                    tag,
+                    wire_type: other as u8,
+                });
+            }
         };
         Ok(Some((tag, wt)))
     }
@@ -138,10 +143,13 @@ pub(crate) trait ProtoMessage: PartialEq {
     /// The value of an empty message (Go's zero value).
     fn empty() -> Self;
 
-
     /// Decodes field `tag` from `r` into `self`; unknown tags are skipped.
-    fn merge_field(&mut self, tag: u32, wt: WireType, r: &mut Reader<'_>)
-    -> Result<(), DecodeError>;
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wt: WireType,
+        r: &mut Reader<'_>,
+    ) -> Result<(), DecodeError>;
 }
 
 /// Merges every field of `r` into `msg`.
@@ -251,7 +259,11 @@ pub(crate) fn empty_object(
 }
 
 /// A required (non-`Option`) field.
-pub(crate) fn value<T: Value>(f: &mut T, wt: WireType, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+pub(crate) fn value<T: Value>(
+    f: &mut T,
+    wt: WireType,
+    r: &mut Reader<'_>,
+) -> Result<(), DecodeError> {
     f.merge(wt, r)
 }
 

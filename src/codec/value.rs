@@ -112,7 +112,11 @@ fn fields<'a>(
 const GO_ZERO_SECONDS: i64 = -62_135_596_800;
 
 /// `seconds` + `nanos` (nanos truncated to `precision`) as a timestamp.
-fn timestamp(wt: WireType, r: &mut Reader<'_>, precision: i32) -> Result<jiff::Timestamp, DecodeError> {
+fn timestamp(
+    wt: WireType,
+    r: &mut Reader<'_>,
+    precision: i32,
+) -> Result<jiff::Timestamp, DecodeError> {
     // An empty message is Go's zero time; otherwise absent fields are 0.
     let (mut seconds, mut nanos, mut any) = (0i64, 0i32, false);
     fields(wt, r, |tag, wt, r| {
@@ -292,4 +296,3 @@ impl Value for JSONSchemaPropsOrStringArray {
         matches!(self, JSONSchemaPropsOrStringArray::Strings(v) if v.is_empty())
     }
 }
-

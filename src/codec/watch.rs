@@ -4,10 +4,16 @@
 
 use super::error::ProtobufError;
 use super::rt::{Reader, Value};
-use crate::api::{Bookmark, Resource, WatchEvent};
+use crate::api::{Bookmark, RequestError, Resource, WatchEvent};
 use crate::error::Error;
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::stream::{BoxStream, Stream, StreamExt};
+
+/// A frame's length prefix exceeds the maximum event size.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct FrameTooLarge {
+    pub(crate) length: u32,
+}
 
 /// Splits a byte stream into length-prefixed frames, refusing a frame longer than
 /// `max` before buffering it.
@@ -30,17 +36,14 @@ impl FrameDecoder {
     }
 
     /// The next complete frame, `None` when more bytes are needed.
-    pub(crate) fn next_frame(&mut self) -> Result<Option<Bytes>, ProtobufError> {
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Bytes>, FrameTooLarge> {
         let Some(head) = self.buf.get(..4) else {
             return Ok(None);
         };
         let length = u32::from_be_bytes(head.try_into().expect("4 bytes"));
         let len = length as usize;
         if len > self.max {
-            return Err(ProtobufError::FrameTooLarge {
-                length: u64::from(length),
-                limit: self.max,
-            });
+            return Err(FrameTooLarge { length });
         }
         if self.buf.len() < 4 + len {
             self.buf.reserve(4 + len - self.buf.len());
@@ -148,9 +151,14 @@ where
                     return Some((ev, st));
                 }
                 Ok(None) => {}
-                Err(e) => {
+                Err(FrameTooLarge { .. }) => {
+                    // The same error as an oversized JSON line.
                     st.done = true;
-                    return Some((Err(protobuf_error::<K>(&st.url, e)), st));
+                    let err = RequestError::EventTooLarge {
+                        url: st.url.clone(),
+                        limit: st.frames.max,
+                    };
+                    return Some((Err(err.into()), st));
                 }
             }
             match st.body.next().await {
@@ -189,7 +197,10 @@ mod tests {
         let mut d = FrameDecoder::new(8);
         d.push(&[0xff, 0xff, 0xff, 0xff]);
         let err = d.next_frame().unwrap_err();
-        assert!(matches!(err, ProtobufError::FrameTooLarge { length: 4_294_967_295, limit: 8 }));
-        assert!(d.buf.capacity() < 1024, "no allocation for the announced length");
+        assert_eq!(err, FrameTooLarge { length: u32::MAX });
+        assert!(
+            d.buf.capacity() < 1024,
+            "no allocation for the announced length"
+        );
     }
 }

@@ -75,7 +75,11 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     let openapi_version = openapi_src
         .parent()
         .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().trim_start_matches("k8s-openapi-").to_owned())
+        .map(|n| {
+            n.to_string_lossy()
+                .trim_start_matches("k8s-openapi-")
+                .to_owned()
+        })
         .unwrap_or_default();
     let mut inputs = Vec::new();
     for &(minor, go_version) in VERSIONS {
@@ -270,7 +274,11 @@ fn expected_rust(v: &VersionInput, proto_ty: &str) -> Result<String, String> {
                 Some([f]) if f.repeated && f.number == 1 && f.name == "items" => {
                     format!("std::vec::Vec<{}>", expected_rust(v, &f.ty)?)
                 }
-                _ => return Err(format!("no k8s-openapi struct for proto message {proto_ty}")),
+                _ => {
+                    return Err(format!(
+                        "no k8s-openapi struct for proto message {proto_ty}"
+                    ));
+                }
             },
         },
     })
@@ -281,7 +289,10 @@ fn helper_of(rust_ty: &str) -> (&'static str, &str) {
     const BOX: &str = "std::boxed::Box<";
     const VEC: &str = "std::vec::Vec<";
     const MAP: &str = "std::collections::BTreeMap<std::string::String, ";
-    if let Some(inner) = rust_ty.strip_prefix("Option<").and_then(|r| r.strip_suffix('>')) {
+    if let Some(inner) = rust_ty
+        .strip_prefix("Option<")
+        .and_then(|r| r.strip_suffix('>'))
+    {
         if let Some(e) = inner.strip_prefix(BOX).and_then(|r| r.strip_suffix('>')) {
             return ("opt_box", e);
         }
@@ -338,7 +349,10 @@ fn plan(
         let want = expected_rust(v, proto_elem)?;
         let wrapped = !f.repeated && f.map_value.is_none() && want.starts_with("std::vec::Vec<");
         let (helper_w, elem) = if wrapped {
-            match rust_ty.strip_prefix("Option<").and_then(|r| r.strip_suffix('>')) {
+            match rust_ty
+                .strip_prefix("Option<")
+                .and_then(|r| r.strip_suffix('>'))
+            {
                 Some(inner) => ("opt", inner),
                 None => ("value", rust_ty.as_str()),
             }
@@ -346,11 +360,12 @@ fn plan(
             (helper, elem)
         };
         helper = helper_w;
-        let shape_ok = wrapped || match helper {
-            "repeated" | "opt_repeated" => f.repeated,
-            "map" | "opt_map" => f.map_value.is_some(),
-            _ => !f.repeated && f.map_value.is_none(),
-        };
+        let shape_ok = wrapped
+            || match helper {
+                "repeated" | "opt_repeated" => f.repeated,
+                "map" | "opt_map" => f.map_value.is_some(),
+                _ => !f.repeated && f.map_value.is_none(),
+            };
         if !shape_ok || elem != want {
             return Err(format!(
                 "1.{}: {message}.{} ({}{proto_elem}) does not fit {} field `{rust_name}: {rust_ty}`",
@@ -363,7 +378,9 @@ fn plan(
         // Go always writes a non-pointer field; JSON drops its zero value under
         // `omitzero`, and under `omitempty` unless it is a struct (a message).
         let scalar = SCALARS_RUST.contains(&elem);
-        if helper == "opt" && g.is_some_and(|g| !g.pointer && (g.omitzero || (g.omitempty && scalar))) {
+        if helper == "opt"
+            && g.is_some_and(|g| !g.pointer && (g.omitzero || (g.omitempty && scalar)))
+        {
             helper = "opt_omit_zero";
         }
         items.push(Item::Field {
@@ -438,11 +455,7 @@ fn gate(set: &Versions, parent: &Versions) -> Result<Option<(String, String)>, S
     Ok(Some((open, close)))
 }
 
-fn emit_match(
-    per: &[(u32, Vec<Item>)],
-    parent: &Versions,
-    out: &mut String,
-) -> Result<(), String> {
+fn emit_match(per: &[(u32, Vec<Item>)], parent: &Versions, out: &mut String) -> Result<(), String> {
     let merged = merge_versions(per);
     let mut arms = String::new();
     let mut gated = String::new();
@@ -474,7 +487,10 @@ fn emit_match(
     Ok(())
 }
 
-fn generate(inputs: &[VersionInput], openapi_version: &str) -> Result<BTreeMap<String, String>, String> {
+fn generate(
+    inputs: &[VersionInput],
+    openapi_version: &str,
+) -> Result<BTreeMap<String, String>, String> {
     let all: Versions = inputs.iter().map(|v| v.minor).collect();
     // definition → versions where it is a plain struct with a proto message.
     let mut defs: BTreeMap<String, Vec<(u32, String, bool)>> = BTreeMap::new();
@@ -524,7 +540,11 @@ fn generate(inputs: &[VersionInput], openapi_version: &str) -> Result<BTreeMap<S
         let mut body = String::new();
         emit_match(&per, &versions, &mut body)?;
         let uses_self = body.contains("self.");
-        let latest = inputs.iter().rev().find_map(|v| v.rust.get(def).cloned().flatten()).unwrap();
+        let latest = inputs
+            .iter()
+            .rev()
+            .find_map(|v| v.rust.get(def).cloned().flatten())
+            .unwrap();
         let empty = if latest.has_default {
             "Default::default()".to_owned()
         } else {

@@ -166,9 +166,7 @@ pub fn parse_go_dir(dir: &Path) -> Result<GoStructs, String> {
         let mut current: Option<String> = None;
         for line in src.lines() {
             if let Some(rest) = line.strip_prefix("type ") {
-                current = rest
-                    .strip_suffix(" struct {")
-                    .map(|n| n.trim().to_owned());
+                current = rest.strip_suffix(" struct {").map(|n| n.trim().to_owned());
                 continue;
             }
             if line.starts_with('}') {
@@ -277,9 +275,10 @@ fn parse_openapi_file(root: &Path, file: &Path, src: &str) -> Option<(String, Op
         .iter()
         .position(|l| l.starts_with("pub struct ") && l.ends_with(" {"));
     let Some(start) = start else {
-        let newtype = lines
-            .iter()
-            .find_map(|l| l.strip_prefix("pub struct ")?.strip_suffix("(pub crate::serde_json::Value);"));
+        let newtype = lines.iter().find_map(|l| {
+            l.strip_prefix("pub struct ")?
+                .strip_suffix("(pub crate::serde_json::Value);")
+        });
         return Some((
             def,
             newtype.map(|name| RustStruct {
