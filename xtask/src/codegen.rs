@@ -71,7 +71,7 @@ pub fn run(args: &[&str]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask codegen-protobuf [--check]".into()),
     };
     let root = repo_root();
-    let openapi_src = k8s_openapi_src(&root)?;
+    let openapi_src = k8s_openapi_src(root)?;
     let openapi_version = openapi_src
         .parent()
         .and_then(|p| p.file_name())
@@ -479,7 +479,9 @@ fn emit_match(per: &[(u32, Vec<Item>)], parent: &Versions, out: &mut String) -> 
             .unwrap(),
         }
     }
-    if gated.is_empty() {
+    if arms.is_empty() {
+        write!(out, "{{ {gated} r.skip(wt) }}").unwrap();
+    } else if gated.is_empty() {
         write!(out, "match tag {{ {arms} _ => r.skip(wt), }}").unwrap();
     } else {
         write!(out, "match tag {{ {arms} _ => {{ {gated} r.skip(wt) }} }}").unwrap();

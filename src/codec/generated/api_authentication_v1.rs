@@ -114,14 +114,12 @@ impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::TokenRequestStat
         wt: rt::WireType,
         r: &mut rt::Reader<'_>,
     ) -> Result<(), rt::DecodeError> {
-        match tag {
-            _ => {
-                k8s_openapi::k8s_if_ge_1_36! { if tag == 1 { return rt::opt(&mut self.token, wt, r); } }
-                k8s_openapi::k8s_if_le_1_35! { if tag == 1 { return rt::value(&mut self.token, wt, r); } }
-                k8s_openapi::k8s_if_ge_1_36! { if tag == 2 { return rt::opt(&mut self.expiration_timestamp, wt, r); } }
-                k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::value(&mut self.expiration_timestamp, wt, r); } }
-                r.skip(wt)
-            }
+        {
+            k8s_openapi::k8s_if_ge_1_36! { if tag == 1 { return rt::opt(&mut self.token, wt, r); } }
+            k8s_openapi::k8s_if_le_1_35! { if tag == 1 { return rt::value(&mut self.token, wt, r); } }
+            k8s_openapi::k8s_if_ge_1_36! { if tag == 2 { return rt::opt(&mut self.expiration_timestamp, wt, r); } }
+            k8s_openapi::k8s_if_le_1_35! { if tag == 2 { return rt::value(&mut self.expiration_timestamp, wt, r); } }
+            r.skip(wt)
         }
     }
 }
