@@ -296,3 +296,89 @@ impl Value for JSONSchemaPropsOrStringArray {
         matches!(self, JSONSchemaPropsOrStringArray::Strings(v) if v.is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::rt::{self, Reader};
+
+    /// `bytes` as the value of a length-delimited field.
+    fn decode<T: Value>(bytes: &[u8]) -> Result<T, DecodeError> {
+        let mut framed = vec![u8::try_from(bytes.len()).unwrap()];
+        framed.extend_from_slice(bytes);
+        T::decode(WireType::Len, &mut Reader::new(&framed))
+    }
+
+    #[test]
+    fn times_keep_the_precision_of_their_json_form_and_empty_is_null() {
+        // seconds 1700000000 (varint), nanos 123456789.
+        let msg = [
+            0x08, 0x80, 0xe2, 0xcf, 0xaa, 0x06, 0x10, 0x95, 0x9a, 0xef, 0x3a,
+        ];
+        let t: Time = decode(&msg).unwrap();
+        assert_eq!(t.0.to_string(), "2023-11-14T22:13:20Z");
+        let m: MicroTime = decode(&msg).unwrap();
+        assert_eq!(m.0.to_string(), "2023-11-14T22:13:20.123456Z");
+        let zero: Time = decode(&[]).unwrap();
+        assert!(zero.is_null());
+        let mut field = None;
+        rt::opt::<Time>(&mut field, WireType::Len, &mut Reader::new(&[0])).unwrap();
+        assert_eq!(field, None, "an empty Time is JSON null");
+        // Epoch written explicitly is a real time.
+        let epoch: Time = decode(&[0x08, 0x00]).unwrap();
+        assert!(!epoch.is_null());
+    }
+
+    #[test]
+    fn int_or_string_and_quantity() {
+        let int: IntOrString = decode(&[0x08, 0x00, 0x10, 0x50]).unwrap();
+        assert_eq!(int, IntOrString::Int(80));
+        let s: IntOrString = decode(&[0x08, 0x01, 0x1a, 0x04, b'h', b't', b't', b'p']).unwrap();
+        assert_eq!(s, IntOrString::String("http".into()));
+        let q: Quantity = decode(&[0x0a, 0x04, b'5', b'0', b'0', b'm']).unwrap();
+        assert_eq!(q, Quantity("500m".into()));
+    }
+
+    #[test]
+    fn schema_unions_follow_go_marshalling() {
+        let b: JSONSchemaPropsOrBool = decode(&[0x08, 0x01]).unwrap();
+        assert_eq!(b, JSONSchemaPropsOrBool::Bool(true));
+        let s: JSONSchemaPropsOrBool = decode(&[0x12, 0x00]).unwrap();
+        assert!(matches!(s, JSONSchemaPropsOrBool::Schema(_)));
+        let none: JSONSchemaPropsOrArray = decode(&[]).unwrap();
+        assert!(none.is_null());
+        let strings: JSONSchemaPropsOrStringArray =
+            decode(&[0x0a, 0x00, 0x12, 0x01, b'a']).unwrap();
+        assert_eq!(
+            strings,
+            JSONSchemaPropsOrStringArray::Strings(vec!["a".into()])
+        );
+    }
+
+    #[test]
+    fn scalars_wire_rules() {
+        // Negative int32: sign-extended ten-byte varint.
+        let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert_eq!(i32::decode(WireType::Varint, &mut r).unwrap(), -1);
+        // Packed and unpacked repeated ints.
+        let mut v = Vec::new();
+        rt::repeated::<i64>(&mut v, WireType::Len, &mut Reader::new(&[2, 1, 2])).unwrap();
+        rt::repeated::<i64>(&mut v, WireType::Varint, &mut Reader::new(&[3])).unwrap();
+        assert_eq!(v, [1, 2, 3]);
+        // Overlong varints and wrong wire types are errors.
+        let mut r = Reader::new(&[0xff; 11]);
+        assert!(matches!(r.varint(), Err(DecodeError::VarintOverflow)));
+        let mut r = Reader::new(&[1]);
+        assert!(matches!(
+            String::decode(WireType::Varint, &mut r),
+            Err(DecodeError::WireTypeMismatch)
+        ));
+        // Invalid UTF-8 becomes U+FFFD, as Go's JSON encoder writes it.
+        let s: String = decode(&[b'a', 0xff]).unwrap();
+        assert_eq!(s, "a\u{fffd}");
+        // A zero scalar of an omitempty field stays absent.
+        let mut f: Option<String> = None;
+        rt::opt_omit_zero(&mut f, WireType::Len, &mut Reader::new(&[0])).unwrap();
+        assert_eq!(f, None);
+    }
+}
