@@ -542,18 +542,29 @@ fn generate(
         let mut body = String::new();
         emit_match(&per, &versions, &mut body)?;
         let uses_self = body.contains("self.");
-        let latest = inputs
-            .iter()
-            .rev()
-            .find_map(|v| v.rust.get(def).cloned().flatten())
-            .unwrap();
-        let empty = if latest.has_default {
-            "Default::default()".to_owned()
-        } else {
-            empty_literal(inputs, def, &versions, &all)?
-        };
+        // `fn empty()` per version: `Default::default()`, or a literal when a required
+        // field (a `Time`) keeps the struct from deriving `Default` in that version.
+        let mut empties: Vec<(String, Versions)> = Vec::new();
+        for (minor, _, _) in present {
+            let v = inputs.iter().find(|v| v.minor == *minor).unwrap();
+            let lit = empty_literal(v, def);
+            match empties.last_mut() {
+                Some((last, set)) if *last == lit => {
+                    set.insert(*minor);
+                }
+                _ => empties.push((lit, [*minor].into())),
+            }
+        }
+        let mut empty = String::new();
+        for (lit, set) in &empties {
+            let f = format!("fn empty() -> Self {{ {lit} }}");
+            match gate(set, &versions)? {
+                None => writeln!(empty, "{f}").unwrap(),
+                Some((open, close)) => writeln!(empty, "{open}{f}{close}").unwrap(),
+            }
+        }
         let imp = format!(
-            "impl rt::ProtoMessage for {path} {{\n fn empty() -> Self {{ {empty} }}\n fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {{\n {}{body}\n }}\n}}\n",
+            "impl rt::ProtoMessage for {path} {{\n {empty} fn merge_field(&mut self, tag: u32, wt: rt::WireType, r: &mut rt::Reader<'_>) -> Result<(), rt::DecodeError> {{\n {}{body}\n }}\n}}\n",
             if uses_self { "" } else { "let _ = self; " }
         );
         let text = modules.entry(module.clone()).or_default();
@@ -602,47 +613,35 @@ fn is_resource(v: &VersionInput, def: &str) -> bool {
     proto_name(def).is_some_and(|p| v.protos.contains_key(&format!("{p}List")))
 }
 
-/// `Self { … }` for a struct without `Default` (a required `Time` field): Go's zero
-/// value of every field, fields of some versions only gated.
-fn empty_literal(
-    inputs: &[VersionInput],
-    def: &str,
-    versions: &Versions,
-    all: &Versions,
-) -> Result<String, String> {
-    let mut fields: BTreeMap<(String, String), Versions> = BTreeMap::new();
-    for v in inputs {
-        if let Some(Some(st)) = v.rust.get(def) {
-            for (rust, ty) in st.fields.values() {
-                fields
-                    .entry((rust.clone(), ty.clone()))
-                    .or_default()
-                    .insert(v.minor);
-            }
-        }
+/// `Self { … }` for a struct without `Default` in version `v` (a required `Time`
+/// field): Go's zero value of every field; `Default::default()` otherwise.
+fn empty_literal(v: &VersionInput, def: &str) -> String {
+    let st = v
+        .rust
+        .get(def)
+        .cloned()
+        .flatten()
+        .expect("the definition exists");
+    if st.has_default {
+        return "Default::default()".to_owned();
     }
     let mut out = String::from("Self { ");
-    for ((rust, ty), set) in &fields {
-        if set != versions {
-            return Err(format!(
-                "{def}: field {rust} of a struct without Default exists only in {set:?}"
-            ));
-        }
+    let fields: BTreeSet<&(String, String)> = st.fields.values().collect();
+    for (rust, ty) in fields {
         let value = if ty.ends_with("::meta::v1::Time") || ty.ends_with("::meta::v1::MicroTime") {
             format!("{ty}(rt::GO_ZERO_TIME)")
-        } else if inputs.iter().any(|v| {
-            v.rust
-                .values()
-                .flatten()
-                .any(|s| s.path == *ty && !s.has_default)
-        }) {
+        } else if v
+            .rust
+            .values()
+            .flatten()
+            .any(|s| s.path == *ty && !s.has_default)
+        {
             format!("<{ty} as rt::ProtoMessage>::empty()")
         } else {
             "Default::default()".to_owned()
         };
         write!(out, "{rust}: {value}, ").unwrap();
     }
-    let _ = all;
     out.push('}');
-    Ok(out)
+    out
 }

@@ -105,9 +105,8 @@ impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::TokenRequestSpec
 }
 
 impl rt::ProtoMessage for k8s_openapi::api::authentication::v1::TokenRequestStatus {
-    fn empty() -> Self {
-        Default::default()
-    }
+    k8s_openapi::k8s_if_le_1_35! { fn empty() -> Self { Self { expiration_timestamp: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(rt::GO_ZERO_TIME), token: Default::default(), } } }
+    k8s_openapi::k8s_if_ge_1_36! { fn empty() -> Self { Default::default() } }
     fn merge_field(
         &mut self,
         tag: u32,
