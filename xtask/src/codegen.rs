@@ -252,20 +252,12 @@ fn expected_rust(v: &VersionInput, proto_ty: &str) -> Result<String, String> {
         "int64" => "i64".into(),
         "bool" => "bool".into(),
         "double" => "f64".into(),
-        _ if SPECIAL.contains(&proto_ty) => {
-            let def = format!(
-                "io.k8s.{}",
-                proto_ty
-                    .trim_start_matches("k8s.io.")
-                    .replace("apiextensions_apiserver", "apiextensions-apiserver")
-            );
-            let path = def
-                .strip_prefix("io.k8s.")
-                .map(|p| p.replace("apiextensions-apiserver", "apiextensions_apiserver"))
-                .unwrap_or_default()
-                .replace('.', "::");
-            format!("k8s_openapi::{path}")
-        }
+        // `k8s.io.apimachinery.pkg.api.resource.Quantity` →
+        // `k8s_openapi::apimachinery::pkg::api::resource::Quantity`.
+        _ if SPECIAL.contains(&proto_ty) => format!(
+            "k8s_openapi::{}",
+            proto_ty.trim_start_matches("k8s.io.").replace('.', "::")
+        ),
         _ => match rust_path_of(v, proto_ty) {
             Some(path) => path,
             // A named Go slice (`ExtraValue []string`) is a one-field wrapper message
