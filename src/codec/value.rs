@@ -19,7 +19,12 @@ impl Value for String {
     fn decode(wt: WireType, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         // Go does not validate UTF-8 in protobuf strings; its JSON encoder replaces
         // invalid bytes with U+FFFD, and so do we.
-        Ok(String::from_utf8_lossy(r.bytes(wt)?).into_owned())
+        let bytes = r.bytes(wt)?;
+        // `from_utf8` is the fast (vectorised) check; the lossy path only for bad bytes.
+        Ok(match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        })
     }
     fn is_zero(&self) -> bool {
         self.is_empty()
