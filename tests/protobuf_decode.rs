@@ -182,3 +182,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn errors_never_carry_the_bytes_they_failed_on() {
+    use k8s_openapi::api::core::v1::Secret;
+    // A Secret with data {"password": "hunter2-secret"} whose last byte is cut off.
+    let raw = field(
+        2,
+        &[field(1, b"password"), field(2, b"hunter2-secret")].concat(),
+    );
+    let mut type_meta = field(1, b"v1");
+    type_meta.extend(field(2, b"Secret"));
+    let mut body = [b"k8s\0".to_vec(), field(1, &type_meta), field(2, &raw)].concat();
+    assert!(codec::decode::<Secret>(&body).is_ok());
+    let at = body.windows(7).position(|w| w == b"hunter2").unwrap();
+    body[at - 1] = 0x7f; // the value's length now runs past the end
+    let err = codec::decode::<Secret>(&body).unwrap_err();
+    let mut text = format!("{err} {err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        text.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    assert!(!text.contains("hunter2"), "{text}");
+}
