@@ -12,7 +12,6 @@ use k8s_client::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use k8s_client::client::WireFormat;
-use k8s_client::testenv::TestEnv;
 use k8s_client::{Client, Error};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use std::time::Duration;
@@ -131,17 +130,7 @@ async fn an_expired_version_is_gone_over_protobuf_too() {
     };
     // Without a watch cache and with etcd compacting every second, version 1 expires
     // and the server says so with an ERROR frame carrying a 410 Status.
-    let env = tokio::task::spawn_blocking(move || {
-        TestEnv::builder()
-            .binaries(binaries)
-            .controller_manager(false)
-            .apiserver_arg("--watch-cache=false")
-            .apiserver_arg("--etcd-compaction-interval=1s")
-            .start()
-    })
-    .await
-    .unwrap()
-    .expect("a compacting control plane");
+    let env = common::compacting_control_plane(binaries).await;
     let ns = common::unique_namespace(&env, "protobuf-gone").await;
     let client = api_support::admin(&env);
     let pb: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
