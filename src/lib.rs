@@ -113,6 +113,8 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+#[cfg(feature = "protobuf")]
+pub mod codec;
 pub mod config;
 pub mod discovery;
 pub mod error;

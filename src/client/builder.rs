@@ -3,7 +3,7 @@
 use super::sni::SniRewrite;
 use super::stack::{Stack, StackSettings};
 use super::warnings::WarningHandler;
-use super::{Client, Inner};
+use super::{Client, Inner, WireFormat};
 use crate::auth::{self, AuthProvider, CredentialCache};
 use crate::config::Config;
 use crate::error::Error;
@@ -39,6 +39,7 @@ pub struct ClientBuilder {
     warning_handler: Option<WarningHandler>,
     proxy_env: Option<ProxyEnv>,
     auth_provider: Option<Arc<dyn AuthProvider>>,
+    wire_format: WireFormat,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -51,6 +52,7 @@ impl fmt::Debug for ClientBuilder {
                 &super::url::for_display(&self.config.cluster_url),
             )
             .field("gzip", &self.gzip)
+            .field("wire_format", &self.wire_format)
             .field("rate_limit", &self.rate_limit)
             .field("custom_warning_handler", &self.warning_handler.is_some())
             .field("proxy_env", &self.proxy_env)
@@ -71,7 +73,16 @@ impl ClientBuilder {
             warning_handler: None,
             proxy_env: None,
             auth_provider: None,
+            wire_format: WireFormat::default(),
         }
+    }
+
+    /// How [`Api`](crate::api::Api) reads built-in kinds: [`WireFormat::Protobuf`] (the
+    /// default, as client-go: protobuf where the type has a decoder, JSON otherwise) or
+    /// [`WireFormat::Json`] to force JSON.
+    pub fn wire_format(mut self, format: WireFormat) -> Self {
+        self.wire_format = format;
+        self
     }
 
     /// Ask for gzip-compressed responses (`Accept-Encoding: gzip`). Off by default: on a
@@ -185,6 +196,7 @@ impl ClientBuilder {
                 timeout_param,
                 rate_limiter,
                 warnings: self.warning_handler.unwrap_or_default(),
+                wire_format: self.wire_format,
             }),
         })
     }

@@ -36,6 +36,19 @@ pub use upgrade::{UpgradeOutcome, Upgraded};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NoRetryAfter;
 
+/// How [`Api`](crate::api::Api) asks for objects of built-in kinds
+/// ([`ClientBuilder::wire_format`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireFormat {
+    /// Protobuf for built-in kinds with a decoder (the `protobuf` feature), JSON for
+    /// everything else; whatever the server answers is decoded (client-go's default).
+    #[default]
+    Protobuf,
+    /// JSON only.
+    Json,
+}
+
 use crate::auth::{AuthError, Credential, CredentialCache};
 use crate::config::Config;
 use crate::error::Error;
@@ -87,6 +100,7 @@ struct Inner {
     timeout_param: Option<String>,
     rate_limiter: Option<RateLimiter>,
     warnings: WarningHandler,
+    wire_format: WireFormat,
 }
 
 impl fmt::Debug for Client {
@@ -114,6 +128,14 @@ impl TryFrom<Config> for Client {
     fn try_from(config: Config) -> Result<Self, Error> {
         Client::builder(config).build()
     }
+}
+
+#[cfg(feature = "protobuf")]
+fn is_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(crate::codec::PROTOBUF))
 }
 
 /// Which HTTP client a request goes through.
@@ -149,6 +171,35 @@ impl Client {
     /// The config the client was built from.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// How typed reads of built-in kinds are encoded ([`ClientBuilder::wire_format`]).
+    pub fn wire_format(&self) -> WireFormat {
+        self.inner.wire_format
+    }
+
+    /// Like [`request_bytes`](Self::request_bytes), also telling whether the answer is
+    /// protobuf (`Content-Type: application/vnd.kubernetes.protobuf…`).
+    #[cfg(feature = "protobuf")]
+    pub(crate) async fn request_negotiated(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<(Bytes, bool), Error> {
+        let answer = self.checked(req).await?;
+        let protobuf = is_protobuf(answer.response.headers());
+        Ok((answer.bytes().await?, protobuf))
+    }
+
+    /// Like [`request_stream`](Self::request_stream), also telling whether the answer is
+    /// a protobuf stream.
+    #[cfg(feature = "protobuf")]
+    pub(crate) async fn request_stream_negotiated(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<(BodyStream, bool), Error> {
+        let answer = self.checked(req).await?;
+        let protobuf = is_protobuf(answer.response.headers());
+        Ok((answer.into_http().into_body().into_stream(), protobuf))
     }
 
     /// Sends `req` and returns the answer whatever its status; the body streams.
