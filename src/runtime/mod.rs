@@ -34,12 +34,12 @@
 //! See `docs/runtime.md` for the semantics and a controller walkthrough.
 
 mod backoff;
-pub mod events;
-pub mod leader;
 mod controller;
+pub mod events;
 mod factory;
 mod finalizer;
 mod informer;
+pub mod leader;
 mod listwatch;
 mod object;
 mod queue;

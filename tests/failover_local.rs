@@ -1,0 +1,212 @@
+//! Failover rules at the moment a server dies with a request in flight. A real API
+//! server cannot be killed at an exact point of an exchange, so these use small local
+//! HTTP servers that hold the first request they receive until the test resets its
+//! connection — the crash of a server that had read the request.
+
+use k8s_client::client::{EndpointEvent, HealthReason};
+use k8s_client::{Client, Config, Error};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc};
+
+/// Two servers sharing one log of received requests; the first request overall is held
+/// (if asked) until `crash` is notified, then its connection is closed.
+struct Pair {
+    urls: [String; 2],
+    /// (server index, method) per request received.
+    received: mpsc::UnboundedReceiver<(usize, String)>,
+    crash: Arc<Notify>,
+}
+
+async fn pair(hold_first: bool) -> Pair {
+    let (tx, received) = mpsc::unbounded_channel();
+    let crash = Arc::new(Notify::new());
+    let held = Arc::new(Mutex::new(!hold_first));
+    let mut urls = Vec::new();
+    for index in 0..2 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        urls.push(format!("http://{}", listener.local_addr().unwrap()));
+        let (tx, crash, held) = (tx.clone(), crash.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (tx, crash, held) = (tx.clone(), crash.clone(), held.clone());
+                tokio::spawn(serve(index, stream, tx, crash, held));
+            }
+        });
+    }
+    Pair {
+        urls: [urls[0].clone(), urls[1].clone()],
+        received,
+        crash,
+    }
+}
+
+async fn serve(
+    index: usize,
+    mut stream: TcpStream,
+    tx: mpsc::UnboundedSender<(usize, String)>,
+    crash: Arc<Notify>,
+    held: Arc<Mutex<bool>>,
+) {
+    let mut buf = Vec::new();
+    loop {
+        // One request: head, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..head_end + length);
+        let method = head.split(' ').next().unwrap_or_default().to_owned();
+        let hold = !std::mem::replace(&mut *held.lock().unwrap(), true);
+        // Register interest before reporting, so the crash cannot be missed.
+        let crashed = crash.notified();
+        let _ = tx.send((index, method));
+        if hold {
+            crashed.await;
+            // A crash: the kernel closes the socket, no response.
+            return;
+        }
+        let body = b"{\"kind\":\"Status\"}";
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if stream.write_all(response.as_bytes()).await.is_err()
+            || stream.write_all(body).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn client(urls: &[String], events: Arc<Mutex<Vec<EndpointEvent>>>) -> Client {
+    let config = Config::new(urls[0].parse().unwrap());
+    Client::builder(config)
+        .endpoints(urls[1..].iter().map(|u| u.parse().unwrap()))
+        .on_endpoint_health(move |e| events.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap()
+}
+
+fn request(method: http::Method) -> http::Request<Vec<u8>> {
+    http::Request::builder()
+        .method(method)
+        .uri("/api/v1/namespaces/default/configmaps")
+        .body(b"{}".to_vec())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_post_in_flight_when_its_server_crashes_is_not_replayed() {
+    let mut p = pair(true).await;
+    let events = Arc::default();
+    let client = client(&p.urls, Arc::clone(&events));
+    let post = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .request::<serde_json::Value>(request(http::Method::POST))
+                .await
+        }
+    });
+    let (server, method) = p.received.recv().await.unwrap();
+    assert_eq!(method, "POST");
+    p.crash.notify_waiters();
+    let result = post.await.unwrap();
+    assert!(
+        matches!(result, Err(Error::Transport(_))),
+        "the caller sees the failure: {result:?}"
+    );
+    // Nothing else reached either server: the POST was not sent again.
+    assert!(p.received.try_recv().is_err());
+    let events = events.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].endpoint, p.urls[server]);
+    assert_eq!(events[0].reason, HealthReason::ConnectionLost);
+    // The next request goes to the other server.
+    client
+        .request::<serde_json::Value>(request(http::Method::POST))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.received.recv().await.unwrap(),
+        (1 - server, "POST".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_get_in_flight_when_its_server_crashes_fails_over_unnoticed() {
+    let mut p = pair(true).await;
+    let client = client(&p.urls, Arc::default());
+    let get = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .request::<serde_json::Value>(request(http::Method::GET))
+                .await
+        }
+    });
+    let (server, method) = p.received.recv().await.unwrap();
+    assert_eq!(method, "GET");
+    p.crash.notify_waiters();
+    get.await
+        .unwrap()
+        .expect("the GET is answered by the other server");
+    assert_eq!(
+        p.received.recv().await.unwrap(),
+        (1 - server, "GET".to_owned())
+    );
+    let statuses = client.endpoints();
+    assert!(!statuses[server].healthy && statuses[1 - server].healthy);
+}
+
+#[tokio::test]
+async fn a_refused_connection_sends_even_a_post_to_another_server() {
+    // A port nothing listens on: the connection is refused before any byte is sent.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let mut p = pair(false).await;
+    let events = Arc::default();
+    let client = client(&[closed.clone(), p.urls[1].clone()], Arc::clone(&events));
+    for _ in 0..20 {
+        client
+            .request::<serde_json::Value>(request(http::Method::POST))
+            .await
+            .expect("a refused connection fails over, whatever the method");
+        assert_eq!(p.received.recv().await.unwrap(), (1, "POST".to_owned()));
+    }
+    let statuses = client.endpoints();
+    assert!(!statuses[0].healthy && statuses[1].healthy, "{statuses:?}");
+    let events = events.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.endpoint == closed && (e.healthy || e.reason == HealthReason::ConnectFailed)),
+        "{events:?}"
+    );
+}
