@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use k8s_client::api::{Api, DeleteParams, ListParams, PostParams, WatchAllEvent, WatchParams};
 use k8s_client::client::EndpointEvent;
 use k8s_client::config::KubeconfigOptions;
+use k8s_client::runtime::{HandlerFns, ReflectorConfig, SharedInformer};
 use k8s_client::testenv::TestEnv;
 use k8s_client::{Client, Config};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -177,6 +178,17 @@ async fn load_spreads_over_healthy_apiservers() {
     }
 }
 
+fn name_of(o: &ConfigMap) -> String {
+    o.metadata.name.clone().unwrap_or_default()
+}
+
+fn value_of(o: &ConfigMap) -> String {
+    o.data
+        .as_ref()
+        .and_then(|d| d.get("v").cloned())
+        .unwrap_or_default()
+}
+
 fn cm(name: &str, value: &str) -> ConfigMap {
     ConfigMap {
         metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
@@ -220,12 +232,34 @@ async fn delete(api: &Api<ConfigMap>, name: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn watch_all_loses_no_event_across_a_killed_apiserver() {
+async fn watch_all_and_an_informer_lose_no_event_across_killed_apiservers() {
     let Some(env) = start_env() else { return };
     let env = Arc::new(env);
     let client = client(&env);
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let mut stream = api.watch_all(&WatchParams::default());
+    // An informer over the same client: its handlers' view must match too.
+    let informer = SharedInformer::new(api.clone(), ReflectorConfig::default());
+    let handled: Arc<std::sync::Mutex<BTreeMap<String, String>>> = Arc::default();
+    let (h1, h2, h3) = (handled.clone(), handled.clone(), handled.clone());
+    informer.add_handler(
+        HandlerFns::<ConfigMap>::new()
+            .on_add(move |o| {
+                h1.lock().unwrap().insert(name_of(o), value_of(o));
+            })
+            .on_update(move |_, o| {
+                h2.lock().unwrap().insert(name_of(o), value_of(o));
+            })
+            .on_delete(move |d| {
+                h3.lock().unwrap().remove(&name_of(d.object()));
+            }),
+    );
+    informer.start();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(30), informer.wait_until_synced())
+            .await
+            .unwrap()
+    );
     // The state the watcher builds from its events.
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let apply = |seen: &mut BTreeMap<String, String>, ev: WatchAllEvent<ConfigMap>| match ev {
@@ -290,7 +324,13 @@ async fn watch_all_loses_no_event_across_a_killed_apiserver() {
                     (o.metadata.name.unwrap(), v)
                 })
                 .collect();
-            if truth == seen {
+            let cached: BTreeMap<String, String> = informer
+                .reader()
+                .list()
+                .iter()
+                .map(|o| (name_of(o), value_of(o)))
+                .collect();
+            if truth == seen && truth == *handled.lock().unwrap() && truth == cached {
                 let kept = truth.keys().filter(|k| k.starts_with("w-")).count();
                 assert_eq!((kept, truth.len()), (10, 10 + SERVERS), "{truth:?}");
                 return;
