@@ -83,6 +83,9 @@ pub(crate) type HealthCallback = Arc<dyn Fn(&EndpointEvent) + Send + Sync>;
 
 struct Health {
     healthy: bool,
+    /// Bumped on every ejection and re-admission: an outcome of a request sent before
+    /// the last change says nothing about the endpoint's current state.
+    changes: u64,
     /// 5xx/429 answers in a row.
     errors: u32,
     /// The wait before the next probe, doubling per failed probe.
@@ -104,18 +107,35 @@ pub(crate) struct Endpoint {
 }
 
 /// Counts a request as outstanding on an endpoint while alive.
-pub(crate) struct InFlight<'a>(&'a Endpoint);
+pub(crate) struct InFlight<'a> {
+    endpoint: &'a Endpoint,
+    seen: Seen,
+}
+
+impl InFlight<'_> {
+    /// The endpoint's health as the request was sent.
+    pub(crate) fn seen(&self) -> Seen {
+        self.seen
+    }
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+        self.endpoint.outstanding.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// An endpoint's health generation when a request was sent to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seen(u64);
 
 impl Endpoint {
     pub(crate) fn start(&self) -> InFlight<'_> {
         self.outstanding.fetch_add(1, Ordering::Relaxed);
-        InFlight(self)
+        InFlight {
+            endpoint: self,
+            seen: Seen(lock(&self.health).changes),
+        }
     }
 
     fn is_healthy(&self) -> bool {
@@ -262,9 +282,11 @@ impl EndpointSet {
         emit(self.on_health.as_ref(), endpoint, healthy, reason);
     }
 
-    /// A connection-level failure on `endpoint`: eject it.
-    pub(crate) fn connection_failed(&self, endpoint: &Endpoint, reason: HealthReason) {
-        if self.endpoints.len() == 1 {
+    /// A connection-level failure on `endpoint` of a request sent when its health was
+    /// `seen`: eject it, unless its health changed since (a stale connection of an
+    /// ejected and re-admitted endpoint proves nothing about the new state).
+    pub(crate) fn connection_failed(&self, endpoint: &Endpoint, reason: HealthReason, seen: Seen) {
+        if self.endpoints.len() == 1 || Seen(lock(&endpoint.health).changes) != seen {
             return;
         }
         if eject(endpoint, false) {
@@ -272,8 +294,10 @@ impl EndpointSet {
         }
     }
 
-    /// `endpoint` answered with `status`.
-    pub(crate) fn answered(&self, endpoint: &Endpoint, status: http::StatusCode) {
+    /// `endpoint` answered with `status` a request sent when its health was `seen`. A
+    /// success re-admits an ejected endpoint only if the request was sent after the
+    /// ejection (a request already in flight on a draining server proves nothing).
+    pub(crate) fn answered(&self, endpoint: &Endpoint, status: http::StatusCode, seen: Seen) {
         endpoint.answered.fetch_add(1, Ordering::Relaxed);
         if self.endpoints.len() == 1 {
             return;
@@ -291,7 +315,7 @@ impl EndpointSet {
             return;
         }
         h.errors = 0;
-        if !h.healthy && !h.probing {
+        if !h.healthy && !h.probing && Seen(h.changes) == seen {
             admit(&mut h);
             drop(h);
             self.emit(endpoint, true, HealthReason::RequestSucceeded);
@@ -364,6 +388,7 @@ fn endpoint(index: usize, origin: url::Url, stack: Stack) -> Arc<Endpoint> {
         answered: AtomicU64::new(0),
         health: Mutex::new(Health {
             healthy: true,
+            changes: 0,
             errors: 0,
             delay: FIRST_PROBE_DELAY,
             next_probe: Instant::now(),
@@ -390,6 +415,9 @@ fn eject(endpoint: &Endpoint, after_probe: bool) -> bool {
     } else if after_probe {
         h.delay = (h.delay * 2).min(MAX_PROBE_DELAY);
     }
+    if was {
+        h.changes += 1;
+    }
     h.healthy = false;
     h.errors = 0;
     h.next_probe = Instant::now() + h.delay;
@@ -397,6 +425,7 @@ fn eject(endpoint: &Endpoint, after_probe: bool) -> bool {
 }
 
 fn admit(h: &mut Health) {
+    h.changes += 1;
     h.healthy = true;
     h.errors = 0;
     h.delay = FIRST_PROBE_DELAY;

@@ -101,7 +101,8 @@ fn power_of_two_choices_avoids_the_busier_endpoint_and_ejected_ones() {
     assert!(counts[1] > 1000 && counts[2] > 1000, "{counts:?}");
     drop(busy);
 
-    s.connection_failed(&s.endpoints[1], HealthReason::ConnectFailed);
+    let seen = s.endpoints[1].start().seen();
+    s.connection_failed(&s.endpoints[1], HealthReason::ConnectFailed, seen);
     for _ in 0..200 {
         assert_ne!(s.pick(&[]).unwrap().index, 1);
     }
@@ -132,16 +133,24 @@ fn error_bursts_eject_and_a_success_readmits() {
     )
     .unwrap();
     let ep = &s.endpoints[1];
+    let before = ep.start().seen();
     for _ in 0..ERROR_BURST - 1 {
-        s.answered(ep, http::StatusCode::SERVICE_UNAVAILABLE);
+        s.answered(ep, http::StatusCode::SERVICE_UNAVAILABLE, before);
     }
-    s.answered(ep, http::StatusCode::OK);
+    s.answered(ep, http::StatusCode::OK, before);
     assert!(ep.is_healthy(), "a success resets the count");
     for _ in 0..ERROR_BURST {
-        s.answered(ep, http::StatusCode::TOO_MANY_REQUESTS);
+        s.answered(ep, http::StatusCode::TOO_MANY_REQUESTS, before);
     }
     assert!(!ep.is_healthy());
-    s.answered(ep, http::StatusCode::NOT_FOUND);
+    // A request sent before the ejection proves nothing; one sent after does.
+    s.answered(ep, http::StatusCode::OK, before);
+    assert!(!ep.is_healthy());
+    let after = ep.start().seen();
+    s.answered(ep, http::StatusCode::NOT_FOUND, after);
+    assert!(ep.is_healthy());
+    // A stale connection failing after the re-admission does not eject again.
+    s.connection_failed(ep, HealthReason::ConnectionLost, after);
     assert!(ep.is_healthy());
     let ev = lock(&events).clone();
     assert_eq!(ev.len(), 2);
@@ -167,7 +176,8 @@ async fn a_probe_of_a_dead_endpoint_keeps_it_ejected() {
     // Port 1 on loopback refuses connections.
     let s = set("https://127.0.0.1:1", &["https://127.0.0.2:1"]);
     let ep = s.endpoints[1].clone();
-    s.connection_failed(&ep, HealthReason::ConnectFailed);
+    let seen = ep.start().seen();
+    s.connection_failed(&ep, HealthReason::ConnectFailed, seen);
     lock(&ep.health).next_probe = Instant::now();
     s.start_due_probes(None, None);
     assert!(lock(&ep.health).probing);

@@ -323,6 +323,7 @@ impl Client {
             }
             tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "sending request");
             let in_flight = endpoint.start();
+            let seen = in_flight.seen();
             let sent = builder.send().await;
             drop(in_flight);
             let response = match sent {
@@ -338,7 +339,7 @@ impl Client {
                         } else {
                             Reason::ConnectionLost
                         };
-                        endpoints.connection_failed(&endpoint, reason);
+                        endpoints.connection_failed(&endpoint, reason, seen);
                         if replayable
                             && (not_sent || (lost && retry::is_safe_to_resend(&method)))
                             && failed_over.len() + 1 < endpoints.len()
@@ -368,7 +369,7 @@ impl Client {
             self.inner.warnings.handle(response.headers());
             let status = response.status();
             if cluster_request {
-                endpoints.answered(&endpoint, status);
+                endpoints.answered(&endpoint, status, seen);
             }
             tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = status.as_u16(), "response received");
             if status == http::StatusCode::UNAUTHORIZED
