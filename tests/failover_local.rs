@@ -3,9 +3,12 @@
 //! HTTP servers that hold the first request they receive until the test resets its
 //! connection — the crash of a server that had read the request.
 
+use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, Credential};
 use k8s_client::client::{EndpointEvent, HealthReason};
 use k8s_client::{Client, Config, Error};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
@@ -17,21 +20,29 @@ struct Pair {
     /// (server index, method) per request received.
     received: mpsc::UnboundedReceiver<(usize, String)>,
     crash: Arc<Notify>,
+    /// Requests that carried `Authorization: Bearer client-token`.
+    authorized: Arc<AtomicUsize>,
 }
 
 async fn pair(hold_first: bool) -> Pair {
     let (tx, received) = mpsc::unbounded_channel();
     let crash = Arc::new(Notify::new());
     let held = Arc::new(Mutex::new(!hold_first));
+    let authorized = Arc::new(AtomicUsize::new(0));
     let mut urls = Vec::new();
     for index in 0..2 {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         urls.push(format!("http://{}", listener.local_addr().unwrap()));
-        let (tx, crash, held) = (tx.clone(), crash.clone(), held.clone());
+        let server = Server {
+            index,
+            tx: tx.clone(),
+            crash: crash.clone(),
+            held: held.clone(),
+            authorized: authorized.clone(),
+        };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (tx, crash, held) = (tx.clone(), crash.clone(), held.clone());
-                tokio::spawn(serve(index, stream, tx, crash, held));
+                tokio::spawn(server.clone().serve(stream));
             }
         });
     }
@@ -39,65 +50,84 @@ async fn pair(hold_first: bool) -> Pair {
         urls: [urls[0].clone(), urls[1].clone()],
         received,
         crash,
+        authorized,
     }
 }
 
-async fn serve(
+#[derive(Clone)]
+struct Server {
     index: usize,
-    mut stream: TcpStream,
     tx: mpsc::UnboundedSender<(usize, String)>,
     crash: Arc<Notify>,
     held: Arc<Mutex<bool>>,
-) {
-    let mut buf = Vec::new();
-    loop {
-        // One request: head, then Content-Length bytes of body.
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
+    authorized: Arc<AtomicUsize>,
+}
+
+impl Server {
+    async fn serve(self, mut stream: TcpStream) {
+        let Server {
+            index,
+            tx,
+            crash,
+            held,
+            authorized,
+        } = self;
+        let mut buf = Vec::new();
+        loop {
+            // One request: head, then Content-Length bytes of body.
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let mut chunk = [0u8; 4096];
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < head_end + length {
+                let mut chunk = [0u8; 4096];
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
             }
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            buf.drain(..head_end + length);
+            let method = head.split(' ').next().unwrap_or_default().to_owned();
+            if head
+                .to_ascii_lowercase()
+                .contains("\r\nauthorization: bearer client-token\r\n")
+            {
+                authorized.fetch_add(1, Ordering::SeqCst);
             }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .unwrap_or(0);
-        while buf.len() < head_end + length {
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            let hold = !std::mem::replace(&mut *held.lock().unwrap(), true);
+            // Register interest before reporting, so the crash cannot be missed.
+            let crashed = crash.notified();
+            let _ = tx.send((index, method));
+            if hold {
+                crashed.await;
+                // A crash: the kernel closes the socket, no response.
+                return;
             }
-        }
-        buf.drain(..head_end + length);
-        let method = head.split(' ').next().unwrap_or_default().to_owned();
-        let hold = !std::mem::replace(&mut *held.lock().unwrap(), true);
-        // Register interest before reporting, so the crash cannot be missed.
-        let crashed = crash.notified();
-        let _ = tx.send((index, method));
-        if hold {
-            crashed.await;
-            // A crash: the kernel closes the socket, no response.
-            return;
-        }
-        let body = b"{\"kind\":\"Status\"}";
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        if stream.write_all(response.as_bytes()).await.is_err()
-            || stream.write_all(body).await.is_err()
-        {
-            return;
+            let body = b"{\"kind\":\"Status\"}";
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            if stream.write_all(response.as_bytes()).await.is_err()
+                || stream.write_all(body).await.is_err()
+            {
+                return;
+            }
         }
     }
 }
@@ -209,4 +239,55 @@ async fn a_refused_connection_sends_even_a_post_to_another_server() {
             .all(|e| e.endpoint == closed && (e.healthy || e.reason == HealthReason::ConnectFailed)),
         "{events:?}"
     );
+}
+
+/// A static token that counts fetches.
+#[derive(Debug, Default)]
+struct Counting {
+    fetches: AtomicUsize,
+}
+
+impl AuthProvider for Counting {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    fn fetch(&self) -> BoxFuture<'_, Result<Credential, AuthError>> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(Credential::bearer("client-token".into())) })
+    }
+}
+
+#[tokio::test]
+async fn one_credential_and_one_rate_limiter_serve_every_endpoint() {
+    const REQUESTS: usize = 21;
+    const QPS: f32 = 20.0;
+    let mut p = pair(false).await;
+    let provider = Arc::new(Counting::default());
+    let client = Client::builder(Config::new(p.urls[0].parse().unwrap()))
+        .endpoints([p.urls[1].parse().unwrap()])
+        .auth_provider(provider.clone())
+        .rate_limit(QPS, 1)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut per_server = [0usize; 2];
+    for _ in 0..REQUESTS {
+        client
+            .request::<serde_json::Value>(request(http::Method::GET))
+            .await
+            .unwrap();
+        per_server[p.received.recv().await.unwrap().0] += 1;
+    }
+    let elapsed = started.elapsed();
+    assert!(per_server.iter().all(|n| *n > 0), "{per_server:?}");
+    assert_eq!(p.authorized.load(Ordering::SeqCst), REQUESTS);
+    assert_eq!(
+        provider.fetches.load(Ordering::SeqCst),
+        1,
+        "one credential for all"
+    );
+    // One bucket: 20 tokens beyond the burst of 1 take a second. A limiter per
+    // endpoint would let both halves through in half that.
+    let floor = Duration::from_secs_f32((REQUESTS - 1) as f32 / QPS * 0.9);
+    assert!(elapsed >= floor, "{REQUESTS} requests took {elapsed:?}");
 }
