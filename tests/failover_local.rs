@@ -25,6 +25,11 @@ struct Pair {
 }
 
 async fn pair(hold_first: bool) -> Pair {
+    pair_with_delay(hold_first, Duration::ZERO).await
+}
+
+/// Like [`pair`], with server 1 waiting `slow` before each answer.
+async fn pair_with_delay(hold_first: bool, slow: Duration) -> Pair {
     let (tx, received) = mpsc::unbounded_channel();
     let crash = Arc::new(Notify::new());
     let held = Arc::new(Mutex::new(!hold_first));
@@ -39,6 +44,7 @@ async fn pair(hold_first: bool) -> Pair {
             crash: crash.clone(),
             held: held.clone(),
             authorized: authorized.clone(),
+            delay: if index == 1 { slow } else { Duration::ZERO },
         };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -61,6 +67,7 @@ struct Server {
     crash: Arc<Notify>,
     held: Arc<Mutex<bool>>,
     authorized: Arc<AtomicUsize>,
+    delay: Duration,
 }
 
 impl Server {
@@ -71,7 +78,9 @@ impl Server {
             crash,
             held,
             authorized,
+            delay,
         } = self;
+        let _ = stream.set_nodelay(true);
         let mut buf = Vec::new();
         loop {
             // One request: head, then Content-Length bytes of body.
@@ -118,14 +127,17 @@ impl Server {
                 // A crash: the kernel closes the socket, no response.
                 return;
             }
-            let body = b"{\"kind\":\"Status\"}";
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let body = "{\"kind\":\"Status\"}";
+            // One write: head and body in separate segments would meet Nagle's
+            // algorithm and the client's delayed ACK (40 ms per answer).
             let response = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             );
-            if stream.write_all(response.as_bytes()).await.is_err()
-                || stream.write_all(body).await.is_err()
-            {
+            if stream.write_all(response.as_bytes()).await.is_err() {
                 return;
             }
         }
@@ -290,4 +302,46 @@ async fn one_credential_and_one_rate_limiter_serve_every_endpoint() {
     // endpoint would let both halves through in half that.
     let floor = Duration::from_secs_f32((REQUESTS - 1) as f32 / QPS * 0.9);
     assert!(elapsed >= floor, "{REQUESTS} requests took {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_gets_less_load() {
+    // Round robin would send the slow server exactly half; power of two choices on
+    // outstanding requests sends most requests where answers come back.
+    const REQUESTS: usize = 400;
+    const IN_FLIGHT: usize = 8;
+    let p = pair_with_delay(false, Duration::from_millis(40)).await;
+    let client = client(&p.urls, Arc::default());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let (client, next) = (client.clone(), next.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::SeqCst) < REQUESTS {
+                    client
+                        .request::<serde_json::Value>(request(http::Method::GET))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let answered: Vec<u64> = client.endpoints().iter().map(|e| e.answered).collect();
+    eprintln!(
+        "slow endpoint answered {answered:?} in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(answered.iter().sum::<u64>(), REQUESTS as u64);
+    assert!(
+        answered[1] > 0,
+        "the slow endpoint still serves: {answered:?}"
+    );
+    assert!(
+        answered[1] * 4 < REQUESTS as u64,
+        "the slow endpoint got a quarter or more: {answered:?}"
+    );
 }
