@@ -27,6 +27,7 @@ mod env;
 mod error;
 pub mod install;
 mod kubeconfig;
+mod multi;
 mod pki;
 mod probe;
 mod process;
@@ -37,6 +38,7 @@ pub use env::{
 };
 pub use error::{ProcessReport, TestEnvError};
 pub use install::Binaries;
+pub use multi::MAX_APISERVERS;
 
 use std::sync::OnceLock;
 
