@@ -34,7 +34,7 @@ pub(crate) struct Built {
     /// For connection upgrades (HTTP/1.1 only, no overall or read timeout).
     pub(crate) upgrade: reqwest::Client,
     identity: Option<ClientIdentity>,
-    stamps: Vec<(PathBuf, Option<SystemTime>)>,
+    stamps: Vec<(PathBuf, Option<FileStamp>)>,
 }
 
 pub(crate) struct Stack {
@@ -129,7 +129,7 @@ impl Stack {
 }
 
 /// The files the TLS material was read from and their modification times.
-fn stamps(tls: &TlsConfig, identity_from_credential: bool) -> Vec<(PathBuf, Option<SystemTime>)> {
+fn stamps(tls: &TlsConfig, identity_from_credential: bool) -> Vec<(PathBuf, Option<FileStamp>)> {
     let mut paths = Vec::new();
     if let Some(PemSource::File(p)) = &tls.ca {
         paths.push(p.clone());
@@ -145,10 +145,35 @@ fn stamps(tls: &TlsConfig, identity_from_credential: bool) -> Vec<(PathBuf, Opti
     paths
         .into_iter()
         .map(|p| {
-            let mtime = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
-            (p, mtime)
+            let stamp = std::fs::metadata(&p).ok().map(|m| FileStamp::of(&m));
+            (p, stamp)
         })
         .collect()
+}
+
+/// What tells one version of a file from the next. The modification time alone is not
+/// enough: two writes within the file system's timestamp granularity (a few
+/// milliseconds) share it. A file replaced by rename (the kubelet's atomic writer, most
+/// editors) is a new inode, and a rewrite in place usually changes the length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            modified: m.modified().ok(),
+            len: m.len(),
+            #[cfg(unix)]
+            inode: (m.dev(), m.ino()),
+        }
+    }
 }
 
 fn build(
@@ -229,5 +254,38 @@ impl OptionalTimeouts for reqwest::ClientBuilder {
             Some(t) => self.read_timeout(t),
             None => self,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileStamp;
+
+    fn stamp(p: &std::path::Path) -> FileStamp {
+        FileStamp::of(&std::fs::metadata(p).unwrap())
+    }
+
+    #[test]
+    fn a_file_replaced_at_once_by_one_of_equal_length_has_a_new_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.crt");
+        std::fs::write(&path, "first").unwrap();
+        let before = stamp(&path);
+        // Same length, written and renamed within the same timestamp tick.
+        let tmp = dir.path().join("..ca.crt.tmp");
+        std::fs::write(&tmp, "other").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        assert_ne!(stamp(&path), before);
+        assert_eq!(stamp(&path), stamp(&path));
+    }
+
+    #[test]
+    fn a_rewrite_in_place_of_another_length_has_a_new_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.crt");
+        std::fs::write(&path, "first").unwrap();
+        let before = stamp(&path);
+        std::fs::write(&path, "longer contents").unwrap();
+        assert_ne!(stamp(&path), before);
     }
 }
