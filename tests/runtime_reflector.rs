@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Writes in the churn phase (creates, updates and deletes).
-const OPERATIONS: usize = 2_000;
+const OPERATIONS: usize = 10_000;
 /// Distinct object names the churn works on.
 const NAMES: usize = 200;
 /// Concurrent writers.
