@@ -97,8 +97,12 @@ async fn control_plane_restarts_lose_no_event_and_fail_no_cached_get() {
         async move { workload::get_load(&client, "/api/v1/namespaces/default", 2, stop).await }
     });
     let injector = tokio::spawn({
-        let (env, progress, etcd_away, faults) =
-            (env.clone(), progress.clone(), etcd_away.clone(), faults.clone());
+        let (env, progress, etcd_away, faults) = (
+            env.clone(),
+            progress.clone(),
+            etcd_away.clone(),
+            faults.clone(),
+        );
         async move {
             let mut downtime = Vec::new();
             for (i, fault) in faults.iter().enumerate() {
@@ -182,7 +186,10 @@ async fn control_plane_restarts_lose_no_event_and_fail_no_cached_get() {
     let mut r = Report::default();
     r.add("faults (time to restore)", downtime.join(", "));
     r.add("changes", made.len());
-    r.add("write tries retried", progress.retried.load(Ordering::Relaxed));
+    r.add(
+        "write tries retried",
+        progress.retried.load(Ordering::Relaxed),
+    );
     r.add("duration", format!("{elapsed:.1?}"));
     r.add("watch_all events", log.events);
     r.add("watch_all relists", log.list_started.len());
@@ -206,7 +213,11 @@ async fn control_plane_restarts_lose_no_event_and_fail_no_cached_get() {
     r.print("control-plane restarts");
 
     assert!(matched, "watch_all, informer and a fresh list differ");
-    assert!(lost.is_empty(), "events lost: {:?}", &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "events lost: {:?}",
+        &lost[..lost.len().min(5)]
+    );
     assert!(log.regressions.is_empty(), "{:?}", log.regressions);
     assert_eq!(made.len(), changes);
     assert!(

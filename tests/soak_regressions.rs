@@ -65,10 +65,7 @@ async fn a_write_whose_body_breaks_off_is_not_sent_again() {
     let req = http::Request::post("/api/v1/namespaces")
         .body(b"{}".to_vec())
         .unwrap();
-    let err = client
-        .request::<serde_json::Value>(req)
-        .await
-        .unwrap_err();
+    let err = client.request::<serde_json::Value>(req).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -106,11 +103,12 @@ async fn the_request_timeout_bounds_the_wait_for_a_credential() {
         .unwrap();
     let started = Instant::now();
     let req = http::Request::get("/api").body(Vec::new()).unwrap();
-    let err = client
-        .request::<serde_json::Value>(req)
-        .await
-        .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    let err = client.request::<serde_json::Value>(req).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     match &err {
         k8s_client::Error::Transport(TransportError::CredentialTimeout { provider, .. }) => {
             assert_eq!(provider, "hanging");
@@ -118,6 +116,8 @@ async fn the_request_timeout_bounds_the_wait_for_a_credential() {
         other => panic!("{other:?}"),
     }
     let message = std::error::Error::source(&err).unwrap().to_string();
-    assert!(message.contains("waiting for a credential from hanging"), "{message}");
+    assert!(
+        message.contains("waiting for a credential from hanging"),
+        "{message}"
+    );
 }
-

@@ -332,7 +332,10 @@ mod tests {
             refresh_margin(t, t + Duration::from_secs(4)),
             Duration::from_secs(2)
         );
-        assert_eq!(refresh_margin(t + Duration::from_secs(1), t), Duration::ZERO);
+        assert_eq!(
+            refresh_margin(t + Duration::from_secs(1), t),
+            Duration::ZERO
+        );
     }
 
     #[tokio::test]

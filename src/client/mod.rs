@@ -295,7 +295,9 @@ impl Client {
             tries += 1;
             let this = match &req {
                 Some(r) if resend => r.clone(),
-                _ => req.take().expect("a request that is not resent is sent once"),
+                _ => req
+                    .take()
+                    .expect("a request that is not resent is sent once"),
             };
             let (parts, body) = this.into_parts();
             let answer = self

@@ -33,7 +33,9 @@ async fn bound_token(env: &TestEnv, ns: &str, n: usize) -> String {
     });
     let answer = common::send_json(
         admin
-            .post(format!("{url}/api/v1/namespaces/{ns}/serviceaccounts/soak/token"))
+            .post(format!(
+                "{url}/api/v1/namespaces/{ns}/serviceaccounts/soak/token"
+            ))
             .header("content-type", "application/json")
             .body(body.to_string()),
     )
@@ -43,7 +45,10 @@ async fn bound_token(env: &TestEnv, ns: &str, n: usize) -> String {
 
 async fn revoke(env: &TestEnv, ns: &str, n: usize) {
     common::admin_client(env)
-        .delete(format!("{}/api/v1/namespaces/{ns}/secrets/bind-{n}", env.server_url()))
+        .delete(format!(
+            "{}/api/v1/namespaces/{ns}/secrets/bind-{n}",
+            env.server_url()
+        ))
         .send()
         .await
         .unwrap();
@@ -69,7 +74,11 @@ fn kubeconfig(dir: &Path, name: &str, server: &str, ca: &Path, user: &str) -> Pa
 /// (start, elapsed, error) of every failed GET of one client.
 type Failures = Arc<Mutex<Vec<(Instant, Duration, String)>>>;
 
-fn load(client: Client, stop: Arc<AtomicBool>, failures: Failures) -> tokio::task::JoinHandle<usize> {
+fn load(
+    client: Client,
+    stop: Arc<AtomicBool>,
+    failures: Failures,
+) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
         let mut sent = 0;
         while !stop.load(Ordering::SeqCst) {
@@ -103,15 +112,27 @@ async fn rotated_and_expiring_credentials_fail_no_request() {
     let admin = common::admin_client(env);
     let url = env.server_url();
     for (path, body) in [
-        (format!("/api/v1/namespaces/{ns}/serviceaccounts"), serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "soak"}})),
-        ("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_owned(), serde_json::json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": format!("soak-{ns}")},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": "soak", "namespace": ns}],
-        })),
+        (
+            format!("/api/v1/namespaces/{ns}/serviceaccounts"),
+            serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "soak"}}),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_owned(),
+            serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": format!("soak-{ns}")},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "ServiceAccount", "name": "soak", "namespace": ns}],
+            }),
+        ),
     ] {
-        common::send_json(admin.post(format!("{url}{path}")).header("content-type", "application/json").body(body.to_string())).await;
+        common::send_json(
+            admin
+                .post(format!("{url}{path}"))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -136,14 +157,24 @@ async fn rotated_and_expiring_credentials_fail_no_request() {
     .unwrap();
     // The CA bundle the CA-rotation client reads; rewritten in place (not atomically).
     let ca = d.join("ca.crt");
-    let other_ca = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/merge-two/a/ca.crt")).unwrap();
+    let other_ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/merge-two/a/ca.crt"
+    ))
+    .unwrap();
     std::fs::write(&ca, env.ca_pem()).unwrap();
 
     let env_ca = env.ca_path();
-    let file_client = Client::builder(config(&kubeconfig(d, "file", url, env_ca, &format!("    tokenFile: {}\n", token_file.display()))))
-        .timeout(TIMEOUT)
-        .build()
-        .unwrap();
+    let file_client = Client::builder(config(&kubeconfig(
+        d,
+        "file",
+        url,
+        env_ca,
+        &format!("    tokenFile: {}\n", token_file.display()),
+    )))
+    .timeout(TIMEOUT)
+    .build()
+    .unwrap();
     let exec_user = format!(
         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"{}\"]\n      interactiveMode: Never\n",
         script.display()
@@ -156,7 +187,11 @@ async fn rotated_and_expiring_credentials_fail_no_request() {
     let key = d.join("admin.key");
     std::fs::write(&cert, env.admin_cert_pem()).unwrap();
     std::fs::write(&key, env.admin_key_pem().expose_secret()).unwrap();
-    let cert_user = format!("    client-certificate: {}\n    client-key: {}\n", cert.display(), key.display());
+    let cert_user = format!(
+        "    client-certificate: {}\n    client-key: {}\n",
+        cert.display(),
+        key.display()
+    );
     let ca_client = Client::builder(config(&kubeconfig(d, "ca", url, &ca, &cert_user)))
         .timeout(TIMEOUT)
         .build()
@@ -165,7 +200,10 @@ async fn rotated_and_expiring_credentials_fail_no_request() {
     let stop = Arc::new(AtomicBool::new(false));
     let failures: [Failures; 3] = Default::default();
     let mut tasks = Vec::new();
-    for (client, f) in [&file_client, &exec_client, &ca_client].into_iter().zip(&failures) {
+    for (client, f) in [&file_client, &exec_client, &ca_client]
+        .into_iter()
+        .zip(&failures)
+    {
         for _ in 0..3 {
             tasks.push(load(client.clone(), stop.clone(), f.clone()));
         }
@@ -233,7 +271,11 @@ async fn rotated_and_expiring_credentials_fail_no_request() {
     assert!(file_f.is_empty(), "{:?}", file_f.first());
     assert!(ca_f.is_empty(), "{:?}", ca_f.first());
     assert!(exec_in_load.is_empty(), "{:?}", exec_in_load.first());
-    assert!(exec_after.is_empty(), "no recovery after the plugin was fixed: {:?}", exec_after.first());
+    assert!(
+        exec_after.is_empty(),
+        "no recovery after the plugin was fixed: {:?}",
+        exec_after.first()
+    );
     for (_, took, e) in &exec_f {
         assert!(*took <= TIMEOUT + Duration::from_secs(1), "{took:?}: {e}");
         assert!(!e.contains(&first), "an error shows a token");

@@ -111,7 +111,10 @@ async fn network_faults_are_detected_and_the_client_recovers() {
     let reset_failures = failures_between(&out, resets_from, Instant::now());
     r.add("resets", rounds);
     r.add("GETs failed across resets", reset_failures.len());
-    r.add("worst time to the next success after a reset", format!("{worst_reset:.2?}"));
+    r.add(
+        "worst time to the next success after a reset",
+        format!("{worst_reset:.2?}"),
+    );
 
     // Black holes: the open connection dies silently; the path comes back after 2 s
     // but the old connection stays dead until the health check gives up on it.
@@ -130,7 +133,10 @@ async fn network_faults_are_detected_and_the_client_recovers() {
     }
     let hole_failures = failures_between(&out, holes_from, Instant::now());
     r.add("black holes (2 s each)", rounds);
-    r.add("GETs failed (timeouts) across black holes", hole_failures.len());
+    r.add(
+        "GETs failed (timeouts) across black holes",
+        hole_failures.len(),
+    );
     r.add(
         "worst recovery after the path came back",
         format!("{worst_hole:.2?} (bound: interval {HEALTH_INTERVAL:?} + ping timeout {HEALTH_TIMEOUT:?} + request timeout {REQUEST_TIMEOUT:?} = {bound:?})"),
@@ -153,7 +159,10 @@ async fn network_faults_are_detected_and_the_client_recovers() {
 
     assert!(reset_failures.is_empty(), "{:?}", reset_failures.first());
     assert!(slow_failures.is_empty(), "{:?}", slow_failures.first());
-    assert!(worst_hole <= bound + Duration::from_secs(1), "{worst_hole:?} > {bound:?}");
+    assert!(
+        worst_hole <= bound + Duration::from_secs(1),
+        "{worst_hole:?} > {bound:?}"
+    );
     for (took, e) in &hole_failures {
         assert!(
             *took <= REQUEST_TIMEOUT + Duration::from_secs(1),

@@ -105,7 +105,12 @@ async fn connection(client: TcpStream, shared: Arc<Shared>) {
 }
 
 /// Copies `from` to `to` under the relay's mode until EOF, an error or a reset.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, shared: Arc<Shared>, dead: Arc<AtomicBool>) {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    shared: Arc<Shared>,
+    dead: Arc<AtomicBool>,
+) {
     let mut resets = shared.resets.subscribe();
     resets.mark_unchanged();
     let mut buf = vec![0u8; 16 * 1024];

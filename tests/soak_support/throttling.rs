@@ -66,6 +66,30 @@ fn flow_control_objects() -> [(&'static str, serde_json::Value); 3] {
     ]
 }
 
+/// The distinct `Retry-After` values of the 429s among 64 concurrent raw GETs.
+async fn retry_after_values(raw: &reqwest::Client, server: &str) -> Vec<String> {
+    let probes = (0..64).map(|_| {
+        raw.get(format!("{server}/api/v1/namespaces/default/configmaps"))
+            .send()
+    });
+    let mut values: Vec<String> = futures_util::future::join_all(probes)
+        .await
+        .into_iter()
+        .filter_map(|r| {
+            let r = r.ok()?;
+            (r.status() == 429).then(|| {
+                r.headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap_or("?").to_owned())
+                    .unwrap_or_else(|| "none".to_owned())
+            })
+        })
+        .collect();
+    values.sort();
+    values.dedup();
+    values
+}
+
 /// Rejections of the `soak` priority level so far (the server's own count).
 async fn rejected(env: &TestEnv) -> u64 {
     let text = common::admin_client(env)
@@ -121,10 +145,7 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
         cert: PemSource::Data(cert.into_bytes()),
         key: KeySource::Data(key),
     });
-    let client = Client::builder(config)
-        .timeout(TIMEOUT)
-        .build()
-        .unwrap();
+    let client = Client::builder(config).timeout(TIMEOUT).build().unwrap();
     let before = rejected(&env).await;
     // What a rejection looks like on the wire: the Retry-After values the server sends.
     let raw = common::raw_client(
@@ -134,25 +155,7 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
             key_pem: key_pem.expose_secret(),
         },
     );
-    let probes = (0..64).map(|_| {
-        raw.get(format!("{}/api/v1/namespaces/default/configmaps", env.server_url()))
-            .send()
-    });
-    let mut retry_after: Vec<String> = futures_util::future::join_all(probes)
-        .await
-        .into_iter()
-        .filter_map(|r| {
-            let r = r.ok()?;
-            (r.status() == 429).then(|| {
-                r.headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap_or("?").to_owned())
-                    .unwrap_or_else(|| "none".to_owned())
-            })
-        })
-        .collect();
-    retry_after.sort();
-    retry_after.dedup();
+    let retry_after = retry_after_values(&raw, env.server_url()).await;
 
     let duration = pick(Duration::from_secs(15), Duration::from_secs(60));
     let calls = Arc::new(AtomicUsize::new(0));
@@ -173,8 +176,8 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
                     "/api/v1/namespaces/default/configmaps?labelSelector={}-{id}&x=1",
                     tries::MARK
                 ))
-                    .body(Vec::new())
-                    .unwrap();
+                .body(Vec::new())
+                .unwrap();
                 match client.request::<serde_json::Value>(req).await {
                     Ok(_) => {
                         ok.fetch_add(1, Ordering::Relaxed);
@@ -196,6 +199,7 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
     let elapsed = started.elapsed();
     let cpu = cpu_time() - cpu_before;
     let rejected = rejected(&env).await - before;
+    let retry_after_at_end = retry_after_values(&raw, env.server_url()).await;
     let calls = calls.load(Ordering::Relaxed);
     let ok = ok.load(Ordering::Relaxed);
     let failures = failures.lock().unwrap().clone();
@@ -205,7 +209,10 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
 
     let mut r = Report::default();
     r.add("duration", format!("{elapsed:.1?}"));
-    r.add("calls (succeeded, failed)", format!("{calls} ({ok}, {})", failures.len()));
+    r.add(
+        "calls (succeeded, failed)",
+        format!("{calls} ({ok}, {})", failures.len()),
+    );
     r.add("requests sent (tries)", tries);
     r.add("retries after a 429", retries);
     r.add("429s counted by the server", rejected);
@@ -213,6 +220,7 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
         "Retry-After: at first, longest waited for",
         format!("{} s, {} s", retry_after.join(" "), tries::longest_wait()),
     );
+    r.add("Retry-After at the end", retry_after_at_end.join(" "));
     let cpu_per_try = cpu / u32::try_from(tries.max(1)).unwrap_or(u32::MAX);
     r.add(
         "client CPU",
@@ -224,7 +232,12 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
     if let Some(f) = failures.first() {
         r.add(
             "a failure",
-            format!("after {:.1?} and {} retries: {}", f.elapsed, f.retried, f.error.replace('\n', " / ")),
+            format!(
+                "after {:.1?} and {} retries: {}",
+                f.elapsed,
+                f.retried,
+                f.error.replace('\n', " / ")
+            ),
         );
     }
     r.print("priority and fairness 429 storms");
@@ -232,9 +245,11 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
     assert!(rejected > 0, "the priority level never rejected anything");
     assert_eq!(ok + failures.len(), calls);
     // Each failure is the 429, returned after the whole budget, or when the wait asked
-    // for would end past the request timeout.
+    // for would end past the request timeout (priority and fairness doubles its
+    // Retry-After while rejections go on: 1 s, …, 16 s, 32 s).
     let longest_wait = retry_after
         .iter()
+        .chain(&retry_after_at_end)
         .filter_map(|v| v.parse().ok())
         .chain([tries::longest_wait()])
         .max()

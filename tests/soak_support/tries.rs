@@ -70,7 +70,12 @@ pub fn retries() -> u64 {
 
 /// How many retries URLs containing `needle` had.
 pub fn retries_of(needle: &str) -> usize {
-    PER_URL.lock().unwrap().iter().filter(|u| u.contains(needle)).count()
+    PER_URL
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|u| u.contains(needle))
+        .count()
 }
 
 /// The longest Retry-After (seconds) waited for so far.

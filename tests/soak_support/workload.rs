@@ -225,23 +225,38 @@ pub async fn write(
                         false
                     }
                     Some(_) if value % 5 == 0 => {
-                        change(&progress, deadline, &name, || {
-                            let (api, name) = (api.clone(), name.clone());
-                            async move { api.delete(&name, &DeleteParams::default()).await.map(drop) }
-                        }, |e| e.is_not_found())
+                        change(
+                            &progress,
+                            deadline,
+                            &name,
+                            || {
+                                let (api, name) = (api.clone(), name.clone());
+                                async move {
+                                    api.delete(&name, &DeleteParams::default()).await.map(drop)
+                                }
+                            },
+                            |e| e.is_not_found(),
+                        )
                         .await;
                         true
                     }
                     Some(_) => {
-                        change(&progress, deadline, &name, || {
-                            let (api, name) = (api.clone(), name.clone());
-                            let patch = serde_json::json!({ "data": { "v": value.to_string() } });
-                            async move {
-                                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                                    .await
-                                    .map(drop)
-                            }
-                        }, |_| false)
+                        change(
+                            &progress,
+                            deadline,
+                            &name,
+                            || {
+                                let (api, name) = (api.clone(), name.clone());
+                                let patch =
+                                    serde_json::json!({ "data": { "v": value.to_string() } });
+                                async move {
+                                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                                        .await
+                                        .map(drop)
+                                }
+                            },
+                            |_| false,
+                        )
                         .await;
                         alive.insert(name.clone(), value);
                         false
@@ -294,8 +309,8 @@ async fn change<F, Fut>(
                     "changing {name} kept failing for {deadline:?}: {}",
                     super::chain(&e)
                 );
-                let transient = matches!(e.code(), None | Some(429) | Some(500..=599))
-                    || e.is_conflict();
+                let transient =
+                    matches!(e.code(), None | Some(429) | Some(500..=599)) || e.is_conflict();
                 assert!(transient, "changing {name}: {}", super::chain(&e));
                 failed_before = true;
                 progress.retried.fetch_add(1, Ordering::Relaxed);
