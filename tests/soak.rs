@@ -67,7 +67,7 @@ async fn control_plane_restarts_lose_no_event_and_fail_no_cached_get() {
             [
                 Fault::KillApiServer(r % 2),
                 Fault::StopApiServer((r + 1) % 2),
-                if r % 2 == 0 {
+                if r.is_multiple_of(2) {
                     Fault::KillEtcd
                 } else {
                     Fault::StopEtcd

@@ -220,7 +220,7 @@ async fn rotated_and_expiring_credentials_fail_no_request() {
         if n >= 2 {
             revoke(env, &ns, n - 2).await;
         }
-        let bundle = if n % 2 == 0 {
+        let bundle = if n.is_multiple_of(2) {
             [other_ca.as_slice(), env.ca_pem().as_bytes()].concat()
         } else {
             env.ca_pem().as_bytes().to_vec()

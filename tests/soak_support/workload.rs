@@ -224,7 +224,7 @@ pub async fn write(
                         alive.insert(name.clone(), value);
                         false
                     }
-                    Some(_) if value % 5 == 0 => {
+                    Some(_) if value.is_multiple_of(5) => {
                         change(
                             &progress,
                             deadline,
