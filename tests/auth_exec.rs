@@ -137,16 +137,16 @@ async fn client_certificate_status() {
 #[tokio::test]
 async fn expiry_is_honoured_and_reruns() {
     let plugin = Plugin::new();
-    // Expires within the cache's 10 s refresh margin: every get runs the plugin.
-    let soon = SystemTime::now() + Duration::from_secs(5);
+    // Already expired when it arrives: every get runs the plugin.
+    let gone = SystemTime::now() - Duration::from_secs(5);
     plugin.respond(
         V1,
-        json!({"token": "short", "expirationTimestamp": rfc3339(soon)}),
+        json!({"token": "short", "expirationTimestamp": rfc3339(gone)}),
     );
     let cache = cache_for(&plugin, plugin.config(V1));
     let c = cache.get().await.unwrap();
     let got = c.expires_at.unwrap();
-    let diff = got.duration_since(soon).unwrap_or_else(|e| e.duration());
+    let diff = got.duration_since(gone).unwrap_or_else(|e| e.duration());
     assert!(diff < Duration::from_secs(1), "expirationTimestamp parsed");
     cache.get().await.unwrap();
     assert_eq!(plugin.runs(), 2);

@@ -2,7 +2,7 @@
 
 use super::endpoints::{EndpointEvent, EndpointSet, HealthCallback};
 use super::sni::SniRewrite;
-use super::stack::{Stack, StackSettings};
+use super::stack::{HEALTH_CHECK, Http2Health, Stack, StackSettings};
 use super::warnings::WarningHandler;
 use super::{Client, Inner, WireFormat};
 use crate::auth::{self, AuthProvider, CredentialCache};
@@ -43,6 +43,7 @@ pub struct ClientBuilder {
     wire_format: WireFormat,
     endpoints: Vec<::url::Url>,
     on_endpoint_health: Option<HealthCallback>,
+    http2_health: Http2Health,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -59,6 +60,7 @@ impl fmt::Debug for ClientBuilder {
             .field("rate_limit", &self.rate_limit)
             .field("custom_warning_handler", &self.warning_handler.is_some())
             .field("proxy_env", &self.proxy_env)
+            .field("http2_health", &self.http2_health)
             .field(
                 "auth_provider",
                 &self.auth_provider.as_ref().map(|p| p.name().to_owned()),
@@ -87,6 +89,7 @@ impl ClientBuilder {
             wire_format: WireFormat::default(),
             endpoints: Vec::new(),
             on_endpoint_health: None,
+            http2_health: HEALTH_CHECK,
         }
     }
 
@@ -183,6 +186,30 @@ impl ClientBuilder {
         self
     }
 
+    /// The HTTP/2 health check: a connection that carried no frame for `interval` is
+    /// pinged, and closed when the answer takes longer than `timeout`; its requests then
+    /// fail as a lost connection (GETs are retried on a new one). The defaults are
+    /// client-go's (30 s and 15 s). A dead peer that sends no FIN or RST (a black-holed
+    /// path) is detected after at most `interval + timeout`, so shorter values recover
+    /// sooner at the cost of more pings. Zero durations are raised to 1 ms.
+    ///
+    /// ```
+    /// # fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
+    /// use std::time::Duration;
+    /// let client = k8s_client::Client::builder(config)
+    ///     .http2_health_check(Duration::from_secs(5), Duration::from_secs(3))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn http2_health_check(mut self, interval: Duration, timeout: Duration) -> Self {
+        let at_least = |d: Duration| d.max(Duration::from_millis(1));
+        self.http2_health = Http2Health {
+            interval: at_least(interval),
+            timeout: at_least(timeout),
+        };
+        self
+    }
+
     /// Bounds establishing a connection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = Some(timeout);
@@ -223,6 +250,7 @@ impl ClientBuilder {
             read_timeout: config.read_timeout,
             gzip: self.gzip && !config.disable_compression,
             sni: SniRewrite::new(&config.cluster_url, config.tls.tls_server_name.as_deref()),
+            http2_health: self.http2_health,
         };
         let stack = Stack::new(settings.clone())?;
         let endpoints = EndpointSet::new(

@@ -11,6 +11,7 @@ fn settings() -> StackSettings {
         read_timeout: None,
         gzip: false,
         sni: None,
+        http2_health: crate::client::stack::HEALTH_CHECK,
     }
 }
 

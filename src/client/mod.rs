@@ -195,9 +195,8 @@ impl Client {
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<(Bytes, bool), Error> {
-        let answer = self.checked(req).await?;
-        let protobuf = is_protobuf(answer.response.headers());
-        Ok((answer.bytes().await?, protobuf))
+        let (bytes, headers, _) = self.checked_body(req).await?;
+        Ok((bytes, is_protobuf(&headers)))
     }
 
     /// Like [`request_stream`](Self::request_stream), also telling whether the answer is
@@ -226,12 +225,13 @@ impl Client {
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<T, Error> {
-        self.checked(req).await?.json().await
+        let (bytes, _, url) = self.checked_body(req).await?;
+        response::decode_json(&bytes, url)
     }
 
     /// Like [`request`](Self::request), returning the raw body.
     pub async fn request_bytes(&self, req: http::Request<Vec<u8>>) -> Result<Bytes, Error> {
-        self.checked(req).await?.bytes().await
+        Ok(self.checked_body(req).await?.0)
     }
 
     /// Like [`request`](Self::request), returning the body as text (invalid UTF-8 is
@@ -278,6 +278,69 @@ impl Client {
         })
     }
 
+    /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer and reads the whole
+    /// body; returns it with the answer's headers and (redacted) URL. A safe request
+    /// (GET, HEAD, OPTIONS) whose body breaks off because the connection was lost (the
+    /// server crashed or went away mid-answer) is sent again, like one whose connection
+    /// broke before the answer, within the same request timeout and try budget.
+    async fn checked_body(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<(Bytes, http::HeaderMap, String), Error> {
+        let deadline = self.deadline();
+        let resend = retry::is_safe_to_resend(req.method());
+        let mut req = Some(req);
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let this = match &req {
+                Some(r) if resend => r.clone(),
+                _ => req
+                    .take()
+                    .expect("a request that is not resent is sent once"),
+            };
+            let (parts, body) = this.into_parts();
+            let answer = self
+                .execute_until(
+                    http::Request::from_parts(parts, Body::from(body)),
+                    Mode::Normal,
+                    deadline,
+                )
+                .await?
+                .check()
+                .await?;
+            let headers = answer.response.headers().clone();
+            let (method, url) = (answer.method, answer.url);
+            match answer.response.bytes().await {
+                Ok(bytes) => return Ok((bytes, headers, url)),
+                Err(e) => {
+                    let wait = connection_backoff(tries);
+                    if resend
+                        && tries < MAX_TRIES
+                        && within(deadline, wait)
+                        && retry::is_connection_lost(&e)
+                    {
+                        tracing::debug!(%method, %url, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost while reading the body; retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(Error::Transport(TransportError::ResponseBody {
+                        url,
+                        source: Box::new(e.without_url()),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// When a request started now must be done (the request timeout).
+    fn deadline(&self) -> Option<Instant> {
+        self.inner
+            .config
+            .timeout
+            .and_then(|t| Instant::now().checked_add(t))
+    }
+
     async fn checked(&self, req: http::Request<Vec<u8>>) -> Result<Answer, Error> {
         let (parts, body) = req.into_parts();
         self.execute(
@@ -291,12 +354,17 @@ impl Client {
 
     /// The request loop: rate limit, credential, send, and the retry rules.
     async fn execute(&self, req: http::Request<Body>, mode: Mode) -> Result<Answer, Error> {
-        // The request timeout bounds the whole call: every try and every wait between tries.
-        let deadline = self
-            .inner
-            .config
-            .timeout
-            .and_then(|t| Instant::now().checked_add(t));
+        self.execute_until(req, mode, self.deadline()).await
+    }
+
+    /// [`execute`](Self::execute) within `deadline`: the request timeout bounds the whole
+    /// call, every try, every wait between tries and the wait for a credential.
+    async fn execute_until(
+        &self,
+        req: http::Request<Body>,
+        mode: Mode,
+        deadline: Option<Instant>,
+    ) -> Result<Answer, Error> {
         let (parts, body) = req.into_parts();
         let honour_retry_after = parts.extensions.get::<NoRetryAfter>().is_none();
         let method = parts.method;
@@ -331,9 +399,19 @@ impl Client {
             if let Some(limiter) = &self.inner.rate_limiter {
                 limiter.acquire(&method, &shown).await;
             }
-            let credential = match &self.inner.auth {
-                Some(cache) => Some(cache.get().await?),
-                None => None,
+            let credential = match (&self.inner.auth, deadline) {
+                (Some(cache), Some(deadline)) => Some(
+                    tokio::time::timeout_at(deadline.into(), cache.get())
+                        .await
+                        .map_err(|_| TransportError::CredentialTimeout {
+                            method: method.clone(),
+                            url: shown.clone(),
+                            provider: cache.provider().name().to_owned(),
+                            timeout: self.inner.config.timeout.unwrap_or_default(),
+                        })??,
+                ),
+                (Some(cache), None) => Some(cache.get().await?),
+                (None, _) => None,
             };
             let identity = credential.as_ref().and_then(|c| c.client_identity.as_ref());
             let mut request_headers = headers.clone();

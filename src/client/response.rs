@@ -4,7 +4,6 @@
 use super::body::Body;
 use crate::error::{ApiError, Error, Status};
 use crate::transport::TransportError;
-use bytes::Bytes;
 use futures_util::StreamExt;
 
 /// At most this much of a non-`Status` error body is kept.
@@ -47,24 +46,6 @@ impl Answer {
             status: None,
             body: Some(text),
         })))
-    }
-
-    /// The whole body.
-    pub(crate) async fn bytes(self) -> Result<Bytes, Error> {
-        let url = self.url;
-        self.response.bytes().await.map_err(|e| {
-            Error::Transport(TransportError::ResponseBody {
-                url,
-                source: Box::new(e.without_url()),
-            })
-        })
-    }
-
-    /// The body decoded as JSON.
-    pub(crate) async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
-        let url = self.url.clone();
-        let bytes = self.bytes().await?;
-        decode_json(&bytes, url)
     }
 
     /// Into an `http::Response` whose body streams.

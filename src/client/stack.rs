@@ -15,6 +15,20 @@ use std::time::{Duration, Instant, SystemTime};
 /// How often the TLS files' modification times are looked at.
 const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// client-go's HTTP/2 health check: ping after 30 s without frames, give up after 15 s.
+pub(crate) const HEALTH_CHECK: Http2Health = Http2Health {
+    interval: Duration::from_secs(30),
+    timeout: Duration::from_secs(15),
+};
+
+/// When an HTTP/2 connection is pinged and how long the answer may take before the
+/// connection is closed (its requests fail and are retried on a new connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Http2Health {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+}
+
 /// Everything the HTTP clients are built from.
 #[derive(Debug, Clone)]
 pub(crate) struct StackSettings {
@@ -25,6 +39,7 @@ pub(crate) struct StackSettings {
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) gzip: bool,
     pub(crate) sni: Option<SniRewrite>,
+    pub(crate) http2_health: Http2Health,
 }
 
 /// One generation of HTTP clients.
@@ -188,9 +203,8 @@ fn build(
         .gzip(settings.gzip)
         .timeout_opt(settings.timeout)
         .read_timeout_opt(settings.read_timeout)
-        // client-go's HTTP/2 health check: ping after 30 s without frames, give up after 15 s.
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .http2_keep_alive_timeout(Duration::from_secs(15))
+        .http2_keep_alive_interval(settings.http2_health.interval)
+        .http2_keep_alive_timeout(settings.http2_health.timeout)
         .http2_keep_alive_while_idle(true)
         .build()
         .map_err(|e| TransportError::Build {

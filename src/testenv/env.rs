@@ -1,6 +1,7 @@
 //! [`TestEnv`]: starting and stopping one control plane.
 
 use super::TestEnvError;
+use super::faults::{self, EtcdSpec};
 use super::install::Binaries;
 use super::kubeconfig::{Credential, render, write_private};
 use super::multi::{self, ApiServers, MAX_APISERVERS};
@@ -142,9 +143,10 @@ impl TestEnvBuilder {
         loop {
             attempt += 1;
             match self.try_start(&binaries, &files, run_kcm) {
-                Ok((processes, apiservers, port)) => {
+                Ok((processes, apiservers, port, etcd)) => {
                     return Ok(TestEnv {
                         processes: Mutex::new(processes),
+                        etcd,
                         apiservers,
                         dir: Mutex::new(Some(dir)),
                         server_url: format!("https://127.0.0.1:{port}"),
@@ -171,7 +173,7 @@ impl TestEnvBuilder {
         binaries: &Binaries,
         files: &Files,
         run_kcm: bool,
-    ) -> Result<(Vec<Proc>, ApiServers, u16), Attempt> {
+    ) -> Result<(Vec<Proc>, ApiServers, u16, EtcdSpec), Attempt> {
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let mut processes = Vec::new();
         let dir = &files.dir;
@@ -194,6 +196,13 @@ impl TestEnvBuilder {
                 .map_err(Attempt::Failed)?,
         );
         let etcd_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, etcd_port));
+        let etcd = EtcdSpec {
+            binary: binaries.etcd().to_owned(),
+            args: etcd_args,
+            log: dir.join("etcd.log"),
+            addr: etcd_addr,
+            timeout: self.timeout,
+        };
         wait_for(
             &mut processes[0],
             self.timeout,
@@ -275,7 +284,7 @@ impl TestEnvBuilder {
                 || probe.status(sa) == Some(200),
             )?;
         }
-        Ok((processes, apiservers, api_port))
+        Ok((processes, apiservers, api_port, etcd))
     }
 }
 
@@ -453,7 +462,9 @@ impl Files {
 /// A test binary with many tests shares one environment through
 /// [`shared`](super::shared).
 pub struct TestEnv {
+    /// etcd first, then kube-controller-manager if it runs.
     processes: Mutex<Vec<Proc>>,
+    pub(super) etcd: EtcdSpec,
     pub(super) apiservers: ApiServers,
     dir: Mutex<Option<tempfile::TempDir>>,
     server_url: String,
@@ -623,6 +634,10 @@ impl TestEnv {
         ids
     }
 
+    pub(super) fn lock_processes(&self) -> std::sync::MutexGuard<'_, Vec<Proc>> {
+        lock(&self.processes)
+    }
+
     /// Stops every process and removes the directory (see the type's docs).
     pub fn stop(self) {
         drop(self);
@@ -640,6 +655,10 @@ impl TestEnv {
         }
         self.apiservers.stop_all();
         if let Some(mut etcd) = processes.pop() {
+            // A paused etcd would ignore SIGTERM until the grace period ends.
+            if etcd.check_running().is_ok() {
+                faults::signal(etcd.pid(), libc::SIGCONT);
+            }
             etcd.stop();
         }
         if let Some(dir) = lock(&self.dir).take()

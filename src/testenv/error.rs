@@ -172,6 +172,9 @@ pub enum TestEnvError {
         /// The most an environment runs.
         max: usize,
     },
+    /// The environment was shut down; its processes cannot be controlled any more.
+    #[error("the control plane was shut down; etcd cannot be controlled any more")]
+    ShutDown,
 }
 
 /// Which control-plane process failed, how it was started, and the end of its log.

@@ -25,6 +25,7 @@
 
 mod env;
 mod error;
+mod faults;
 pub mod install;
 mod kubeconfig;
 mod multi;

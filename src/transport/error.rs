@@ -173,6 +173,19 @@ pub enum TransportError {
         #[source]
         source: BoxError,
     },
+    /// The request timeout passed while the request waited for a credential (an exec
+    /// plugin or a token source that hangs); nothing was sent.
+    #[error("{method} {url} timed out after {timeout:?} waiting for a credential from {provider}")]
+    CredentialTimeout {
+        /// The request method.
+        method: http::Method,
+        /// The request URL.
+        url: String,
+        /// The auth provider (`exec`, `token-file`, …).
+        provider: String,
+        /// The request timeout.
+        timeout: std::time::Duration,
+    },
     /// Sending the request or receiving the response head failed.
     #[error("{method} {url} failed")]
     Request {

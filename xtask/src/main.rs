@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask test`, `cargo xtask demo`, `cargo xtask bench`,
+//! Project automation: `cargo xtask test`, `cargo xtask soak`, `cargo xtask demo`, `cargo xtask bench`,
 //! `cargo xtask codegen-protobuf`, `cargo xtask testenv-install`, `cargo xtask testenv start|stop|status`.
 
 mod bench;
@@ -6,6 +6,7 @@ mod bench_proxy;
 mod codegen;
 mod codegen_sources;
 mod demo;
+mod soak;
 mod test;
 mod testenv;
 mod util;
@@ -26,6 +27,8 @@ commands:
   codegen-protobuf [--check]
                           regenerate src/codec/generated (protobuf decoders) from the Kubernetes
                           modules' generated.proto files; --check fails when the committed code is stale
+  soak [--long]           the fault-injection suite against real control planes: restarts, 429 storms,
+                          credential and network faults (a few minutes; --long: the large variant)
   testenv-install         build etcd, kube-apiserver and kube-controller-manager into the cache (idempotent)
   testenv start [--dir D] start a control plane in the background and print `export KUBECONFIG=…`
   testenv stop [--dir D]  stop it and remove its state
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         ["bench", "proxy", rest @ ..] => bench_proxy::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         ["codegen-protobuf", rest @ ..] => codegen::run(rest),
+        ["soak", rest @ ..] => soak::run(rest),
         ["testenv-install"] => testenv::install(),
         ["testenv", sub, rest @ ..] => testenv::command(sub, rest),
         ["help" | "--help" | "-h"] => {

@@ -38,6 +38,7 @@ pub fn run() -> Result {
     let _ = std::fs::remove_dir_all(&tmp);
     tested?;
     orphans?;
+    crate::soak::run(&[])?;
     // Each criterion benchmark once, in test mode (no measurement).
     cargo(&["test", "--workspace", "--all-features", "--benches"], &[])?;
     cargo(
