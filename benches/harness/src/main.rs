@@ -303,16 +303,31 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     write_doc(o, &results)
 }
 
+/// A client name as a label value: lowercase ASCII alphanumerics, each run of
+/// other characters one `-`, starting and ending with an alphanumeric.
 fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_names_become_valid_label_values() {
+        assert_eq!(
+            super::slug("client-go (default: protobuf)"),
+            "client-go-default-protobuf"
+        );
+        assert_eq!(super::slug("raw HTTP/1.1"), "raw-http-1-1");
+        assert_eq!(super::slug("ours"), "ours");
+    }
 }
 
 fn run_case(
