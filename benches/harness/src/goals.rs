@@ -183,7 +183,9 @@ pub fn render(cases: &[Case], runs: &[Run]) -> String {
         let Some(case) = cases.iter().find(|c| c.id == goal.case) else {
             continue;
         };
-        if !runs.iter().any(|r| r.case == case.id) {
+        // Goals are about our client: none where it did not run (a run that
+        // failed still counts, and shows as "no result").
+        if !runs.iter().any(|r| r.case == case.id && r.client == "ours") {
             continue;
         }
         any = true;
@@ -315,6 +317,8 @@ mod tests {
             "cases that did not run have no goals row: {md}"
         );
         assert!(!md.to_lowercase().contains("issue"), "{md}");
+        let peers_only = render(&cases, &runs[1..3]);
+        assert!(peers_only.is_empty(), "no goals without ours: {peers_only}");
     }
 
     #[test]

@@ -171,10 +171,11 @@ pub struct Header {
 
 /// Regions of docs/performance.md this generator keeps verbatim, by their
 /// first and last lines: the proxy benchmark's (written by
-/// `cargo xtask bench proxy`) and the hand-written protobuf section.
+/// `cargo xtask bench proxy`) and the hand-written protobuf and HTTP/2 sections.
 pub const KEPT: &[(&str, &str)] = &[
     ("<!-- proxy-bench:start -->", "<!-- proxy-bench:end -->"),
     ("<!-- protobuf:start -->", "<!-- protobuf:end -->"),
+    ("<!-- http2:start -->", "<!-- http2:end -->"),
 ];
 
 /// The kept regions of a previous document, markers included, in the order of
@@ -313,10 +314,15 @@ mod tests {
             KEPT[0].0, KEPT[0].1
         );
         let protobuf = format!("{}\n## Protobuf\n\nby hand\n{}", KEPT[1].0, KEPT[1].1);
+        let http2 = format!("{}\n## HTTP/2\n\nby hand\n{}", KEPT[2].0, KEPT[2].1);
         // The protobuf section may sit anywhere in the old page, even after the notes.
-        let previous =
-            format!("# Performance\n\nold tables\n\n{proxy}\n\n## Notes\nold\n\n{protobuf}\n");
-        assert_eq!(kept_regions(&previous), [proxy.as_str(), protobuf.as_str()]);
+        let previous = format!(
+            "# Performance\n\n{http2}\n\nold tables\n\n{proxy}\n\n## Notes\nold\n\n{protobuf}\n"
+        );
+        assert_eq!(
+            kept_regions(&previous),
+            [proxy.as_str(), protobuf.as_str(), http2.as_str()]
+        );
         assert!(kept_regions("no region").is_empty());
         assert!(kept_regions(&format!("{} but no end", KEPT[1].0)).is_empty());
         let header = Header {
@@ -336,7 +342,10 @@ mod tests {
             &kept_regions(&previous),
             "## Notes\nnew\n",
         );
-        assert!(md.contains(&proxy) && md.contains(&protobuf), "{md}");
+        assert!(
+            md.contains(&proxy) && md.contains(&protobuf) && md.contains(&http2),
+            "{md}"
+        );
         assert!(md.find(&protobuf) < md.find("## Notes\nnew"), "{md}");
         assert!(
             !md.contains("old tables") && !md.contains("## Notes\nold"),
@@ -346,7 +355,10 @@ mod tests {
             md.contains("Load average (1, 5, 15 min): 1.00 2.00 3.00"),
             "{md}"
         );
-        assert_eq!(kept_regions(&md), [proxy.as_str(), protobuf.as_str()]);
+        assert_eq!(
+            kept_regions(&md),
+            [proxy.as_str(), protobuf.as_str(), http2.as_str()]
+        );
     }
 
     fn run(client: &str, case: &str, in_process_s: f64, peak_rss_kib: u64) -> Run {
