@@ -317,19 +317,6 @@ fn slug(name: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn client_names_become_valid_label_values() {
-        assert_eq!(
-            super::slug("client-go (default: protobuf)"),
-            "client-go-default-protobuf"
-        );
-        assert_eq!(super::slug("raw HTTP/1.1"), "raw-http-1-1");
-        assert_eq!(super::slug("ours"), "ours");
-    }
-}
-
 fn run_case(
     rt: &tokio::runtime::Runtime,
     raw: &RawClient,
@@ -378,4 +365,17 @@ fn run_case(
         outcome,
         plugin_runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_names_become_valid_label_values() {
+        assert_eq!(
+            super::slug("client-go (default: protobuf)"),
+            "client-go-default-protobuf"
+        );
+        assert_eq!(super::slug("raw HTTP/1.1"), "raw-http-1-1");
+        assert_eq!(super::slug("ours"), "ours");
+    }
 }
