@@ -11,8 +11,8 @@ use crate::util::{Result, cargo, chain, ensure_binaries, root};
 
 const USAGE: &str = "usage: cargo xtask bench [CASE…] [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--quick] [--kubeconfig PATH] [--out PATH]
 
-CASE is a case id or scenario letter of docs/performance.md: a b c c1 c16 c32 c-qps5 d d-initial d-live e f
-(default: all). --quick = 1 round, 500 objects, 500 GETs, 100 watch events, 100 exec-plugin GETs.
+CASE is a case id or group letter of docs/performance.md: a b c c1 c16 c32 c-qps5 d d-initial d-live e f g
+g-cold g-warm i informer (default: all). --quick = 1 round, 500 objects, 500 GETs, 100 watch events, 100 exec-plugin GETs.
 Defaults: 3 rounds, 10,000 objects, 5,000 GETs, 1,000 watch events, 1,000 exec-plugin GETs.";
 
 /// The peers' versions, for the document's header (the Go and Python pins live
@@ -128,20 +128,25 @@ pub fn run(args: &[&str]) -> Result {
         .args(["--work-dir", &work.display().to_string()])
         .args(["--command", &command])
         .args(["--client", &format!("ours={}", bin("bench-ours"))])
+        .args(["--client", &format!("ours JSON={} json=1", bin("bench-ours"))])
         .args(["--client", &format!("ours gzip={} gzip=1", bin("bench-ours"))])
-        .args(["--client", &format!("raw limit={}", bin("bench-raw"))])
+        .args(["--client", &format!("ours streaming list={} streaming=1", bin("bench-ours"))])
+        .args(["--client", &format!("raw HTTP/1.1={} http1=1", bin("bench-raw"))])
+        .args(["--client", &format!("raw HTTP/2={}", bin("bench-raw"))])
         .args(["--client", &format!("kube-rs={}", bin("bench-kube-rs"))])
-        .args(["--client", &format!("client-go={} json=1", bin("bench-client-go"))])
-        .args(["--client", &format!("client-go protobuf={}", bin("bench-client-go"))])
+        .args(["--client", &format!("client-go (default: protobuf)={}", bin("bench-client-go"))])
+        .args(["--client", &format!("client-go JSON={} json=1", bin("bench-client-go"))])
         .args(["--client", &format!("python={python_cmd}")])
-        .args(["--client-note", "ours: k8s-client (this repository), `Config::infer()` → `Client`, `Api::<ConfigMap>` (`list`, `list_stream` for (b), `get`, `watch`) with k8s-openapi 0.29 types and `Discovery` with a kubectl-layout disk cache for (g), gzip off (our default), current-thread tokio runtime"])
-        .args(["--client-note", "ours gzip: the same with `ClientBuilder::gzip(true)` (only in the cases with large bodies: a, b, d-initial)"])
-        .args(["--client-note", "raw limit: reqwest 0.13 over HTTP/2 + `serde_json::from_slice` into the same k8s-openapi types, no client library, no compression, current-thread tokio runtime"])
-        .args(["--client-note", "kube-rs: kube 5.0.0 (`Client::try_default`, `Api<ConfigMap>`), default features (rustls, ring), current-thread tokio runtime"])
-        .args(["--client-note", &format!("client-go: {CLIENT_GO}, typed clientset, JSON (`ContentType: application/json`), gzip on (its default), client-side throttling off (fake always-allow rate limiter)")])
-        .args(["--client-note", "client-go protobuf: the same with the clientset's default content type (protobuf for built-in types), gzip on"])
+        .args(["--client-note", "ours: k8s-client (this repository) in its default configuration: `Config::infer()` → `Client`, built-in kinds read as protobuf, gzip off; `Api::<ConfigMap>` (`list`, `list_stream`, `get`, `watch`) with k8s-openapi 0.29 types, `Discovery` with a kubectl-layout disk cache, and for the informer a `SharedInformer` from an `InformerFactory` (paginated initial list, 500 per page) with one handler; current-thread tokio runtime"])
+        .args(["--client-note", "ours JSON: the same with `ClientBuilder::wire_format(WireFormat::Json)`"])
+        .args(["--client-note", "ours gzip: the same as ours with `ClientBuilder::gzip(true)` (only where bodies are large: one list, paged list, initial watch)"])
+        .args(["--client-note", "ours streaming list: the informer with `ReflectorConfig::streaming_list()` (one watch with `sendInitialEvents`, no list request; informer case only)"])
+        .args(["--client-note", "raw HTTP/1.1 and raw HTTP/2: reqwest 0.13 over HTTP/1.1 (a pool of connections) or HTTP/2 (one connection) + `serde_json::from_slice` into the same k8s-openapi types, no client library, no compression, current-thread tokio runtime; the raw limit is, metric by metric, the better of the two"])
+        .args(["--client-note", "kube-rs: kube 5.0.0 (`Client::try_default`, `Api<ConfigMap>`; for the informer `kube::runtime::reflector` over a `watcher` with its default config), default features (rustls, ring), current-thread tokio runtime"])
+        .args(["--client-note", &format!("client-go (default: protobuf): {CLIENT_GO}, typed clientset in its default configuration (protobuf for built-in types, gzip on), client-side throttling off (fake always-allow rate limiter) except where a case says otherwise; for the informer `informers.NewSharedInformerFactory` (its `WatchListClient` default: a streaming list) with one handler")])
+        .args(["--client-note", "client-go JSON: the same with `ContentType: application/json`"])
         .args(["--client-note", &format!("python: the official client, {} in a venv, `CoreV1Api`, a thread pool of `c` threads for concurrent GETs", python_version(&python))])
-        .args(["--client-note", "auth: every client uses the same admin client certificate of the testenv kubeconfig, except (f), where every client uses the same exec plugin handing out one ServiceAccount token"])
+        .args(["--client-note", "auth: every client uses the same admin client certificate of the testenv kubeconfig, except the exec-plugin case, where every client uses the same exec plugin handing out one ServiceAccount token"])
         .args(&harness);
     eprintln!("+ {:?}", h);
     let status = h

@@ -19,8 +19,10 @@ pub enum Metric {
     InProcessS,
     /// Raw limit: time to receive the bytes alone, seconds.
     BytesS,
-    /// Peak resident set of the client process (`ru_maxrss`), MiB.
+    /// Peak resident set of the client process (`VmHWM`), MiB.
     PeakRssMib,
+    /// Resident set one second after the measured section (`VmRSS`), MiB.
+    SteadyRssMib,
     /// User+system CPU of the whole client process, seconds.
     ProcessCpuS,
     /// Requests or events per second of the measured section.
@@ -45,6 +47,7 @@ impl Metric {
             Metric::InProcessS => "in-process s",
             Metric::BytesS => "bytes alone s",
             Metric::PeakRssMib => "peak RSS MiB",
+            Metric::SteadyRssMib => "RSS 1 s after sync MiB",
             Metric::ProcessCpuS => "process CPU s",
             Metric::PerSecond => "per s",
             Metric::P50Ms => "p50 ms",
@@ -69,7 +72,8 @@ impl Metric {
 pub struct Case {
     /// Short id used on the command line (`a`, `b`, `c16`, …).
     pub id: &'static str,
-    /// Scenario letter of issue 8 this case belongs to.
+    /// Group of the case on the command line: `--cases c` selects every case
+    /// of letter `c` (all GET cases), `--cases c16` only that one.
     pub letter: char,
     /// Table title.
     pub title: String,
@@ -90,25 +94,47 @@ pub struct Case {
 impl Case {
     /// Whether `client` takes part. Compression variants (a client name
     /// containing `gzip`) run only where bodies are large enough for the
-    /// apiserver to compress them (lists and the initial watch).
+    /// apiserver to compress them (lists and the initial watch); the raw
+    /// clients (names starting with `raw`) have no exec-plugin support; a
+    /// streaming-list variant runs only in the cases that name it.
     pub fn includes(&self, client: &str) -> bool {
         if !self.only.is_empty() {
             return self.only.contains(&client);
         }
-        !client.contains("gzip") || matches!(self.id, "a" | "b" | "d-initial")
+        if client.contains("streaming") {
+            return false;
+        }
+        if client.contains("gzip") {
+            return matches!(self.id, "a" | "b" | "d-initial");
+        }
+        !(client.starts_with("raw") && self.exec)
     }
 }
+
+/// The name of client-go in its default configuration (protobuf, gzip).
+pub const CLIENT_GO: &str = "client-go (default: protobuf)";
+
+/// The clients of the informer case: ours (default wire format, then JSON, then
+/// with a streaming list), client-go's shared informer and kube-rs's reflector.
+pub const INFORMER_CLIENTS: &[&str] = &[
+    "ours",
+    "ours JSON",
+    "ours streaming list",
+    CLIENT_GO,
+    "client-go JSON",
+    "kube-rs",
+];
 
 /// Sizes of a benchmark run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sizes {
     /// ConfigMaps in the data set (plus `probe`).
     pub objects: usize,
-    /// GETs per run in scenario (c).
+    /// GETs per run of the GET cases.
     pub gets: usize,
-    /// Objects written while watching in scenario (d).
+    /// Objects written while watching in the live-watch case.
     pub watch_events: usize,
-    /// Requests per run in scenario (f).
+    /// Requests per run of the exec-plugin case.
     pub exec_requests: usize,
 }
 
@@ -116,13 +142,13 @@ fn argv(words: &[String]) -> Vec<String> {
     words.to_vec()
 }
 
-/// Every case, in the order of issue 8's scenarios.
+/// Every case, in the order of the document.
 pub fn all(s: &Sizes) -> Vec<Case> {
     let mut cases = vec![
         Case {
             id: "a",
             letter: 'a',
-            title: format!("(a) list all {} ConfigMaps in one request", s.objects + 1),
+            title: format!("One list of all {} ConfigMaps", s.objects + 1),
             argv: argv(&["scenario=list".into()]),
             only: vec![],
             metrics: vec![
@@ -139,7 +165,10 @@ pub fn all(s: &Sizes) -> Vec<Case> {
         Case {
             id: "b",
             letter: 'b',
-            title: format!("(b) list {} ConfigMaps in pages of 500", s.objects + 1),
+            title: format!(
+                "`list_stream`: {} ConfigMaps in pages of 500",
+                s.objects + 1
+            ),
             argv: argv(&["scenario=list-paged".into(), "page=500".into()]),
             only: vec![],
             metrics: vec![Metric::InProcessS, Metric::PeakRssMib, Metric::ProcessCpuS],
@@ -152,7 +181,7 @@ pub fn all(s: &Sizes) -> Vec<Case> {
         cases.push(Case {
             id: ["c1", "c16", "c32"][[1, 16, 32].iter().position(|x| *x == c).unwrap_or(0)],
             letter: 'c',
-            title: format!("(c) {} GETs of `probe`, {c} in flight", s.gets),
+            title: format!("{} GETs of one small ConfigMap, {c} in flight", s.gets),
             argv: argv(&[
                 "scenario=get".into(),
                 format!("n={}", s.gets),
@@ -174,9 +203,16 @@ pub fn all(s: &Sizes) -> Vec<Case> {
     cases.push(Case {
         id: "c-qps5",
         letter: 'c',
-        title: "(c) client-go with its default client-side limit (QPS 5, burst 10): 60 GETs, 16 in flight".into(),
-        argv: argv(&["scenario=get".into(), "n=60".into(), "c=16".into(), "qps=5".into()]),
-        only: vec!["client-go"],
+        title:
+            "client-go with its default client-side limit (QPS 5, burst 10): 60 GETs, 16 in flight"
+                .into(),
+        argv: argv(&[
+            "scenario=get".into(),
+            "n=60".into(),
+            "c=16".into(),
+            "qps=5".into(),
+        ]),
+        only: vec![CLIENT_GO],
         metrics: vec![Metric::InProcessS, Metric::PerSecond],
         once: true,
         requests: 60,
@@ -186,7 +222,7 @@ pub fn all(s: &Sizes) -> Vec<Case> {
         id: "d-initial",
         letter: 'd',
         title: format!(
-            "(d) watch from resourceVersion 0: {} initial ADDED events",
+            "Watch from resourceVersion 0: {} initial ADDED events",
             s.objects + 1
         ),
         argv: argv(&[
@@ -203,7 +239,7 @@ pub fn all(s: &Sizes) -> Vec<Case> {
         id: "d-live",
         letter: 'd',
         title: format!(
-            "(d) watch while {} ConfigMaps are created: server write → event",
+            "Watch while {} ConfigMaps are created: server write → event",
             s.watch_events
         ),
         argv: argv(&[
@@ -225,7 +261,7 @@ pub fn all(s: &Sizes) -> Vec<Case> {
     cases.push(Case {
         id: "e",
         letter: 'e',
-        title: "(e) cold start: process start → load kubeconfig → first response".into(),
+        title: "Cold start: process start → load kubeconfig → first response".into(),
         argv: argv(&["scenario=cold".into()]),
         only: vec![],
         metrics: vec![Metric::WallS, Metric::InProcessS, Metric::PeakRssMib],
@@ -237,7 +273,7 @@ pub fn all(s: &Sizes) -> Vec<Case> {
         id: "f",
         letter: 'f',
         title: format!(
-            "(f) exec credential plugin: runs per {} GETs (16 in flight)",
+            "Exec credential plugin: runs per {} GETs (16 in flight)",
             s.exec_requests
         ),
         argv: argv(&[
@@ -262,7 +298,7 @@ pub fn all(s: &Sizes) -> Vec<Case> {
         cases.push(Case {
             id,
             letter: 'g',
-            title: format!("(g) full discovery (every group, version and resource), {what}"),
+            title: format!("Full discovery (every group, version and resource), {what}"),
             argv: argv(&["scenario=discovery".into(), format!("cache={cache}")]),
             only: vec!["ours"],
             metrics: vec![Metric::Requests, Metric::InProcessS, Metric::WallS],
@@ -271,6 +307,25 @@ pub fn all(s: &Sizes) -> Vec<Case> {
             exec: false,
         });
     }
+    cases.push(Case {
+        id: "informer",
+        letter: 'i',
+        title: format!(
+            "Informer over {} ConfigMaps: start → cache synced, then steady state",
+            s.objects + 1
+        ),
+        argv: argv(&["scenario=informer".into()]),
+        only: INFORMER_CLIENTS.to_vec(),
+        metrics: vec![
+            Metric::InProcessS,
+            Metric::SteadyRssMib,
+            Metric::PeakRssMib,
+            Metric::ProcessCpuS,
+        ],
+        once: false,
+        requests: 1,
+        exec: false,
+    });
     cases
 }
 
@@ -300,8 +355,22 @@ mod tests {
             .iter()
             .find(|c| c.id == "c-qps5")
             .expect("case exists");
-        assert!(qps5.includes("client-go") && !qps5.includes("ours"));
+        assert!(qps5.includes(CLIENT_GO) && !qps5.includes("ours"));
         assert!(cases.iter().all(|c| c.id == "c-qps5" || c.includes("ours")));
+        let exec = cases.iter().find(|c| c.id == "f").expect("case exists");
+        assert!(!exec.includes("raw HTTP/2") && exec.includes("kube-rs"));
+        let informer = cases
+            .iter()
+            .find(|c| c.id == "informer")
+            .expect("case exists");
+        assert!(informer.includes("ours streaming list") && informer.includes("kube-rs"));
+        assert!(!informer.includes("python") && !informer.includes("raw HTTP/1.1"));
+        assert!(
+            cases
+                .iter()
+                .filter(|c| c.id != "informer")
+                .all(|c| !c.includes("ours streaming list"))
+        );
         let discovery: Vec<&str> = cases
             .iter()
             .filter(|c| c.letter == 'g')

@@ -1,4 +1,4 @@
-//! Scenario (f): a kubeconfig whose user is an exec credential plugin that
+//! The exec-plugin case: a kubeconfig whose user is an exec credential plugin that
 //! counts its own runs. The plugin hands out a real ServiceAccount token
 //! (TokenRequest, one hour) allowed to read ConfigMaps in the data set's
 //! namespace, so every client authenticates with the same bearer token.

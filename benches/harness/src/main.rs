@@ -42,7 +42,7 @@ struct Options {
     timeout: Duration,
 }
 
-const USAGE: &str = "usage: bench-harness --render results.json [--notes notes.md] [--out docs/performance.md]\n   or: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f,g-cold,g-warm] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS]";
+const USAGE: &str = "usage: bench-harness --render results.json [--notes notes.md] [--out docs/performance.md]\n   or: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f,g-cold,g-warm,informer] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -167,6 +167,13 @@ fn machine() -> String {
     )
 }
 
+/// The 1, 5 and 15 minute load averages of the machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// Everything needed to render the document again (`--render`), e.g. after
 /// editing the notes, without re-running the benchmark.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -192,15 +199,15 @@ fn write_doc(o: &Options, r: &Results) -> Result<(), Box<dyn std::error::Error +
         .into_iter()
         .filter(|c| r.cases.iter().any(|id| id == c.id))
         .collect();
-    // The proxy benchmark owns its region of the document: keep it verbatim.
+    // The proxy benchmark's region and the hand-written ones stay verbatim.
     let previous = std::fs::read_to_string(&o.out).unwrap_or_default();
-    let kept = report::kept_region(&previous);
+    let kept = report::kept_regions(&previous);
     let md = report::render(
         &r.header,
         &cases,
         &r.clients,
         &r.runs,
-        kept,
+        &kept,
         &read_notes(o)?,
     );
     if let Some(dir) = o.out.parent() {
@@ -216,6 +223,7 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let text = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         return write_doc(o, &serde_json::from_slice(&text)?);
     }
+    let load_before = load_average();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -279,6 +287,10 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             server,
             rounds: o.rounds,
             clients: o.client_notes.clone(),
+            load: format!(
+                "{load_before} when the run started, {} when it ended (other builds shared the machine when these exceed its core count)",
+                load_average()
+            ),
         },
         sizes: o.sizes.clone(),
         cases: cases.iter().map(|c| c.id.to_string()).collect(),
@@ -291,16 +303,18 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     write_doc(o, &results)
 }
 
+/// A client name as a label value: lowercase ASCII alphanumerics, each run of
+/// other characters one `-`, starting and ending with an alphanumeric.
 fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
 }
 
 fn run_case(
@@ -351,4 +365,17 @@ fn run_case(
         outcome,
         plugin_runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_names_become_valid_label_values() {
+        assert_eq!(
+            super::slug("client-go (default: protobuf)"),
+            "client-go-default-protobuf"
+        );
+        assert_eq!(super::slug("raw HTTP/1.1"), "raw-http-1-1");
+        assert_eq!(super::slug("ours"), "ours");
+    }
 }

@@ -20,6 +20,7 @@ pub const SCENARIOS: &[&str] = &[
     "cold",
     "exec",
     "discovery",
+    "informer",
 ];
 
 /// `key=value` arguments of a client process.
@@ -98,6 +99,10 @@ pub struct Outcome {
     /// does not include the harness's own pages the child inherited at fork.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_kib: Option<u64>,
+    /// Resident set (`VmRSS`) one second after the measured section ended, KiB:
+    /// the steady state of a long-running client (the informer scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_rss_kib: Option<u64>,
     /// Why the scenario failed or is not supported by this client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -124,10 +129,23 @@ impl Outcome {
 
 /// The peak resident set of this process (`VmHWM`), KiB.
 pub fn peak_rss_kib() -> Option<u64> {
+    status_kib("VmHWM:")
+}
+
+/// The current resident set of this process (`VmRSS`), KiB.
+pub fn rss_kib() -> Option<u64> {
+    status_kib("VmRSS:")
+}
+
+/// A `KiB` field of /proc/self/status.
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// How long after an informer's sync its steady-state resident set is read.
+pub const STEADY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Signals the harness that the client is ready (watch established).
 pub fn ready() {

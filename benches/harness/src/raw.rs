@@ -1,4 +1,4 @@
-//! The raw limit: one reqwest HTTP/2 client with no Kubernetes library around it.
+//! The raw client: reqwest (HTTP/2, or HTTP/1.1 when asked) with no Kubernetes library around it.
 //!
 //! It reads just enough of a kubeconfig (current context → server, CA, client
 //! certificate or token, file or inline data) to talk to the benchmark's
@@ -110,6 +110,8 @@ pub struct Transport {
     pub h2_window: Option<u32>,
     /// HTTP/2 adaptive (BDP-based) flow-control window.
     pub h2_adaptive: bool,
+    /// HTTP/2 largest frame this client accepts (`SETTINGS_MAX_FRAME_SIZE`), bytes.
+    pub h2_max_frame: Option<u32>,
 }
 
 /// A minimal HTTP/2 client for one apiserver.
@@ -171,6 +173,9 @@ impl RawClient {
         }
         if transport.h2_adaptive {
             builder = builder.http2_adaptive_window(true);
+        }
+        if let Some(frame) = transport.h2_max_frame {
+            builder = builder.http2_max_frame_size(frame);
         }
         let http = builder
             .tls_backend_preconfigured(tls)

@@ -1,5 +1,6 @@
 //! Turns the measured runs into docs/performance.md: one table per case with
-//! medians, min–max and our ratio to every other client.
+//! medians, min–max and our ratio to every other client, plus the raw limit
+//! (the better of the two raw clients, metric by metric).
 
 use std::fmt::Write;
 
@@ -19,6 +20,7 @@ pub fn value(run: &Run, case: &Case, metric: Metric) -> Option<f64> {
         Metric::PeakRssMib => {
             Some(o.peak_rss_kib.map_or(run.maxrss_kib as f64, |k| k as f64) / 1024.0)
         }
+        Metric::SteadyRssMib => o.steady_rss_kib.map(|k| k as f64 / 1024.0),
         Metric::ProcessCpuS => Some(run.cpu_s),
         Metric::PerSecond => match (o.items, o.in_process_s) {
             (Some(n), Some(t)) if t > 0.0 => Some(n as f64 / t),
@@ -65,6 +67,62 @@ pub fn stats(mut samples: Vec<f64>) -> Option<Stats> {
     })
 }
 
+/// Name of the raw limit's row: per metric, the better median of the raw
+/// clients (HTTP/1.1 and HTTP/2, names starting with [`RAW_PREFIX`]).
+pub const RAW_LIMIT: &str = "raw limit (best of HTTP/1.1 and HTTP/2)";
+/// Names of the raw clients start with this.
+pub const RAW_PREFIX: &str = "raw ";
+
+/// Statistics of `client`'s `metric` in `case`. For [`RAW_LIMIT`], the better
+/// median of the raw clients (a single value: min and max are that median).
+pub fn client_stats(runs: &[Run], case: &Case, client: &str, metric: Metric) -> Option<Stats> {
+    if client == RAW_LIMIT {
+        let medians = runs
+            .iter()
+            .filter(|r| r.case == case.id && r.client.starts_with(RAW_PREFIX))
+            .map(|r| r.client.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|c| client_stats(runs, case, c, metric).map(|s| s.median));
+        let best = match metric.better() {
+            Better::Lower => medians.reduce(f64::min),
+            Better::Higher => medians.reduce(f64::max),
+        }?;
+        return Some(Stats {
+            median: best,
+            min: best,
+            max: best,
+            n: 1,
+        });
+    }
+    stats(
+        runs.iter()
+            .filter(|r| r.case == case.id && r.client == client)
+            .filter_map(|r| value(r, case, metric))
+            .collect(),
+    )
+}
+
+/// The rows of `case`'s table: the clients that take part, then the raw limit
+/// when at least two raw clients ran.
+pub fn rows<'a>(case: &Case, clients: &'a [String], runs: &[Run]) -> Vec<&'a str> {
+    let mut who: Vec<&str> = clients
+        .iter()
+        .map(String::as_str)
+        .filter(|c| case.includes(c))
+        .collect();
+    let raw = who
+        .iter()
+        .filter(|c| {
+            c.starts_with(RAW_PREFIX) && runs.iter().any(|r| r.case == case.id && r.client == **c)
+        })
+        .count();
+    if raw >= 2 {
+        who.push(RAW_LIMIT);
+    }
+    who
+}
+
 fn fmt_num(v: f64) -> String {
     let a = v.abs();
     if a >= 1000.0 {
@@ -106,41 +164,53 @@ pub struct Header {
     pub rounds: usize,
     /// One line per client: name, version, settings.
     pub clients: Vec<String>,
+    /// Load average of the machine when the run started and when it ended.
+    #[serde(default)]
+    pub load: String,
 }
 
-/// First line of the region of docs/performance.md written by the proxy
-/// benchmark (`benches/proxy-bench`), which this generator keeps verbatim.
-pub const KEPT_START: &str = "<!-- proxy-bench:start -->";
-/// Last line of that region.
-pub const KEPT_END: &str = "<!-- proxy-bench:end -->";
+/// Regions of docs/performance.md this generator keeps verbatim, by their
+/// first and last lines: the proxy benchmark's (written by
+/// `cargo xtask bench proxy`) and the hand-written protobuf and HTTP/2 sections.
+pub const KEPT: &[(&str, &str)] = &[
+    ("<!-- proxy-bench:start -->", "<!-- proxy-bench:end -->"),
+    ("<!-- protobuf:start -->", "<!-- protobuf:end -->"),
+    ("<!-- http2:start -->", "<!-- http2:end -->"),
+];
 
-/// The proxy benchmark's region of a previous document, markers included, if
-/// it has a complete one.
-pub fn kept_region(previous: &str) -> Option<&str> {
-    let start = previous.find(KEPT_START)?;
-    let end = start + previous[start..].find(KEPT_END)? + KEPT_END.len();
-    Some(&previous[start..end])
+/// The kept regions of a previous document, markers included, in the order of
+/// [`KEPT`]; a region without both markers is left out.
+pub fn kept_regions(previous: &str) -> Vec<&str> {
+    KEPT.iter()
+        .filter_map(|(start_marker, end_marker)| {
+            let start = previous.find(start_marker)?;
+            let end = start + previous[start..].find(end_marker)? + end_marker.len();
+            Some(&previous[start..end])
+        })
+        .collect()
 }
 
-/// Renders the whole document. `kept` (the proxy benchmark's region of the
-/// previous document, see [`kept_region`]) goes verbatim after the scenario
-/// tables, where scenario (h) belongs.
+/// Renders the whole document. `kept` (the kept regions of the previous
+/// document, see [`kept_regions`]) goes verbatim after the tables.
 pub fn render(
     header: &Header,
     cases: &[Case],
     clients: &[String],
     runs: &[Run],
-    kept: Option<&str>,
+    kept: &[&str],
     notes: &str,
 ) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Performance\n");
     let _ = writeln!(
         md,
-        "_Generated by `{}` on {} — do not edit the tables by hand; the notes at the end come from `benches/harness/notes.md`._\n",
+        "_Generated by `{}` on {} — do not edit the tables by hand; the notes at the end come from `benches/harness/notes.md`, and the sections between `<!-- …:start/end -->` markers are kept verbatim when the page is regenerated._\n",
         header.command, header.date
     );
     let _ = writeln!(md, "- Machine: {}", header.machine);
+    if !header.load.is_empty() {
+        let _ = writeln!(md, "- Load average (1, 5, 15 min): {}", header.load);
+    }
     let _ = writeln!(
         md,
         "- Server: kube-apiserver {} (testenv control plane on the same machine, etcd on loopback)",
@@ -148,7 +218,7 @@ pub fn render(
     );
     let _ = writeln!(
         md,
-        "- Method: every client runs as its own process, {} interleaved round(s): each round runs every case once per client, the client order rotating each round so drift cancels. Cells are `median (min–max)` over rounds. Peak RSS is the child's `VmHWM` read by the client just before it prints its result (`ru_maxrss` from `wait4` would include the harness pages a forked child starts with); process CPU is user+system of the child from `wait4`; in-process times, latencies and section CPU are measured by each client around the measured section.",
+        "- Method: every client runs as its own process, {} interleaved round(s): each round runs every case once per client, the client order rotating each round so drift cancels. Cells are `median (min–max)` over rounds; the raw limit's row is, metric by metric, the better median of the two raw clients. Peak RSS is the child's `VmHWM` read by the client just before it prints its result (`ru_maxrss` from `wait4` would include the harness pages a forked child starts with); process CPU is user+system of the child from `wait4`; in-process times, latencies and section CPU are measured by each client around the measured section.",
         header.rounds
     );
     let _ = writeln!(md, "- Clients:");
@@ -157,17 +227,17 @@ pub fn render(
     }
     let _ = writeln!(md);
     for case in cases {
-        let who: Vec<&String> = clients.iter().filter(|c| case.includes(c)).collect();
         if !runs.iter().any(|r| r.case == case.id) {
             continue;
         }
+        let who = rows(case, clients, runs);
         let _ = writeln!(md, "## {}\n", case.title);
         let ratio_metrics: Vec<Metric> = case.metrics.iter().copied().take(2).collect();
         let mut head = "| client |".to_string();
         for m in &case.metrics {
             let _ = write!(head, " {} |", m.heading());
         }
-        let show_ratio = who.len() > 1 && who.iter().any(|c| c.as_str() == "ours");
+        let show_ratio = who.len() > 1 && who.contains(&"ours");
         if show_ratio {
             for m in &ratio_metrics {
                 let _ = write!(head, " ours ÷ client ({}) |", m.heading());
@@ -176,14 +246,7 @@ pub fn render(
         let _ = writeln!(md, "{head}");
         let cols = case.metrics.len() + if show_ratio { ratio_metrics.len() } else { 0 };
         let _ = writeln!(md, "|---|{}", "---|".repeat(cols));
-        let median = |client: &str, m: Metric| {
-            stats(
-                runs.iter()
-                    .filter(|r| r.case == case.id && r.client == client)
-                    .filter_map(|r| value(r, case, m))
-                    .collect(),
-            )
-        };
+        let median = |client: &str, m: Metric| client_stats(runs, case, client, m);
         let mut errors = Vec::new();
         for client in &who {
             let mut row = format!("| {client} |");
@@ -204,7 +267,7 @@ pub fn render(
             let _ = writeln!(md, "{row}");
             if let Some(e) = runs
                 .iter()
-                .filter(|r| r.case == case.id && r.client == client.as_str())
+                .filter(|r| r.case == case.id && r.client == *client)
                 .find_map(|r| r.outcome.error.clone())
             {
                 errors.push(format!("{client}: {e}"));
@@ -232,7 +295,7 @@ pub fn render(
         }
         let _ = writeln!(md);
     }
-    if let Some(region) = kept {
+    for region in kept {
         let _ = writeln!(md, "{region}\n");
     }
     md.push_str(&crate::goals::render(cases, runs));
@@ -245,12 +308,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_proxy_benchmark_region_survives_a_rewrite() {
-        let region = format!("{KEPT_START}\n## (h) proxy\n\n| a | b |\n|---|---|\n{KEPT_END}");
-        let previous = format!("# Performance\n\nold tables\n\n{region}\n\n## Notes\nold\n");
-        assert_eq!(kept_region(&previous), Some(region.as_str()));
-        assert_eq!(kept_region("no region"), None);
-        assert_eq!(kept_region(&format!("{KEPT_START} but no end")), None);
+    fn kept_regions_survive_a_rewrite() {
+        let proxy = format!(
+            "{}\n## Proxy\n\n| a | b |\n|---|---|\n{}",
+            KEPT[0].0, KEPT[0].1
+        );
+        let protobuf = format!("{}\n## Protobuf\n\nby hand\n{}", KEPT[1].0, KEPT[1].1);
+        let http2 = format!("{}\n## HTTP/2\n\nby hand\n{}", KEPT[2].0, KEPT[2].1);
+        // The protobuf section may sit anywhere in the old page, even after the notes.
+        let previous = format!(
+            "# Performance\n\n{http2}\n\nold tables\n\n{proxy}\n\n## Notes\nold\n\n{protobuf}\n"
+        );
+        assert_eq!(
+            kept_regions(&previous),
+            [proxy.as_str(), protobuf.as_str(), http2.as_str()]
+        );
+        assert!(kept_regions("no region").is_empty());
+        assert!(kept_regions(&format!("{} but no end", KEPT[1].0)).is_empty());
         let header = Header {
             command: "cmd".into(),
             date: "today".into(),
@@ -258,19 +332,96 @@ mod tests {
             server: "s".into(),
             rounds: 1,
             clients: vec![],
+            load: "1.00 2.00 3.00".into(),
         };
         let md = render(
             &header,
             &[],
             &[],
             &[],
-            kept_region(&previous),
+            &kept_regions(&previous),
             "## Notes\nnew\n",
         );
-        assert!(md.contains(&region), "{md}");
-        assert!(md.find(&region) < md.find("## Notes\nnew"), "{md}");
-        assert!(!md.contains("old tables"), "{md}");
-        assert_eq!(kept_region(&md), Some(region.as_str()));
+        assert!(
+            md.contains(&proxy) && md.contains(&protobuf) && md.contains(&http2),
+            "{md}"
+        );
+        assert!(md.find(&protobuf) < md.find("## Notes\nnew"), "{md}");
+        assert!(
+            !md.contains("old tables") && !md.contains("## Notes\nold"),
+            "{md}"
+        );
+        assert!(
+            md.contains("Load average (1, 5, 15 min): 1.00 2.00 3.00"),
+            "{md}"
+        );
+        assert_eq!(
+            kept_regions(&md),
+            [proxy.as_str(), protobuf.as_str(), http2.as_str()]
+        );
+    }
+
+    fn run(client: &str, case: &str, in_process_s: f64, peak_rss_kib: u64) -> Run {
+        Run {
+            client: client.into(),
+            case: case.into(),
+            round: 0,
+            wall_s: in_process_s,
+            maxrss_kib: 0,
+            cpu_s: 0.0,
+            outcome: k8s_client_bench::protocol::Outcome {
+                in_process_s: Some(in_process_s),
+                peak_rss_kib: Some(peak_rss_kib),
+                items: Some(1),
+                ..Default::default()
+            },
+            plugin_runs: None,
+        }
+    }
+
+    #[test]
+    fn the_raw_limit_is_the_better_raw_client_per_metric() {
+        let cases = crate::cases::all(&crate::cases::Sizes {
+            objects: 10,
+            gets: 10,
+            watch_events: 1,
+            exec_requests: 1,
+        });
+        let a = cases.iter().find(|c| c.id == "a").expect("case exists");
+        let runs = vec![
+            run("raw HTTP/1.1", "a", 0.2, 4096),
+            run("raw HTTP/2", "a", 0.3, 2048),
+            run("ours", "a", 0.25, 3072),
+        ];
+        let time = client_stats(&runs, a, RAW_LIMIT, Metric::InProcessS).expect("raw runs");
+        let rss = client_stats(&runs, a, RAW_LIMIT, Metric::PeakRssMib).expect("raw runs");
+        assert_eq!((time.median, rss.median), (0.2, 2.0));
+        let clients: Vec<String> = ["ours", "raw HTTP/1.1", "raw HTTP/2"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            rows(a, &clients, &runs),
+            ["ours", "raw HTTP/1.1", "raw HTTP/2", RAW_LIMIT]
+        );
+        assert_eq!(
+            rows(a, &clients, &runs[2..]),
+            ["ours", "raw HTTP/1.1", "raw HTTP/2"]
+        );
+        let header = Header {
+            command: "cmd".into(),
+            date: "today".into(),
+            machine: "m".into(),
+            server: "s".into(),
+            rounds: 1,
+            clients: vec![],
+            load: String::new(),
+        };
+        let md = render(&header, &cases, &clients, &runs, &[], "");
+        assert!(
+            md.contains(&format!("| {RAW_LIMIT} | 0.200 | 2.00 |")),
+            "best time of HTTP/1.1 and best RSS of HTTP/2: {md}"
+        );
+        assert!(md.contains("| 1.25× | 1.50× |"), "ours ÷ raw limit: {md}");
     }
 
     #[test]

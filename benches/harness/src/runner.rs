@@ -37,7 +37,7 @@ pub struct Run {
     pub cpu_s: f64,
     /// What the client reported.
     pub outcome: Outcome,
-    /// Exec-plugin runs counted during this run (scenario f).
+    /// Exec-plugin runs counted during this run (the exec-plugin case).
     pub plugin_runs: Option<u64>,
 }
 

@@ -9,6 +9,8 @@
 // qps=N is given; qps=5 reproduces client-go's default QPS 5 / burst 10.
 // By default the typed clientset of this client-go version prefers protobuf
 // and asks for gzip; json=1 forces JSON, gzip=0 disables compression.
+// scenario=informer runs a shared informer from informers.NewSharedInformerFactory
+// in its default configuration.
 package main
 
 import (
@@ -20,13 +22,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
 )
@@ -40,17 +45,23 @@ type outcome struct {
 	P99Ms      *float64 `json:"p99_ms,omitempty"`
 	CPUS       *float64 `json:"cpu_s,omitempty"`
 	PeakRSSKiB *uint64  `json:"peak_rss_kib,omitempty"`
+	SteadyKiB  *uint64  `json:"steady_rss_kib,omitempty"`
 	Error      *string  `json:"error,omitempty"`
 }
 
 // peakRSSKiB reads VmHWM (the peak resident set) from /proc/self/status.
-func peakRSSKiB() *uint64 {
+func peakRSSKiB() *uint64 { return statusKiB("VmHWM:") }
+
+// rssKiB reads VmRSS (the current resident set) from /proc/self/status.
+func rssKiB() *uint64 { return statusKiB("VmRSS:") }
+
+func statusKiB(field string) *uint64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return nil
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			if v, err := strconv.ParseUint(strings.Fields(rest)[0], 10, 64); err == nil {
 				return &v
 			}
@@ -261,6 +272,35 @@ func run(a args, started time.Time) (outcome, error) {
 		out.InProcessS = f(time.Since(t0).Seconds())
 		out.Items = u(uint64(seen))
 		out.P50Ms, out.P99Ms = quantiles(lat)
+	case "informer":
+		// The way a controller starts one: a factory, the informer of the
+		// collection with one handler, start, wait for the cache to sync.
+		t0 := time.Now()
+		factory := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+		inf := factory.Core().V1().ConfigMaps().Informer()
+		var added atomic.Uint64
+		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { added.Add(1) },
+		}); err != nil {
+			return out, err
+		}
+		stop := make(chan struct{})
+		factory.Start(stop)
+		for typ, ok := range factory.WaitForCacheSync(stop) {
+			if !ok {
+				return out, fmt.Errorf("the informer of %v stopped before its cache synced", typ)
+			}
+		}
+		out.InProcessS = f(time.Since(t0).Seconds())
+		out.Items = u(uint64(len(inf.GetStore().ListKeys())))
+		// Steady state: the cache held, the watch open, the handler caught up.
+		time.Sleep(time.Second)
+		out.SteadyKiB = rssKiB()
+		close(stop)
+		factory.Shutdown()
+		if added.Load() == 0 {
+			return out, fmt.Errorf("the handler saw no add")
+		}
 	default:
 		msg := fmt.Sprintf("unknown scenario %q", sc)
 		out.Error = &msg

@@ -1,4 +1,4 @@
-//! Benchmark of issue 7: GET of one ConfigMap through k8s-client's proxy, through
+//! Proxy benchmark: GET of one ConfigMap through k8s-client's proxy, through
 //! `kubectl proxy`, and directly with k8s-client's `Client`, at concurrency 1 and 32,
 //! against a local control plane. Prints a Markdown report; `--write FILE` also puts
 //! it between the proxy-bench markers of FILE (docs/performance.md).
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The concurrencies of issue 7.
+/// The concurrencies measured.
 const CONCURRENCIES: [usize; 2] = [1, 32];
 /// Requests per target before measuring (connections, TLS sessions, caches).
 const WARM_UP_REQUESTS: usize = 200;

@@ -198,7 +198,7 @@ fn find(cells: &[Cell], path: Route, concurrency: usize) -> Option<&Cell> {
 pub fn render(facts: &Facts, concurrencies: &[usize], cells: &[Cell]) -> String {
     let mut out = String::new();
     let f = facts;
-    let _ = writeln!(out, "## Proxy: k8s-client vs `kubectl proxy` (issue 7)\n");
+    let _ = writeln!(out, "## Proxy: k8s-client vs `kubectl proxy`\n");
     let _ = writeln!(
         out,
         "GET of one ConfigMap (`{}`) through k8s-client's proxy (a separate release-built \
@@ -313,7 +313,7 @@ pub fn render(facts: &Facts, concurrencies: &[usize], cells: &[Cell]) -> String 
     let p99_met = !verdicts.is_empty() && verdicts.iter().all(|v| v.3);
     let _ = writeln!(
         out,
-        "Goal (issue 7: ≥2× kubectl proxy's throughput at concurrency {max_c} and lower p99 at \
+        "Goal (≥2× kubectl proxy's throughput at concurrency {max_c} and lower p99 at \
          every concurrency): throughput **{}**, p99 **{}**.",
         if throughput_met { "met" } else { "not met" },
         if p99_met { "met" } else { "not met" }

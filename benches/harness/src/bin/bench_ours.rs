@@ -1,15 +1,21 @@
 //! Our client in the benchmark: `Config::infer()` → `Client`, then the
 //! scenarios of `k8s_client_bench::protocol` through the typed API —
-//! `Api::<ConfigMap>::list`, `list_stream`, `get` and `watch` — and
-//! `Discovery` with its kubectl-layout disk cache, on a current-thread runtime
-//! like every Rust client of the benchmark. `gzip=1` turns on compression
-//! (off by default in our client).
+//! `Api::<ConfigMap>::list`, `list_stream`, `get` and `watch` —, `Discovery`
+//! with its kubectl-layout disk cache and a `SharedInformer` from an
+//! `InformerFactory`, on a current-thread runtime like every Rust client of the
+//! benchmark. The client reads built-in kinds as protobuf (its default);
+//! `json=1` forces JSON, `gzip=1` turns on compression (off by default) and
+//! `streaming=1` makes the informer use a streaming list.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_client::api::{ListParams, WatchEvent, WatchParams};
+use k8s_client::client::WireFormat;
 use k8s_client::discovery::DiskCache;
+use k8s_client::runtime::{HandlerFns, InformerFactory, ReflectorConfig};
 use k8s_client::{Api, Client, Config, Discovery};
 use k8s_client_bench::protocol::{self, Args, Outcome};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -41,8 +47,14 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 async fn run(args: &Args, started: Instant) -> Result<Outcome> {
+    let wire = if args.str("json", "0") == "1" {
+        WireFormat::Json
+    } else {
+        WireFormat::Protobuf
+    };
     let client = Client::builder(Config::infer()?)
         .gzip(args.str("gzip", "0") == "1")
+        .wire_format(wire)
         .build()?;
     let ns = args.str("ns", "bench");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
@@ -159,6 +171,35 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
                     .map(|l| l.resources.len() as u64)
                     .sum(),
             );
+        }
+        "informer" => {
+            // The way a controller starts one: a factory, the informer of the
+            // collection with one handler, start, wait for the cache to sync.
+            let mut config = ReflectorConfig::default();
+            if args.str("streaming", "0") == "1" {
+                config = config.streaming_list();
+            }
+            let t0 = Instant::now();
+            let factory = InformerFactory::new();
+            let informer = factory.informer(cms.clone(), config);
+            let added = Arc::new(AtomicU64::new(0));
+            let counter = Arc::clone(&added);
+            informer.add_handler(HandlerFns::new().on_add(move |_cm: &Arc<ConfigMap>| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }));
+            factory.start();
+            if !factory.wait_for_cache_sync().await {
+                return Err("the informer stopped before its cache synced".into());
+            }
+            out.in_process_s = Some(t0.elapsed().as_secs_f64());
+            out.items = Some(informer.reader().len() as u64);
+            // Steady state: the cache held, the watch open, the handler caught up.
+            tokio::time::sleep(protocol::STEADY_AFTER).await;
+            out.steady_rss_kib = protocol::rss_kib();
+            factory.stop();
+            if added.load(Ordering::Relaxed) == 0 {
+                return Err("the handler saw no add".into());
+            }
         }
         other => return Ok(Outcome::failed(format!("unknown scenario {other:?}"))),
     }

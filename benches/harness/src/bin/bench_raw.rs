@@ -1,5 +1,5 @@
 //! The raw limit: the same requests as the clients under test, sent by a bare
-//! reqwest HTTP/2 client and decoded by `serde_json` into the same k8s-openapi
+//! reqwest client (HTTP/2, or HTTP/1.1 with `http1=1`) and decoded by `serde_json` into the same k8s-openapi
 //! types, timed in-process. Speaks the protocol of `k8s_client_bench::protocol`.
 
 use std::path::PathBuf;
@@ -36,6 +36,7 @@ async fn run(args: &Args) -> Result<Outcome> {
         http1: args.str("http1", "0") == "1",
         h2_window: args.str("h2window", "").parse().ok(),
         h2_adaptive: args.str("h2adaptive", "0") == "1",
+        h2_max_frame: args.str("h2frame", "").parse().ok(),
     };
     let raw = RawClient::from_kubeconfig_with(&kubeconfig, &transport)?;
     let ns = args.str("ns", "bench");

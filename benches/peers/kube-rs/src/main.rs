@@ -1,6 +1,7 @@
 //! The kube-rs peer of the k8s-client benchmark: the scenarios of
 //! `k8s_client_bench::protocol`, written the way a kube-rs user would
-//! (`Client::try_default`, `Api<ConfigMap>`), on a current-thread runtime like
+//! (`Client::try_default`, `Api<ConfigMap>`, and `kube::runtime::reflector`
+//! over a `watcher` for the informer scenario), on a current-thread runtime like
 //! every Rust client of the benchmark.
 
 use std::time::Instant;
@@ -9,6 +10,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_client_bench::protocol::{self, Args, Outcome};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ListParams, WatchEvent, WatchParams};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -114,6 +116,29 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
             out.in_process_s = Some(t0.elapsed().as_secs_f64());
             out.items = Some(seen as u64);
             (out.p50_ms, out.p99_ms) = protocol::p50_p99(lat);
+        }
+        "informer" => {
+            // kube-rs's informer: a reflector store fed by a watcher (its default
+            // config: paginated initial list, 500 per page), driven here while
+            // waiting for the store to be ready.
+            let t0 = Instant::now();
+            let (reader, writer) = reflector::store::<ConfigMap>();
+            let drive = reflector(writer, watcher(api.clone(), watcher::Config::default()))
+                .default_backoff()
+                .applied_objects()
+                .for_each(|_| async {});
+            tokio::pin!(drive);
+            tokio::select! {
+                () = &mut drive => return Err("the watcher stream ended before the store was ready".into()),
+                ready = reader.wait_until_ready() => ready?,
+            }
+            out.in_process_s = Some(t0.elapsed().as_secs_f64());
+            out.items = Some(reader.state().len() as u64);
+            tokio::select! {
+                () = &mut drive => return Err("the watcher stream ended".into()),
+                () = tokio::time::sleep(protocol::STEADY_AFTER) => {}
+            }
+            out.steady_rss_kib = protocol::rss_kib();
         }
         other => return Ok(Outcome::failed(format!("unknown scenario {other:?}"))),
     }
