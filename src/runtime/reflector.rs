@@ -336,7 +336,8 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
                 rv = page.resource_version().map(str::to_owned);
             }
             let next = page.continue_token().map(str::to_owned);
-            items.extend(page.items);
+            // Into the store's form page by page: the whole list is never held twice.
+            items.extend(page.items.into_iter().map(|o| self.store.prepare(o)));
             match next {
                 Some(token) => lp.continue_token = Some(token),
                 None => break,
@@ -352,11 +353,11 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
     async fn streaming_list(&mut self, d: &dyn Dispatch<K>) -> Result<Option<Start<K>>, Failure> {
         let wp = self.watch_params().initial_events();
         let mut events = self.lw.watch(&wp, "").await?;
-        let mut items: HashMap<ObjectKey, K> = HashMap::new();
+        let mut items: HashMap<ObjectKey, Arc<K>> = HashMap::new();
         while let Some(ev) = events.next().await {
             match ev? {
                 WatchEvent::Added(o) | WatchEvent::Modified(o) => {
-                    items.insert(ObjectKey::of(&o), o);
+                    items.insert(ObjectKey::of(&o), self.store.prepare(o));
                 }
                 WatchEvent::Deleted(o) => {
                     items.remove(&ObjectKey::of(&o));
@@ -377,8 +378,8 @@ impl<K: Object, L: ListWatch<K>> Reflector<K, L> {
         Ok(None)
     }
 
-    async fn replace(&mut self, items: Vec<K>, d: &dyn Dispatch<K>) {
-        let prepared: Vec<Arc<K>> = items.into_iter().map(|o| self.store.prepare(o)).collect();
+    /// Replaces the store's contents with `prepared` (objects already transformed).
+    async fn replace(&mut self, prepared: Vec<Arc<K>>, d: &dyn Dispatch<K>) {
         self.store.with_write(|w| {
             let mut fresh = std::collections::HashSet::with_capacity(prepared.len());
             for obj in prepared {
