@@ -21,7 +21,7 @@ commands:
                           arguments also runs `bench proxy`
   bench proxy [--requests N] [--rounds R]
                           our proxy vs kubectl proxy vs direct, into docs/performance.md
-  testenv-install         build etcd, kube-apiserver and kube-controller-manager into the cache (idempotent)
+  testenv-install         build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into the cache (what is missing)
   testenv start [--dir D] start a control plane in the background and print `export KUBECONFIG=…`
   testenv stop [--dir D]  stop it and remove its state
   testenv status [--dir D] say whether it runs";
