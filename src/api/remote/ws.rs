@@ -53,15 +53,18 @@ pub(crate) fn accept_for(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
-/// Opens a WebSocket to `path_and_query` offering `protocols` (in preference order).
-/// A refused upgrade becomes [`Error::Api`] carrying the server's `Status`.
+/// Opens a WebSocket to `path?query` offering `protocols` (in preference order).
+/// A refused upgrade becomes [`Error::Api`] carrying the server's `Status`. Errors name
+/// the path only: the query may hold a command line.
 pub(crate) async fn connect(
     client: &Client,
-    path_and_query: &str,
+    path: &str,
+    query: &str,
     protocols: &[&str],
 ) -> Result<Connected, Error> {
+    let path_and_query = format!("{path}?{query}");
     let key = base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>()?);
-    let req = http::Request::get(path_and_query)
+    let req = http::Request::get(&path_and_query)
         .header(http::header::CONNECTION, "Upgrade")
         .header(http::header::UPGRADE, "websocket")
         .header(http::header::SEC_WEBSOCKET_VERSION, "13")
@@ -69,7 +72,7 @@ pub(crate) async fn connect(
         .header(http::header::SEC_WEBSOCKET_PROTOCOL, protocols.join(", "))
         .body(Body::empty())
         .map_err(|_| StreamError::InvalidPath {
-            path: path_and_query.to_owned(),
+            path: path.to_owned(),
         })?;
     match client.send_upgrade(req).await? {
         UpgradeOutcome::Upgraded { response, io } => {
@@ -82,14 +85,14 @@ pub(crate) async fn connect(
             };
             if header(http::header::SEC_WEBSOCKET_ACCEPT).as_deref() != Some(&accept_for(&key)) {
                 return Err(StreamError::BadAccept {
-                    path: path_and_query.to_owned(),
+                    path: path.to_owned(),
                 }
                 .into());
             }
             let protocol = header(http::header::SEC_WEBSOCKET_PROTOCOL).unwrap_or_default();
             if !protocols.contains(&protocol.as_str()) {
                 return Err(StreamError::NoProtocol {
-                    path: path_and_query.to_owned(),
+                    path: path.to_owned(),
                     offered: protocols.join(", "),
                     chosen: protocol,
                 }
@@ -97,7 +100,7 @@ pub(crate) async fn connect(
             }
             Ok(Connected { io, protocol })
         }
-        UpgradeOutcome::Response(response) => Err(refused(path_and_query, response).await),
+        UpgradeOutcome::Response(response) => Err(refused(path, response).await),
     }
 }
 

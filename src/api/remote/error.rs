@@ -1,0 +1,96 @@
+//! [`StreamError`]: failures of exec, attach and port-forward streams.
+
+use crate::error::Status;
+
+/// A streaming connection (exec, attach, port-forward) failed after, or while, it was
+/// set up. Refusals by the API server (pod or container not found, forbidden) are
+/// [`Error::Api`](crate::Error::Api) instead.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The system random number generator failed (WebSocket key or mask).
+    #[error("the system random number generator failed")]
+    Random,
+    /// The request path could not be turned into an HTTP request.
+    #[error("the streaming request path {path} is not a valid URI")]
+    InvalidPath {
+        /// The path and query.
+        path: String,
+    },
+    /// The server switched protocols but its `Sec-WebSocket-Accept` does not match our key.
+    #[error("the server's WebSocket handshake for {path} has a wrong Sec-WebSocket-Accept")]
+    BadAccept {
+        /// The path and query.
+        path: String,
+    },
+    /// The server chose none of the offered subprotocols.
+    #[error(
+        "the server chose the subprotocol {chosen:?} for {path}, none of the offered {offered}"
+    )]
+    NoProtocol {
+        /// The path and query.
+        path: String,
+        /// The offered subprotocols.
+        offered: String,
+        /// What the server answered (empty when nothing).
+        chosen: String,
+    },
+    /// Reading from the connection failed.
+    #[error("reading from the streaming connection failed")]
+    Read(#[source] std::io::Error),
+    /// Writing to the connection failed.
+    #[error("writing to the streaming connection failed")]
+    Write(#[source] std::io::Error),
+    /// The connection ended inside a frame.
+    #[error("the streaming connection ended inside a WebSocket frame")]
+    Truncated,
+    /// The server broke the WebSocket protocol.
+    #[error("the server broke the WebSocket protocol: {0}")]
+    Protocol(&'static str),
+    /// A message was larger than this client accepts.
+    #[error("the server sent a WebSocket message larger than {limit} bytes")]
+    MessageTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The connection closed before the server reported how the process ended.
+    #[error("the streaming connection closed before the exit status arrived")]
+    NoStatus,
+    /// The status channel carried something that is not a `Status` object.
+    #[error("the exit status sent by the server is not a Status object")]
+    BadStatus(#[source] serde_json::Error),
+    /// The remote command could not run or failed without an exit code (the server's
+    /// `Status`; a non-zero exit code is not an error but an [`ExitStatus`](super::ExitStatus)).
+    #[error("the remote command failed: {}", describe(.0))]
+    Failed(Box<Status>),
+    /// The stream was already closed or taken (stdin after closing, resize without a
+    /// TTY connection).
+    #[error("the {what} of this stream is no longer open")]
+    NotOpen {
+        /// Which part.
+        what: &'static str,
+    },
+    /// The server's port-forward error channel reported a failure for a port.
+    #[error("forwarding to port {port} failed on the node: {message}")]
+    PortForward {
+        /// The remote port.
+        port: u16,
+        /// The kubelet's message.
+        message: String,
+    },
+    /// A port-forward data channel did not start with the expected port number.
+    #[error("the server's port-forward stream for port {port} did not start with that port")]
+    PortMismatch {
+        /// The remote port asked for.
+        port: u16,
+    },
+}
+
+fn describe(status: &Status) -> String {
+    match (&status.reason, &status.message) {
+        (Some(r), Some(m)) => format!("{r}: {m}"),
+        (Some(r), None) => r.clone(),
+        (None, Some(m)) => m.clone(),
+        (None, None) => "no reason given".to_owned(),
+    }
+}
