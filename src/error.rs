@@ -49,6 +49,18 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A protobuf response body could not be decoded into the expected type.
+    #[cfg(feature = "protobuf")]
+    #[error("decoding {type_name} from protobuf from {url} failed")]
+    DecodeProtobuf {
+        /// The request URL.
+        url: String,
+        /// The Rust type that was expected.
+        type_name: &'static str,
+        /// The protobuf decoder's error.
+        #[source]
+        source: crate::codec::ProtobufError,
+    },
 }
 
 impl Error {

@@ -72,6 +72,15 @@
 //! logged once each. No client-side rate limit by default (opt in with
 //! [`ClientBuilder::rate_limit`]); no gzip by default (see `docs/performance.md`).
 //!
+//! ## Controllers
+//!
+//! [`runtime`] is client-go's `tools/cache` and `workqueue` for Rust: a
+//! [`runtime::SharedInformer`] keeps an indexed cache of `Arc`'d objects in sync with one
+//! list + watch (resume, relist on 410, tombstones, backoff) and feeds any number of
+//! handlers; a [`runtime::Controller`] turns changes into keys on a de-duplicating,
+//! rate-limited [`runtime::WorkQueue`] and runs your reconcile for one key at a time,
+//! with finalizer and status helpers. See `docs/runtime.md`.
+//!
 //! ## Modules
 //!
 //! | module | what |
@@ -83,6 +92,7 @@
 //! | [`discovery`] | `/version`, `/api`, `/apis`, aggregated discovery, caching, name mapping, address selection |
 //! | [`api`] | `Api<K>`, dynamic objects, pagination, watch, logs, subresources, API server proxy, service-account tokens |
 //! | [`proxy`] | a local `kubectl proxy` |
+//! | [`runtime`] | caches, indexes, reflector, shared informers, work queue, controllers, finalizers, leader election on Leases, an `events.k8s.io/v1` events recorder |
 //! | `testenv` (feature `testenv`) | a real local control plane for tests |
 //!
 //! ## Features
@@ -103,11 +113,14 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+#[cfg(feature = "protobuf")]
+pub mod codec;
 pub mod config;
 pub mod discovery;
 pub mod error;
 mod path;
 pub mod proxy;
+pub mod runtime;
 mod secret;
 #[cfg(feature = "testenv")]
 pub mod testenv;

@@ -13,7 +13,6 @@ use k8s_client::Error;
 use k8s_client::api::{
     Api, DeleteParams, ListParams, PostParams, WatchAllEvent, WatchEvent, WatchParams,
 };
-use k8s_client::testenv::TestEnv;
 use k8s_openapi::api::core::v1::ConfigMap;
 use std::time::Duration;
 
@@ -42,17 +41,7 @@ async fn expired_versions_are_gone_and_watch_all_recovers() {
     let Some(binaries) = common::binaries() else {
         return;
     };
-    let env = tokio::task::spawn_blocking(move || {
-        TestEnv::builder()
-            .binaries(binaries)
-            .controller_manager(false)
-            .apiserver_arg("--watch-cache=false")
-            .apiserver_arg("--etcd-compaction-interval=1s")
-            .start()
-    })
-    .await
-    .unwrap()
-    .expect("a compacting control plane");
+    let env = common::compacting_control_plane(binaries).await;
     let ns = common::unique_namespace(&env, "gone").await;
     let api: Api<ConfigMap> = Api::namespaced(api_support::admin(&env), &ns);
     for name in ["a", "b", "c"] {

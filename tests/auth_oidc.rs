@@ -212,7 +212,7 @@ async fn never_trusts_an_issuer_outside_the_idp_ca() {
 }
 
 #[tokio::test]
-async fn issuer_rejection_and_missing_user_are_errors() {
+async fn issuer_rejection_is_an_error() {
     let issuer = issuer("the-right-one", "unused", None).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = issuer.ca_data();
@@ -230,22 +230,74 @@ async fn issuer_rejection_and_missing_user_are_errors() {
         err.to_string(),
         format!("oidc auth-provider: {}/token answered HTTP 400", issuer.url)
     );
+    assert!(matches!(err, AuthError::Oidc(_)));
+}
 
-    let new_id = jwt(3600, "x");
-    *issuer.state.answer.lock().unwrap() = (new_id, None);
-    *issuer.state.expected_refresh.lock().unwrap() = "a-wrong-one".into();
-    let mut cfg = oidc_config(&path, &entries);
-    cfg.user_name = Some("nobody".into());
-    let p = k8s_client::auth::OidcProvider::new(&cfg).unwrap();
-    let err = p.fetch().await.unwrap_err();
-    assert!(
-        err.to_string().starts_with(&format!(
-            "oidc auth-provider: could not persist new tokens to {}",
-            path.display()
-        )),
-        "{err}"
+/// A provider for `issuer` whose id-token has expired, so `fetch` goes to the issuer.
+fn refreshing_provider(
+    issuer: &TestIssuer,
+    dir: &std::path::Path,
+) -> k8s_client::auth::OidcProvider {
+    let ca = issuer.ca_data();
+    let entries = [
+        ("idp-issuer-url", issuer.url.as_str()),
+        ("client-id", "kube"),
+        ("client-secret", "client-secret-value"),
+        ("refresh-token", "refresh-one"),
+        ("idp-certificate-authority-data", ca.as_str()),
+    ];
+    let path = write_kubeconfig(dir, &entries);
+    k8s_client::auth::OidcProvider::new(&oidc_config(&path, &entries)).unwrap()
+}
+
+#[tokio::test]
+async fn issuer_redirects_are_not_followed() {
+    let issuer = issuer("refresh-one", &jwt(3600, "fresh"), None).await;
+    let elsewhere = self::issuer("refresh-one", &jwt(3600, "stolen"), None).await;
+    *issuer.state.redirect_token.lock().unwrap() = Some(format!("{}/token", elsewhere.url));
+    let dir = tempfile::tempdir().unwrap();
+    let err = refreshing_provider(&issuer, dir.path())
+        .fetch()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("oidc auth-provider: {}/token answered HTTP 307", issuer.url)
     );
-    assert!(matches!(err, AuthError::Oidc(OidcError::Persist { .. })));
+    // Neither the refresh token nor the client secret went to the other host.
+    assert_eq!(elsewhere.state.token_hits.load(Ordering::SeqCst), 0);
+    assert_eq!(elsewhere.state.discovery_hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn issuer_answers_are_read_up_to_a_limit() {
+    let fresh = jwt(3600, "fresh");
+    let issuer = issuer("refresh-one", &fresh, None).await;
+    issuer
+        .state
+        .discovery_padding
+        .store(k8s_client::auth::MAX_ISSUER_RESPONSE + 1, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let err = refreshing_provider(&issuer, dir.path())
+        .fetch()
+        .await
+        .unwrap_err();
+    let AuthError::Oidc(OidcError::ResponseTooLarge { url, limit }) = &err else {
+        panic!("expected ResponseTooLarge, got {err:?}");
+    };
+    assert_eq!(
+        *url,
+        format!("{}/.well-known/openid-configuration", issuer.url)
+    );
+    assert_eq!(*limit, k8s_client::auth::MAX_ISSUER_RESPONSE);
+    assert_eq!(issuer.state.token_hits.load(Ordering::SeqCst), 0);
+    // Just under the limit is fine.
+    issuer.state.discovery_padding.store(1000, Ordering::SeqCst);
+    let credential = refreshing_provider(&issuer, dir.path())
+        .fetch()
+        .await
+        .unwrap();
+    assert_eq!(bearer(&credential), format!("Bearer {fresh}"));
 }
 
 fn provider_error(config: k8s_client::config::AuthProviderConfig) -> String {
@@ -281,5 +333,40 @@ fn required_keys_and_removed_providers() {
     assert_eq!(
         provider_error(k8s_client::config::AuthProviderConfig::new("keystone")),
         r#"no Auth Provider found for name "keystone""#
+    );
+}
+
+#[tokio::test]
+async fn issuer_url_credentials_stay_out_of_debug_errors_and_logs() {
+    support::LogBuffer::global();
+    let issuer = issuer("r", "unused", None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = issuer.ca_data();
+    let with_password = issuer
+        .url
+        .replace("https://", "https://idp-user:idp-pw-SECRET@");
+    // A path the issuer does not serve: discovery answers 404.
+    let wrong_path = format!("{with_password}/nowhere");
+    let entries = [
+        ("idp-issuer-url", wrong_path.as_str()),
+        ("client-id", "kube"),
+        ("refresh-token", "r"),
+        ("idp-certificate-authority-data", ca.as_str()),
+    ];
+    let path = write_kubeconfig(dir.path(), &entries);
+    let p = k8s_client::auth::OidcProvider::new(&oidc_config(&path, &entries)).unwrap();
+    let err = p.fetch().await.unwrap_err();
+    let mut shown = format!("{p:?}\n{err:?}\n");
+    let mut source: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(s) = source {
+        shown.push_str(&format!("{s}\n"));
+        source = s.source();
+    }
+    assert!(shown.contains("<redacted>@127.0.0.1"), "{shown}");
+    assert!(!shown.contains("idp-pw-SECRET"), "{shown}");
+    assert!(
+        !support::LogBuffer::global()
+            .text()
+            .contains("idp-pw-SECRET")
     );
 }

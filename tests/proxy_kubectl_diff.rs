@@ -360,4 +360,140 @@ async fn spdy_exec_passes_through_when_allowed() {
     assert_eq!(ka.status, 400, "{}", ka.text());
     assert_eq!(ka.json()["kind"], "Status", "the apiserver's own answer");
     assert_same("SPDY exec", &ka, &oa);
+    // The marker the bypass test relies on: this answer comes from the exec handler.
+    assert!(reached_pod_handler(&oa), "{}", oa.text());
+}
+
+/// The exec/attach handler's answer for a pod without a node: reaching it is what the
+/// default `reject_paths` must prevent.
+fn reached_pod_handler(a: &Answer) -> bool {
+    a.text().contains("does not have a host assigned")
+}
+
+/// How our answer to a disguised exec/attach request relates to kubectl's.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// The same answer (the filter's 403, a 301, or the API server's own 404/400/405).
+    Same,
+    /// Ours: `400` before anything is forwarded. kubectl forwards a `\` (raw or `%5C`)
+    /// and the API server answers 404/405; with `%00` kubectl's filter answers 403.
+    OursRefuses(&'static str),
+    /// Ours: `301` to the decoded, clean path, which the filter then refuses; kubectl's
+    /// mux does not clean encoded dots, and its filter refuses the decoded path.
+    OursRedirectsToForbidden,
+}
+
+#[tokio::test]
+async fn disguised_exec_and_attach_never_reach_the_pod_handlers() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let ns = common::unique_namespace(env, "proxy-bypass-diff").await;
+    let client = admin_client(env);
+    create_pod_without_node(&client, &ns).await;
+    let kubectl = KubectlProxy::start(env.admin_kubeconfig(), &["--port=0"]).await;
+    let ours = OurProxy::start(client, options_on_random_port()).await;
+    let (k, o) = (&kubectl.target, &ours.target());
+    let pods = format!("/api/v1/namespaces/{ns}/pods");
+    let q = "?command=sh&stdout=true";
+    let backslash = Expect::OursRefuses("400 Bad Request: backslash in the request target\n");
+    let encoded = Expect::OursRefuses("400 Bad Request: encoded backslash in the path\n");
+    let variants = [
+        (
+            format!(r"/api\v1/namespaces/{ns}/pods/p/exec{q}"),
+            backslash,
+        ),
+        (format!(r"{pods}\p\exec{q}"), backslash),
+        (format!(r"{pods}/p\exec{q}"), backslash),
+        (format!(r"{pods}/p\attach{q}"), backslash),
+        (format!(r"{pods}\p/attach{q}"), backslash),
+        (format!("/api%5Cv1/namespaces/{ns}/pods/p/exec{q}"), encoded),
+        (format!("{pods}/p%5Cexec{q}"), encoded),
+        (format!("{pods}/p%5cattach{q}"), encoded),
+        (format!("{pods}/p%2Fexec{q}"), Expect::Same),
+        (format!("{pods}%2Fp%2Fattach{q}"), Expect::Same),
+        (format!("{pods}/p/%65xec{q}"), Expect::Same),
+        (format!("{pods}/p/%61ttach{q}"), Expect::Same),
+        (
+            format!("{pods}/p/x/%2e%2e/exec{q}"),
+            Expect::OursRedirectsToForbidden,
+        ),
+        (
+            format!("{pods}/p/x/%2E%2E%2Fattach{q}"),
+            Expect::OursRedirectsToForbidden,
+        ),
+        (format!("{pods}/p/x/../exec{q}"), Expect::Same),
+        (format!("{pods}/p/./exec{q}"), Expect::Same),
+        (
+            format!("/api/v1/namespaces/{ns}/pods//p//exec{q}"),
+            Expect::Same,
+        ),
+        (
+            format!("//api/v1/namespaces/{ns}/pods/p/attach{q}"),
+            Expect::Same,
+        ),
+        (format!("{pods}/p/EXEC{q}"), Expect::Same),
+        (
+            format!("/API/v1/namespaces/{ns}/pods/p/exec{q}"),
+            Expect::Same,
+        ),
+        (format!("{pods}/p/exec;x=1{q}"), Expect::Same),
+        (format!("{pods}/p;x=1/exec{q}"), Expect::Same),
+        (format!("{pods}/p/%2565xec{q}"), Expect::Same),
+        (format!("{pods}/p%252Fexec{q}"), Expect::Same),
+        (format!("{pods}/p/%252e%252e/attach{q}"), Expect::Same),
+        (
+            format!("{pods}/p/exec%00{q}"),
+            Expect::OursRefuses("400 Bad Request: encoded control character in the path\n"),
+        ),
+    ];
+    // What `kubectl exec` sends (SPDY upgrade), and a plain GET.
+    let make = |t: &Target, upgrade: bool, path: &str| {
+        let mut r = request(t, if upgrade { "POST" } else { "GET" }, path, None);
+        if upgrade {
+            let h = r.headers_mut();
+            h.insert("connection", "Upgrade".parse().unwrap());
+            h.insert("upgrade", "SPDY/3.1".parse().unwrap());
+            h.insert(
+                "x-stream-protocol-version",
+                "v4.channel.k8s.io".parse().unwrap(),
+            );
+        }
+        r
+    };
+    for (path, expect) in &variants {
+        for upgrade in [false, true] {
+            let what = format!("{path} (upgrade: {upgrade})");
+            let ka = fetch(k, make(k, upgrade, path)).await;
+            let oa = fetch(o, make(o, upgrade, path)).await;
+            assert!(!reached_pod_handler(&oa), "{what}: ours {}", oa.text());
+            assert!(!reached_pod_handler(&ka), "{what}: kubectl {}", ka.text());
+            assert!(ka.status.as_u16() >= 300, "{what}: kubectl {}", ka.status);
+            match expect {
+                Expect::Same => assert_same(&what, &ka, &oa),
+                Expect::OursRefuses(body) => {
+                    assert_eq!(oa.status, 400, "{what}: {}", oa.text());
+                    assert_eq!(oa.text(), *body, "{what}");
+                }
+                Expect::OursRedirectsToForbidden => {
+                    assert_eq!(ka.status, 403, "{what}: kubectl {}", ka.text());
+                    assert_eq!(oa.status, 301, "{what}: {}", oa.text());
+                    let location = oa.headers["location"].to_str().unwrap();
+                    assert!(
+                        location.ends_with(&format!(
+                            "/pods/p/{}{q}",
+                            if path.contains("exec") {
+                                "exec"
+                            } else {
+                                "attach"
+                            }
+                        )),
+                        "{what}: {location}"
+                    );
+                    let again = fetch(o, make(o, upgrade, location)).await;
+                    assert_same(&format!("{what} after the redirect"), &ka, &again);
+                }
+            }
+        }
+    }
 }

@@ -184,6 +184,10 @@ where
 
     /// `GET` one object.
     pub async fn get(&self, name: &str) -> Result<K, Error> {
+        #[cfg(feature = "protobuf")]
+        if self.uses_protobuf() {
+            return self.get_negotiated(self.request.get(name)).await;
+        }
         self.send_json(self.request.get(name)).await
     }
 
@@ -205,6 +209,13 @@ where
     /// or use [`Api::list_stream`]. An expired continue token is a 410
     /// ([`Error::is_gone`]).
     pub async fn list(&self, lp: &ListParams) -> Result<ObjectList<K>, Error> {
+        #[cfg(feature = "protobuf")]
+        let mut list: ObjectList<K> = if self.uses_protobuf() {
+            self.list_negotiated(self.request.list(lp)).await?
+        } else {
+            self.send_json(self.request.list(lp)).await?
+        };
+        #[cfg(not(feature = "protobuf"))]
         let mut list: ObjectList<K> = self.send_json(self.request.list(lp)).await?;
         for item in &mut list.items {
             item.complete(&self.dyntype);
@@ -272,11 +283,33 @@ where
         wp: &WatchParams,
         resource_version: &str,
     ) -> Result<BoxStream<'static, Result<WatchEvent<K>, Error>>, Error> {
-        let req = self.request.watch(wp, resource_version)?;
+        #[allow(unused_mut)]
+        let mut req = self.request.watch(wp, resource_version)?;
         let url = req.uri().to_string();
-        let body = self.client.request_stream(req).await?;
+        #[cfg(feature = "protobuf")]
+        let events = if self.uses_protobuf() {
+            crate::codec::accept_protobuf_watch(&mut req);
+            match self.client.request_stream_negotiated(req).await? {
+                (body, true) => {
+                    crate::codec::watch::decode_stream::<K, _>(body, url, wp.max_event_size)
+                }
+                (body, false) => decode_stream::<K, _>(body, url, wp.max_event_size),
+            }
+        } else {
+            decode_stream::<K, _>(
+                self.client.request_stream(req).await?,
+                url,
+                wp.max_event_size,
+            )
+        };
+        #[cfg(not(feature = "protobuf"))]
+        let events = decode_stream::<K, _>(
+            self.client.request_stream(req).await?,
+            url,
+            wp.max_event_size,
+        );
         let dt = self.dyntype.clone();
-        Ok(decode_stream::<K, _>(body, url, wp.max_event_size)
+        Ok(events
             .map(move |ev| {
                 ev.map(|mut ev: WatchEvent<K>| {
                     if let WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) =
@@ -288,6 +321,23 @@ where
                 })
             })
             .boxed())
+    }
+
+    /// Like [`Api::watch`], with only the objects' metadata (`PartialObjectMetadata`) in
+    /// the events: what a metadata-only cache needs, at a fraction of the bytes.
+    pub async fn watch_metadata(
+        &self,
+        wp: &WatchParams,
+        resource_version: &str,
+    ) -> Result<BoxStream<'static, Result<WatchEvent<PartialObjectMetadata>, Error>>, Error> {
+        let req = self.request.watch_metadata(wp, resource_version)?;
+        let url = req.uri().to_string();
+        let body = self.client.request_stream(req).await?;
+        Ok(decode_stream::<PartialObjectMetadata, _>(
+            body,
+            url,
+            wp.max_event_size,
+        ))
     }
 
     /// `GET` a subresource as `T` (e.g. `scale` as `autoscaling/v1` `Scale`).

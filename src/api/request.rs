@@ -237,6 +237,16 @@ impl Request {
         )
     }
 
+    /// A metadata-only watch: every event's object is a `PartialObjectMetadata`.
+    pub fn watch_metadata(&self, wp: &WatchParams, resource_version: &str) -> Built {
+        let mut req = self.watch(wp, resource_version)?;
+        req.headers_mut().insert(
+            ACCEPT,
+            http::HeaderValue::from_static(ACCEPT_PARTIAL_METADATA),
+        );
+        Ok(req)
+    }
+
     /// `GET` a subresource (`status`, `scale`, …).
     pub fn get_subresource(&self, subresource: &str, name: &str) -> Built {
         build(http::Method::GET, self.sub(name, subresource)?, JSON, None)
@@ -439,6 +449,9 @@ mod tests {
             req.uri(),
             "/api/v1/namespaces/ns/configmaps?watch=true&allowWatchBookmarks=true&resourceVersion=10"
         );
+        let req = r().watch_metadata(&WatchParams::default(), "10").unwrap();
+        assert_eq!(header(&req, ACCEPT), ACCEPT_PARTIAL_METADATA);
+        assert!(req.uri().to_string().contains("watch=true"));
         let pods = Request::new("/api/v1/namespaces/ns/pods");
         let req = pods.logs("p", &LogParams::default().tail_lines(3)).unwrap();
         assert_eq!(req.uri(), "/api/v1/namespaces/ns/pods/p/log?tailLines=3");

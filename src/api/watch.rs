@@ -367,4 +367,132 @@ mod tests {
         ));
         assert!(events.next().await.is_none());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: 256,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// `bytes` cut at `cuts` (positions taken modulo the length, in any order).
+        fn split(bytes: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+            let mut at: Vec<usize> = cuts
+                .iter()
+                .map(|c| {
+                    if bytes.is_empty() {
+                        0
+                    } else {
+                        c % (bytes.len() + 1)
+                    }
+                })
+                .collect();
+            at.sort_unstable();
+            at.dedup();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for end in at.into_iter().chain([bytes.len()]) {
+                if end > start {
+                    chunks.push(Bytes::copy_from_slice(&bytes[start..end]));
+                    start = end;
+                }
+            }
+            chunks
+        }
+
+        fn run(chunks: Vec<Bytes>, max: usize) -> Vec<Result<WatchEvent<ConfigMap>, String>> {
+            let body = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, Error>));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(
+                decode_stream::<ConfigMap, _>(body, "/w".into(), max)
+                    .map(|r| r.map_err(|e| crate::discovery::error_chain(&e)))
+                    .collect(),
+            )
+        }
+
+        fn event_line() -> impl Strategy<Value = String> {
+            let name = "[a-z0-9-]{1,12}";
+            let rv = "[0-9]{1,6}";
+            prop_oneof![
+                (name, rv).prop_map(|(n, rv)| serde_json::json!({"type": "ADDED", "object": {"metadata": {"name": n, "resourceVersion": rv}, "data": {"k": "v\nw"}}}).to_string()),
+                (name, rv).prop_map(|(n, rv)| serde_json::json!({"type": "MODIFIED", "object": {"metadata": {"name": n, "resourceVersion": rv}}}).to_string()),
+                (name, rv).prop_map(|(n, rv)| serde_json::json!({"type": "DELETED", "object": {"metadata": {"name": n, "resourceVersion": rv}}}).to_string()),
+                rv.prop_map(|rv| serde_json::json!({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": rv}}}).to_string()),
+                Just(serde_json::json!({"type": "ERROR", "object": {"kind": "Status", "code": 500}}).to_string()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn line_decoder_is_bounded_and_never_panics(
+                bytes in prop::collection::vec(prop_oneof![Just(b'\n'), Just(b' '), any::<u8>()], 0..2048),
+                cuts in prop::collection::vec(any::<usize>(), 0..16),
+                max in 0usize..256,
+            ) {
+                let mut d = LineDecoder::new(max);
+                'chunks: for chunk in split(&bytes, &cuts) {
+                    d.push(&chunk);
+                    loop {
+                        match d.next_line() {
+                            Ok(Some(line)) => {
+                                prop_assert!(line.len() <= max);
+                                prop_assert!(!line.contains(&b'\n'));
+                            }
+                            Ok(None) => break,
+                            Err(LineTooLong) => break 'chunks,
+                        }
+                    }
+                    prop_assert!(d.buffered() <= max + chunk.len());
+                }
+                let _ = d.finish();
+            }
+
+            #[test]
+            fn arbitrary_bodies_end_after_at_most_one_error(
+                bytes in prop::collection::vec(any::<u8>(), 0..1024),
+                cuts in prop::collection::vec(any::<usize>(), 0..16),
+                max in 1usize..512,
+            ) {
+                let events = run(split(&bytes, &cuts), max);
+                let errors = events.iter().filter(|e| e.is_err()).count();
+                prop_assert!(errors <= 1);
+                if errors == 1 {
+                    prop_assert!(events.last().unwrap().is_err(), "the stream ends at its error");
+                }
+            }
+
+            #[test]
+            fn splitting_a_valid_stream_anywhere_gives_the_same_events(
+                lines in prop::collection::vec(event_line(), 0..12),
+                blank in prop::collection::vec(any::<bool>(), 12),
+                trailing_newline in any::<bool>(),
+                cuts in prop::collection::vec(any::<usize>(), 0..24),
+            ) {
+                let mut text = String::new();
+                for (i, line) in lines.iter().enumerate() {
+                    if blank[i] {
+                        text.push_str("\n \n");
+                    }
+                    text.push_str(line);
+                    if i + 1 < lines.len() || trailing_newline {
+                        text.push('\n');
+                    }
+                }
+                let whole = run(vec![Bytes::from(text.clone())], 1 << 20);
+                let pieces = run(split(text.as_bytes(), &cuts), 1 << 20);
+                prop_assert_eq!(whole.len(), lines.len());
+                prop_assert!(whole.iter().all(Result::is_ok));
+                prop_assert_eq!(pieces, whole);
+            }
+        }
+    }
 }

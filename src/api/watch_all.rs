@@ -14,6 +14,12 @@ use std::time::Duration;
 /// Page size of the list half of `watch_all` (client-go's reflector uses 500).
 const LIST_PAGE_SIZE: u32 = 500;
 
+/// A watch that ends sooner than this is resumed only after the backoff; without having
+/// delivered an object it also counts as failed (client-go's reflector: "very short
+/// watch"), so the backoff grows. A server that closes every watch at once is never
+/// retried in a hot loop.
+pub(crate) const SHORT_WATCH: Duration = Duration::from_secs(1);
+
 /// An event of [`Api::watch_all`].
 ///
 /// A consumer that keeps a copy of the objects treats `ListStarted` … `ListDone` as
@@ -84,6 +90,10 @@ enum Phase<K> {
     Watching {
         events: BoxStream<'static, Result<WatchEvent<K>, Error>>,
         rv: String,
+        /// When the watch was opened.
+        opened: tokio::time::Instant,
+        /// Whether it delivered an object (bookmarks don't count).
+        delivered: bool,
     },
     /// Wait, then go on with the inner phase.
     Backoff(Box<Phase<K>>),
@@ -115,6 +125,14 @@ where
     /// ends a watch, resumes from the last seen version (bookmarks included); on 410 Gone,
     /// lists again (after a backoff). Other failures are yielded as `Err` and retried with
     /// exponential backoff (800 ms … 30 s) — the stream never ends by itself; drop it to stop.
+    ///
+    /// A watch that ends within a second is resumed only after the backoff (at least
+    /// 800 ms). Without having delivered an object (an empty `200`, only bookmarks) it
+    /// also counts as failed, like client-go's "very short watch": logged at WARN, and the
+    /// backoff grows. So a server that closes every watch at once costs a handful of
+    /// requests, not a hot loop. The backoff is reset only by a delivered object (or a
+    /// completed list). client-go resumes at once after a short watch that delivered
+    /// events.
     pub fn watch_all(
         &self,
         wp: &WatchParams,
@@ -216,7 +234,14 @@ where
                     return Ok(WatchAllEvent::ListDone { resource_version });
                 }
                 Phase::Watch { rv } => match self.api.watch(&self.wp, &rv).await {
-                    Ok(events) => self.phase = Some(Phase::Watching { events, rv }),
+                    Ok(events) => {
+                        self.phase = Some(Phase::Watching {
+                            events,
+                            rv,
+                            opened: tokio::time::Instant::now(),
+                            delivered: false,
+                        })
+                    }
                     Err(e) if e.is_gone() => {
                         tracing::debug!(resource_version = %rv, "watch_all: version expired; relisting");
                         self.phase = Some(Phase::Backoff(Box::new(Phase::relist())));
@@ -226,13 +251,32 @@ where
                         return Err(e);
                     }
                 },
-                Phase::Watching { mut events, mut rv } => match events.next().await {
+                Phase::Watching {
+                    mut events,
+                    mut rv,
+                    opened,
+                    mut delivered,
+                } => match events.next().await {
+                    None if opened.elapsed() < SHORT_WATCH => {
+                        if delivered {
+                            tracing::debug!(resource_version = %rv, "watch_all: the watch ended within a second; resuming after backoff");
+                        } else {
+                            tracing::warn!(
+                                resource_version = %rv,
+                                "watch_all: the watch ended within a second without any object; retrying after backoff"
+                            );
+                        }
+                        self.phase = Some(Phase::Backoff(Box::new(Phase::Watch { rv })));
+                    }
                     None => {
                         tracing::debug!(resource_version = %rv, "watch_all: watch ended; resuming");
                         self.phase = Some(Phase::Watch { rv });
                     }
                     Some(Ok(ev)) => {
-                        self.backoff.reset();
+                        if !matches!(ev, WatchEvent::Bookmark(_) | WatchEvent::Error(_)) {
+                            self.backoff.reset();
+                            delivered = true;
+                        }
                         if let Some(v) = ev.resource_version() {
                             v.clone_into(&mut rv);
                         }
@@ -251,10 +295,22 @@ where
                                 return Err(e);
                             }
                             Some(Ok(item)) => {
-                                self.phase = Some(Phase::Watching { events, rv });
+                                self.phase = Some(Phase::Watching {
+                                    events,
+                                    rv,
+                                    opened,
+                                    delivered,
+                                });
                                 return Ok(item);
                             }
-                            None => self.phase = Some(Phase::Watching { events, rv }),
+                            None => {
+                                self.phase = Some(Phase::Watching {
+                                    events,
+                                    rv,
+                                    opened,
+                                    delivered,
+                                })
+                            }
                         }
                     }
                     Some(Err(e)) if e.is_gone() => {

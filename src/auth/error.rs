@@ -325,6 +325,14 @@ pub enum OidcError {
         /// The token endpoint.
         url: String,
     },
+    /// The issuer's answer is longer than [`MAX_ISSUER_RESPONSE`](crate::auth::MAX_ISSUER_RESPONSE).
+    #[error("oidc auth-provider: the answer from {url} is longer than {limit} bytes")]
+    ResponseTooLarge {
+        /// The URL.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Writing the refreshed tokens back to the kubeconfig failed.
     #[error("oidc auth-provider: could not persist new tokens to {path} (user {user:?})")]
     Persist {
@@ -351,4 +359,12 @@ pub enum PersistError {
     /// The file has no such user entry with an `auth-provider`.
     #[error("the file has no users[] entry of that name with an auth-provider")]
     UserNotFound,
+    /// Another writer (kubectl, another client) held the lock file for too long.
+    #[error("the lock file {} was held by another writer for {waited:?}", .lock.display())]
+    Locked {
+        /// The lock file (`<kubeconfig>.lock`).
+        lock: std::path::PathBuf,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
 }

@@ -15,7 +15,7 @@ mod token_file;
 pub use cache::{CredentialCache, FAILED_FETCH_BACKOFF};
 pub use error::{AuthError, ExecError, ExecOutputProblem, OidcError, PersistError};
 pub use exec::{DEFAULT_EXEC_TIMEOUT, EXEC_INFO_ENV, ExecProvider, MAX_EXEC_OUTPUT};
-pub use oidc::{OIDC_EXPIRY_DELTA, OidcProvider};
+pub use oidc::{MAX_ISSUER_RESPONSE, OIDC_EXPIRY_DELTA, OidcProvider};
 pub use provider::{AuthProvider, BoxFuture, ClientIdentity, Credential};
 pub use static_token::{BasicAuth, StaticToken};
 pub use token_file::{TOKEN_FILE_REREAD, TokenFile};

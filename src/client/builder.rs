@@ -1,9 +1,10 @@
 //! [`ClientBuilder`]: options beyond the [`Config`], with errors deferred to `build()`.
 
+use super::endpoints::{EndpointEvent, EndpointSet, HealthCallback};
 use super::sni::SniRewrite;
 use super::stack::{Stack, StackSettings};
 use super::warnings::WarningHandler;
-use super::{Client, Inner};
+use super::{Client, Inner, WireFormat};
 use crate::auth::{self, AuthProvider, CredentialCache};
 use crate::config::Config;
 use crate::error::Error;
@@ -39,6 +40,9 @@ pub struct ClientBuilder {
     warning_handler: Option<WarningHandler>,
     proxy_env: Option<ProxyEnv>,
     auth_provider: Option<Arc<dyn AuthProvider>>,
+    wire_format: WireFormat,
+    endpoints: Vec<::url::Url>,
+    on_endpoint_health: Option<HealthCallback>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -51,12 +55,21 @@ impl fmt::Debug for ClientBuilder {
                 &super::url::for_display(&self.config.cluster_url),
             )
             .field("gzip", &self.gzip)
+            .field("wire_format", &self.wire_format)
             .field("rate_limit", &self.rate_limit)
             .field("custom_warning_handler", &self.warning_handler.is_some())
             .field("proxy_env", &self.proxy_env)
             .field(
                 "auth_provider",
                 &self.auth_provider.as_ref().map(|p| p.name().to_owned()),
+            )
+            .field(
+                "endpoints",
+                &self
+                    .endpoints
+                    .iter()
+                    .map(super::url::for_display)
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -71,7 +84,18 @@ impl ClientBuilder {
             warning_handler: None,
             proxy_env: None,
             auth_provider: None,
+            wire_format: WireFormat::default(),
+            endpoints: Vec::new(),
+            on_endpoint_health: None,
         }
+    }
+
+    /// How [`Api`](crate::api::Api) reads built-in kinds: [`WireFormat::Protobuf`] (the
+    /// default, as client-go: protobuf where the type has a decoder, JSON otherwise) or
+    /// [`WireFormat::Json`] to force JSON.
+    pub fn wire_format(mut self, format: WireFormat) -> Self {
+        self.wire_format = format;
+        self
     }
 
     /// Ask for gzip-compressed responses (`Accept-Encoding: gzip`). Off by default: on a
@@ -127,6 +151,38 @@ impl ClientBuilder {
         self
     }
 
+    /// Further addresses of the same API server (`https://10.0.0.2:6443`, …): requests
+    /// are balanced over the cluster URL and these, unhealthy ones are ejected and
+    /// probed, and idempotent requests fail over between them (see the
+    /// `docs/failover.md` guide). Each must have the cluster URL's scheme and no path,
+    /// query or user information; the cluster URL's path prefix applies to all. Every
+    /// endpoint's certificate is verified against the `tls-server-name`, else the cluster
+    /// URL's host — never against the address dialled. Credentials, the rate limiter
+    /// and the warning handler are shared by all endpoints.
+    ///
+    /// ```
+    /// # fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
+    /// let client = k8s_client::Client::builder(config)
+    ///     .endpoints(["https://10.0.0.2:6443".parse().unwrap(), "https://10.0.0.3:6443".parse().unwrap()])
+    ///     .build()?;
+    /// assert!(client.endpoints().len() >= 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn endpoints(mut self, endpoints: impl IntoIterator<Item = ::url::Url>) -> Self {
+        self.endpoints.extend(endpoints);
+        self
+    }
+
+    /// Called on every endpoint health change (ejection, re-admission); the changes are
+    /// also logged at `info` level. Runs on the request path: keep it cheap.
+    pub fn on_endpoint_health(
+        mut self,
+        callback: impl Fn(&EndpointEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_endpoint_health = Some(Arc::new(callback));
+        self
+    }
+
     /// Bounds establishing a connection.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = Some(timeout);
@@ -159,7 +215,7 @@ impl ClientBuilder {
         let proxy_env = self.proxy_env.unwrap_or_else(ProxyEnv::from_env);
         let proxy = ProxyRules::new(config.proxy_url.as_ref(), &proxy_env)?;
         let default_headers = default_headers(&config)?;
-        let stack = Stack::new(StackSettings {
+        let settings = StackSettings {
             tls: config.tls.clone(),
             proxy,
             timeout: config.timeout,
@@ -167,7 +223,15 @@ impl ClientBuilder {
             read_timeout: config.read_timeout,
             gzip: self.gzip && !config.disable_compression,
             sni: SniRewrite::new(&config.cluster_url, config.tls.tls_server_name.as_deref()),
-        })?;
+        };
+        let stack = Stack::new(settings.clone())?;
+        let endpoints = EndpointSet::new(
+            &config.cluster_url,
+            stack,
+            &settings,
+            &self.endpoints,
+            self.on_endpoint_health,
+        )?;
         if config.tls.insecure_skip_tls_verify {
             tracing::warn!(
                 cluster = %super::url::for_display(&config.cluster_url),
@@ -180,11 +244,12 @@ impl ClientBuilder {
                 base: config.cluster_url.clone(),
                 auth: provider.map(CredentialCache::new),
                 config,
-                stack,
+                endpoints,
                 default_headers,
                 timeout_param,
                 rate_limiter,
                 warnings: self.warning_handler.unwrap_or_default(),
+                wire_format: self.wire_format,
             }),
         })
     }

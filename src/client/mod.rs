@@ -13,6 +13,7 @@
 
 mod body;
 mod builder;
+mod endpoints;
 pub(crate) mod response;
 mod sni;
 mod stack;
@@ -22,6 +23,9 @@ mod warnings;
 
 pub use body::{Body, BodyStream};
 pub use builder::ClientBuilder;
+pub use endpoints::{
+    ERROR_BURST, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason, MAX_PROBE_DELAY,
+};
 pub use response::MAX_ERROR_BODY_READ;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
@@ -36,15 +40,28 @@ pub use upgrade::{UpgradeOutcome, Upgraded};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NoRetryAfter;
 
+/// How [`Api`](crate::api::Api) asks for objects of built-in kinds
+/// ([`ClientBuilder::wire_format`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireFormat {
+    /// Protobuf for built-in kinds with a decoder (the `protobuf` feature), JSON for
+    /// everything else; whatever the server answers is decoded (client-go's default).
+    #[default]
+    Protobuf,
+    /// JSON only.
+    Json,
+}
+
 use crate::auth::{AuthError, Credential, CredentialCache};
 use crate::config::Config;
 use crate::error::Error;
 use crate::transport::rate_limit::RateLimiter;
 use crate::transport::{MAX_TRIES, TransportError, retry};
 use bytes::Bytes;
+use endpoints::{EndpointSet, HealthReason as Reason};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use response::Answer;
-use stack::Stack;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,12 +98,13 @@ pub struct Client {
 struct Inner {
     config: Config,
     base: ::url::Url,
-    stack: Stack,
+    endpoints: EndpointSet,
     auth: Option<CredentialCache>,
     default_headers: HeaderMap,
     timeout_param: Option<String>,
     rate_limiter: Option<RateLimiter>,
     warnings: WarningHandler,
+    wire_format: WireFormat,
 }
 
 impl fmt::Debug for Client {
@@ -103,7 +121,7 @@ impl fmt::Debug for Client {
                     .map(|c| c.provider().name().to_owned()),
             )
             .field("rate_limited", &self.inner.rate_limiter.is_some())
-            .field("stack", &self.inner.stack)
+            .field("endpoints", &self.inner.endpoints)
             .finish_non_exhaustive()
     }
 }
@@ -114,6 +132,14 @@ impl TryFrom<Config> for Client {
     fn try_from(config: Config) -> Result<Self, Error> {
         Client::builder(config).build()
     }
+}
+
+#[cfg(feature = "protobuf")]
+fn is_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(crate::codec::PROTOBUF))
 }
 
 /// Which HTTP client a request goes through.
@@ -146,9 +172,44 @@ impl Client {
         &self.inner.base
     }
 
+    /// Every API server endpoint (the cluster URL's first, then those given to
+    /// [`ClientBuilder::endpoints`]) with its health and request counts.
+    pub fn endpoints(&self) -> Vec<EndpointStatus> {
+        self.inner.endpoints.statuses()
+    }
+
     /// The config the client was built from.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// How typed reads of built-in kinds are encoded ([`ClientBuilder::wire_format`]).
+    pub fn wire_format(&self) -> WireFormat {
+        self.inner.wire_format
+    }
+
+    /// Like [`request_bytes`](Self::request_bytes), also telling whether the answer is
+    /// protobuf (`Content-Type: application/vnd.kubernetes.protobuf…`).
+    #[cfg(feature = "protobuf")]
+    pub(crate) async fn request_negotiated(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<(Bytes, bool), Error> {
+        let answer = self.checked(req).await?;
+        let protobuf = is_protobuf(answer.response.headers());
+        Ok((answer.bytes().await?, protobuf))
+    }
+
+    /// Like [`request_stream`](Self::request_stream), also telling whether the answer is
+    /// a protobuf stream.
+    #[cfg(feature = "protobuf")]
+    pub(crate) async fn request_stream_negotiated(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<(BodyStream, bool), Error> {
+        let answer = self.checked(req).await?;
+        let protobuf = is_protobuf(answer.response.headers());
+        Ok((answer.into_http().into_body().into_stream(), protobuf))
     }
 
     /// Sends `req` and returns the answer whatever its status; the body streams.
@@ -260,6 +321,11 @@ impl Client {
         let mut once = Some(body);
         let mut tries = 0u32;
         let mut auth_retried = false;
+        let endpoints = &self.inner.endpoints;
+        // Only requests to the cluster URL may go to another endpoint.
+        let cluster_request = endpoints.is_cluster(&url);
+        // Endpoints this call failed over from (a connection-level failure on each).
+        let mut failed_over: Vec<usize> = Vec::new();
         loop {
             tries += 1;
             if let Some(limiter) = &self.inner.rate_limiter {
@@ -270,11 +336,19 @@ impl Client {
                 None => None,
             };
             let identity = credential.as_ref().and_then(|c| c.client_identity.as_ref());
-            let built = self.inner.stack.current(identity)?;
             let mut request_headers = headers.clone();
             if let Some(credential) = &credential {
                 self.authorize(&mut request_headers, credential)?;
             }
+            let endpoint = if cluster_request {
+                endpoints.start_due_probes(request_headers.get(AUTHORIZATION), identity);
+                endpoints
+                    .pick(&failed_over)
+                    .unwrap_or_else(|| endpoints.primary().clone())
+            } else {
+                endpoints.primary().clone()
+            };
+            let built = endpoint.stack.current(identity)?;
             let body = match once.as_ref().and_then(Body::try_clone) {
                 Some(copy) => copy,
                 None => once.take().expect("a streamed body is sent only once"),
@@ -283,11 +357,11 @@ impl Client {
                 Mode::Normal => &built.http,
                 Mode::Upgrade => &built.upgrade,
             };
-            let target = self
-                .inner
-                .stack
-                .connect_url(&url)
-                .unwrap_or_else(|| url.clone());
+            let target = if cluster_request {
+                endpoints.target(&endpoint, &url)
+            } else {
+                url.clone()
+            };
             let mut builder = client
                 .request(method.clone(), target)
                 .headers(request_headers)
@@ -298,10 +372,37 @@ impl Client {
                 // What is left of the request timeout (the client's own applies per try).
                 builder = builder.timeout(deadline.saturating_duration_since(Instant::now()));
             }
-            tracing::trace!(%method, url = %shown, try_number = tries, "sending request");
-            let response = match builder.send().await {
+            tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "sending request");
+            let in_flight = endpoint.start();
+            let seen = in_flight.seen();
+            let sent = builder.send().await;
+            drop(in_flight);
+            let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
+                    // Refused or failed before any request byte was written: safe to
+                    // send anywhere else. A verification failure is not an outage.
+                    let not_sent = e.is_connect() && !is_tls_failure(&e);
+                    let lost = retry::is_connection_lost(&e);
+                    if cluster_request && (not_sent || lost) {
+                        let reason = if not_sent {
+                            Reason::ConnectFailed
+                        } else {
+                            Reason::ConnectionLost
+                        };
+                        endpoints.connection_failed(&endpoint, reason, seen);
+                        if replayable
+                            && (not_sent || (lost && retry::is_safe_to_resend(&method)))
+                            && failed_over.len() + 1 < endpoints.len()
+                        {
+                            failed_over.push(endpoint.index);
+                            tries -= 1;
+                            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, "connection to the endpoint failed; failing over to another endpoint");
+                            continue;
+                        }
+                    }
+                    // Every endpoint failed: the ordinary retry rules, from any endpoint.
+                    failed_over.clear();
                     let wait = connection_backoff(tries);
                     if replayable
                         && retry::is_safe_to_resend(&method)
@@ -318,6 +419,10 @@ impl Client {
             };
             self.inner.warnings.handle(response.headers());
             let status = response.status();
+            if cluster_request {
+                endpoints.answered(&endpoint, status, seen);
+            }
+            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = status.as_u16(), "response received");
             if status == http::StatusCode::UNAUTHORIZED
                 && !auth_retried
                 && !own_authorization

@@ -123,6 +123,9 @@ pub(crate) fn api_error(method: http::Method, url: String, code: u16, body: &[u8
         .ok()
         .filter(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Status"))
         .and_then(|v| serde_json::from_value::<Status>(v).ok());
+    // The answer to a protobuf request carries a protobuf Status.
+    #[cfg(feature = "protobuf")]
+    let status = status.or_else(|| crate::codec::decode_status(body).ok());
     let body = if status.is_some() || body.is_empty() {
         None
     } else {

@@ -50,7 +50,7 @@ pub enum ConfigError {
     /// The cluster URL is not a valid URL.
     #[error("cluster server {server:?} is not a valid URL")]
     InvalidServer {
-        /// The value given.
+        /// The value given, with any user name and password replaced by `<redacted>`.
         server: String,
         /// The parser's error.
         #[source]
@@ -259,7 +259,7 @@ pub enum ConfigError {
         cluster: String,
         /// The kubeconfig file of the entry.
         file: Option<PathBuf>,
-        /// The value.
+        /// The value, with any user name and password replaced by `<redacted>`.
         url: String,
         /// The parser's error, when it did not parse.
         #[source]
@@ -287,6 +287,17 @@ pub enum ConfigError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A namespace (of the context, the override, `POD_NAMESPACE` or the in-cluster
+    /// `namespace` file) is not a DNS-1123 label.
+    #[error(
+        "namespace {value:?} from {origin} is not a valid namespace name (at most 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit)"
+    )]
+    InvalidNamespace {
+        /// The value found (cut after 100 characters).
+        value: String,
+        /// Where it came from.
+        origin: super::namespace::NamespaceOrigin,
     },
     /// Neither a kubeconfig nor the in-cluster environment gave a config.
     #[error("no usable configuration: the kubeconfig and the in-cluster environment both failed")]

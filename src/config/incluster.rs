@@ -2,6 +2,7 @@
 
 use super::env::Env;
 use super::error::ConfigError;
+use super::namespace::{NamespaceOrigin, check_namespace};
 use super::resolved::{AuthConfig, Config, ConfigOrigin, PemSource};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,37 @@ fn required_var(env: &dyn Env, name: &'static str) -> Result<String, ConfigError
         .ok_or(ConfigError::MissingEnv { name })
 }
 
+/// `POD_NAMESPACE`, else the service-account `namespace` file, else `default`; a value
+/// that is not a namespace name is an error naming the variable or file.
+fn incluster_namespace(env: &dyn Env, dir: &Path) -> Result<String, ConfigError> {
+    if let Some(value) = env.var(POD_NAMESPACE_ENV) {
+        let value = value.to_string_lossy().trim().to_owned();
+        if !value.is_empty() {
+            return check_namespace(
+                value,
+                NamespaceOrigin::EnvVar {
+                    name: POD_NAMESPACE_ENV,
+                },
+            );
+        }
+    }
+    let file = dir.join("namespace");
+    // A missing or unreadable file means `default`, as in client-go.
+    let Ok(bytes) = env.read(&file) else {
+        return Ok("default".to_owned());
+    };
+    let value = String::from_utf8_lossy(&bytes).trim().to_owned();
+    if value.is_empty() {
+        return Ok("default".to_owned());
+    }
+    check_namespace(
+        value,
+        NamespaceOrigin::File {
+            path: env.host_path(&file),
+        },
+    )
+}
+
 /// Builds the in-cluster [`Config`] from `env` (see [`Config::incluster`]).
 pub(super) fn incluster(env: &dyn Env) -> Result<Config, ConfigError> {
     let host = required_var(env, SERVICE_HOST_ENV)?;
@@ -31,8 +63,10 @@ pub(super) fn incluster(env: &dyn Env) -> Result<Config, ConfigError> {
         host
     };
     let server = format!("https://{host}:{port}");
-    let cluster_url =
-        url::Url::parse(&server).map_err(|source| ConfigError::InvalidServer { server, source })?;
+    let cluster_url = url::Url::parse(&server).map_err(|source| ConfigError::InvalidServer {
+        server: crate::secret::redact_userinfo(&server),
+        source,
+    })?;
 
     let dir = Path::new(SERVICE_ACCOUNT_DIR);
     let token: PathBuf = dir.join("token");
@@ -58,16 +92,7 @@ pub(super) fn incluster(env: &dyn Env) -> Result<Config, ConfigError> {
         }
     };
 
-    let namespace = env
-        .var(POD_NAMESPACE_ENV)
-        .map(|v| v.to_string_lossy().trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .or_else(|| {
-            let bytes = env.read(&dir.join("namespace")).ok()?;
-            let ns = String::from_utf8_lossy(&bytes).trim().to_owned();
-            (!ns.is_empty()).then_some(ns)
-        })
-        .unwrap_or_else(|| "default".to_owned());
+    let namespace = incluster_namespace(env, dir)?;
 
     let mut config = Config::new(cluster_url);
     config.default_namespace = namespace;

@@ -278,7 +278,11 @@ pub struct AuthProviderConfig {
 }
 
 /// `users[].user.exec`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` shows the command, the number of arguments (plugins take secrets such as
+/// `--client-secret=…` as arguments), the `env` names (values are secret) and the names
+/// of unknown fields only.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct ExecConfig {
@@ -306,6 +310,32 @@ pub struct ExecConfig {
     /// Fields this model does not know.
     #[serde(flatten)]
     pub other: OtherFields,
+}
+
+impl std::fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env_names: Option<Vec<&str>> = self
+            .env
+            .as_ref()
+            .map(|env| env.iter().map(|v| v.name.as_str()).collect());
+        let other_keys: Vec<&str> = self.other.keys().map(String::as_str).collect();
+        f.debug_struct("ExecConfig")
+            .field("command", &self.command)
+            .field(
+                "args",
+                &self
+                    .args
+                    .as_ref()
+                    .map(|a| format!("<{} redacted>", a.len())),
+            )
+            .field("env", &env_names)
+            .field("api_version", &self.api_version)
+            .field("install_hint", &self.install_hint)
+            .field("provide_cluster_info", &self.provide_cluster_info)
+            .field("interactive_mode", &self.interactive_mode)
+            .field("other", &other_keys)
+            .finish()
+    }
 }
 
 /// An `exec.env` entry; the value is secret.

@@ -5,10 +5,11 @@ use super::env::Env;
 use super::error::{ConfigError, EntryKind};
 use super::kubeconfig::{AuthInfo, Cluster, Kubeconfig};
 use super::loader::decode_base64;
+use super::namespace::{NamespaceOrigin, check_namespace};
 use super::options::KubeconfigOptions;
 use super::resolved::*;
 use super::validate::{check_cluster, check_user};
-use crate::secret::{SecretBytes, SecretString};
+use crate::secret::{SecretBytes, SecretString, redact_userinfo};
 use std::path::{Path, PathBuf};
 
 /// The exec extension name passed to plugins as `spec.cluster.config`.
@@ -85,9 +86,20 @@ pub(super) fn select(kc: &Kubeconfig, o: &KubeconfigOptions) -> Result<Selected,
 
     override_cluster(&mut cluster, o);
     override_user(&mut user, o);
-    let namespace = non_empty(&o.namespace)
-        .or_else(|| ctx.and_then(|c| non_empty(&c.namespace)))
-        .map(str::to_owned);
+    let namespace = match (non_empty(&o.namespace), context) {
+        (Some(ns), _) => Some(check_namespace(ns.to_owned(), NamespaceOrigin::Override)?),
+        (None, Some(c)) => match non_empty(&c.context.namespace) {
+            Some(ns) => Some(check_namespace(
+                ns.to_owned(),
+                NamespaceOrigin::Context {
+                    context: c.name.clone(),
+                    file: c.origin.clone(),
+                },
+            )?),
+            None => None,
+        },
+        (None, None) => None,
+    };
     let base =
         |overridden: bool, file: &Option<PathBuf>| (!overridden).then(|| file.clone()).flatten();
     Ok(Selected {
@@ -205,7 +217,7 @@ pub(super) fn parse_server(server: &str) -> Result<url::Url, ConfigError> {
         format!("https://{server}")
     };
     url::Url::parse(&with_scheme).map_err(|source| ConfigError::InvalidServer {
-        server: server.to_owned(),
+        server: redact_userinfo(server),
         source,
     })
 }

@@ -182,8 +182,9 @@ pub enum AuthConfig {
 
 /// An exec credential plugin, resolved (command path made absolute when relative).
 ///
-/// `Debug` shows the number of arguments, not their values: plugins such as
-/// `kubelogin get-token --oidc-client-secret=…` take secrets as arguments.
+/// `Debug` shows the number of arguments, not their values (plugins such as
+/// `kubelogin get-token --oidc-client-secret=…` take secrets as arguments), and the
+/// names of the environment variables, not their values.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExecConfig {
@@ -211,7 +212,10 @@ impl std::fmt::Debug for ExecConfig {
             .field("api_version", &self.api_version)
             .field("command", &self.command)
             .field("args", &format_args!("<{} redacted>", self.args.len()))
-            .field("env", &self.env)
+            .field(
+                "env",
+                &self.env.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
             .field("interactive_mode", &self.interactive_mode)
             .field("install_hint", &self.install_hint)
             .field("provide_cluster_info", &self.provide_cluster_info)
@@ -249,7 +253,9 @@ pub enum ExecInteractiveMode {
 }
 
 /// `spec.cluster` of `KUBERNETES_EXEC_INFO`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// `Debug` shows `server` and `proxy_url` without user name and password.
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExecClusterInfo {
     /// `server`.
@@ -266,6 +272,27 @@ pub struct ExecClusterInfo {
     pub disable_compression: bool,
     /// The cluster's `client.authentication.k8s.io/exec` extension, passed as `config`.
     pub config: Option<serde_json::Value>,
+}
+
+impl std::fmt::Debug for ExecClusterInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::secret::redact_userinfo;
+        f.debug_struct("ExecClusterInfo")
+            .field("server", &redact_userinfo(&self.server))
+            .field("tls_server_name", &self.tls_server_name)
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field(
+                "certificate_authority_data",
+                &self
+                    .certificate_authority_data
+                    .as_ref()
+                    .map(|d| format!("<{} bytes>", d.len())),
+            )
+            .field("proxy_url", &self.proxy_url.as_deref().map(redact_userinfo))
+            .field("disable_compression", &self.disable_compression)
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 /// An `auth-provider` user entry.

@@ -103,7 +103,7 @@ pub(super) fn check_cluster(s: &Selected, env: &dyn Env) -> Result<ClusterChecke
             let invalid = |source| ConfigError::InvalidProxyUrl {
                 cluster: name.to_owned(),
                 file: file.cloned(),
-                url: raw.to_owned(),
+                url: crate::secret::redact_userinfo(raw),
                 source,
             };
             let url = url::Url::parse(raw).map_err(|e| invalid(Some(e)))?;

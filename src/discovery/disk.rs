@@ -81,10 +81,13 @@ impl DiskCache {
     }
 
     /// The cache for `cluster_url` under the cache root `root` (what `$KUBECACHEDIR`
-    /// or `--cache-dir` names): `root/discovery/<host_port>`.
+    /// or `--cache-dir` names): `root/discovery/<host_port>`. A user name and password
+    /// in the URL are left out of the directory name (kubectl keeps them), so they never
+    /// reach the file system, paths in messages, or `Debug`.
     pub fn for_cluster_in(root: impl Into<PathBuf>, cluster_url: &url::Url) -> Self {
         let mut dir = root.into().join("discovery");
-        for part in server_dir_name(cluster_url.as_str()).split('/') {
+        let server = crate::secret::url_for_display(cluster_url);
+        for part in server_dir_name(&server).split('/') {
             if !matches!(part, "" | "." | "..") {
                 dir.push(part);
             }

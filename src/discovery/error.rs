@@ -32,6 +32,16 @@ pub enum DiscoveryError {
         /// `group/version`.
         group_version: String,
     },
+    /// The server answered the request for one group version with another group
+    /// version's document (`/apis/a/v1` answered with `groupVersion: b/v1`), or listed a
+    /// version under a group it does not belong to. The document is not used for either.
+    #[error("discovery of {requested} returned the document of {served}")]
+    GroupVersionMismatch {
+        /// The group version requested (`group/version`, or `v1`).
+        requested: String,
+        /// The `groupVersion` the server put in its answer (cut after 100 characters).
+        served: String,
+    },
     /// Fetching the resources of one group version failed (in a partial result).
     #[error("discovering the resources of {group_version} failed")]
     GroupVersion {
@@ -68,7 +78,7 @@ pub enum DiscoveryError {
     /// The cluster URL has no host (so no address to route to).
     #[error("the cluster URL {url} has no host")]
     NoHost {
-        /// The URL.
+        /// The URL (without user name and password).
         url: String,
     },
     /// Writing a disk cache file failed. Discovery logs this (tracing WARN) and goes on
@@ -89,6 +99,7 @@ impl DiscoveryError {
         match self {
             Self::StaleGroupVersion { group_version }
             | Self::GroupVersion { group_version, .. } => Some(group_version),
+            Self::GroupVersionMismatch { requested, .. } => Some(requested),
             _ => None,
         }
     }

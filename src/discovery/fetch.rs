@@ -136,12 +136,20 @@ impl Fetcher {
         self.get(path, ACCEPT_LEGACY).await?.decode()
     }
 
-    /// `GET /api/v1` or `/apis/<group>/<version>`.
+    /// `GET /api/v1` or `/apis/<group>/<version>`. The answer is keyed by the group
+    /// version requested: one naming another group version is an error.
     pub async fn resources(&self, group_version: &str) -> Result<APIResourceList, Error> {
         let path = resources_path(group_version)?;
         let mut list: APIResourceList = self.get_json(&path).await?;
         if list.group_version.is_empty() {
             list.group_version = group_version.to_owned();
+        }
+        if list.group_version != group_version {
+            tracing::debug!(
+                requested = group_version,
+                "discovery answer names another group version"
+            );
+            return Err(mismatch(group_version, &list.group_version).into());
         }
         Ok(list)
     }
@@ -214,9 +222,12 @@ impl Fetcher {
                 aggregated: true,
             });
         }
+        failures.extend(drop_foreign_versions(&mut groups));
+        let mut seen = std::collections::HashSet::new();
         let group_versions: Vec<String> = groups
             .iter()
             .flat_map(|g| g.versions.iter().map(|v| v.group_version.clone()))
+            .filter(|gv| seen.insert(gv.clone()))
             .collect();
         let (resources, failed) = self.resources_of(group_versions).await;
         failures.extend(failed);
@@ -260,6 +271,44 @@ impl Fetcher {
         }
         (resources, failures)
     }
+}
+
+/// The error for a document of `served` received for `requested`.
+fn mismatch(requested: &str, served: &str) -> DiscoveryError {
+    const KEEP: usize = 100;
+    let served = match served.char_indices().nth(KEEP) {
+        Some((end, _)) => format!("{}…", &served[..end]),
+        None => served.to_owned(),
+    };
+    DiscoveryError::GroupVersionMismatch {
+        requested: requested.to_owned(),
+        served,
+    }
+}
+
+/// Removes from each named group of a legacy `/apis` answer the versions whose
+/// `groupVersion` is not `<group>/<version>`, so no group's resources are fetched or
+/// filed under another group; one failure each.
+pub(crate) fn drop_foreign_versions(groups: &mut [APIGroup]) -> Vec<DiscoveryError> {
+    let mut failures = Vec::new();
+    for group in groups.iter_mut() {
+        let expected = |version: &str| super::types::group_version(&group.name, version);
+        let mut foreign = Vec::new();
+        group.versions.retain(|v| {
+            let want = expected(&v.version);
+            let ok = v.group_version == want && !v.version.contains('/');
+            if !ok {
+                foreign.push(mismatch(&want, &v.group_version));
+            }
+            ok
+        });
+        failures.extend(foreign);
+        let preferred = &group.preferred_version;
+        if preferred.group_version != expected(&preferred.version) {
+            group.preferred_version = group.versions.first().cloned().unwrap_or_default();
+        }
+    }
+    failures
 }
 
 /// The core group as an [`APIGroup`] (name `""`), from `/api`'s versions.

@@ -25,6 +25,8 @@ mod disk;
 mod error;
 mod fetch;
 mod mapper;
+#[cfg(test)]
+mod props;
 mod snapshot;
 mod types;
 
@@ -284,7 +286,7 @@ impl Discovery {
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
             None => {
                 return Err(DiscoveryError::NoHost {
-                    url: url.to_string(),
+                    url: crate::secret::url_for_display(url),
                 }
                 .into());
             }
@@ -385,10 +387,14 @@ impl Discovery {
     /// The snapshot from the disk cache, fetching (and caching) group versions whose
     /// file is missing, expired or corrupt; `None` when `servergroups.json` is.
     async fn load_from_disk(&self, disk: &DiskCache) -> Option<DiscoverySnapshot> {
-        let groups = disk.read_groups().await?.groups;
+        let mut groups = disk.read_groups().await?.groups;
+        // The cache directory is shared (kubectl, other tools): filter it like an answer.
+        let foreign = fetch::drop_foreign_versions(&mut groups);
+        let mut seen = std::collections::HashSet::new();
         let group_versions: Vec<String> = groups
             .iter()
             .flat_map(|g| g.versions.iter().map(|v| v.group_version.clone()))
+            .filter(|gv| seen.insert(gv.clone()))
             .collect();
         let mut found = std::collections::HashMap::new();
         let mut missing = Vec::new();
@@ -401,7 +407,8 @@ impl Discovery {
             }
         }
         tracing::debug!(dir = %disk.dir().display(), cached = found.len(), missing = missing.len(), "discovery from disk cache");
-        let (fetched, failures) = self.inner.fetcher.resources_of(missing).await;
+        let (fetched, mut failures) = self.inner.fetcher.resources_of(missing).await;
+        failures.extend(foreign);
         for list in fetched {
             log_write(disk.write_resources(&list).await);
             found.insert(list.group_version.clone(), list);

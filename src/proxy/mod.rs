@@ -21,26 +21,36 @@
 //!
 //! # Behaviour (kubectl's, except where noted)
 //! - Options: [`ProxyOptions`], named after kubectl's flags, with its defaults.
+//! - The request target is checked first: a `\` (raw, or `%5C` in the path), control
+//!   characters (raw, or encoded in the path), raw non-ASCII bytes and broken
+//!   percent-escapes get `400 Bad Request` and are never forwarded. The path is then
+//!   percent-decoded once; everything below works on that decoded path.
 //! - Requests under `api_prefix` pass the filter, then go to the API server; requests
 //!   under `www_prefix` are served from `www` (not filtered, as in kubectl); other
-//!   paths get `404 page not found`; non-canonical paths (`//`, `/./`, `/../`) and a
-//!   prefix without its trailing slash are redirected (`301`).
+//!   paths get `404 page not found`; non-canonical paths (`//`, `/./`, `/../`, also
+//!   encoded) and a prefix without its trailing slash are redirected (`301`).
 //! - The filter: a request whose path matches `reject_paths` or whose method matches
 //!   `reject_methods` is refused; otherwise its path must match `accept_paths` and its
-//!   `Host` (port removed) `accept_hosts`. Refused requests get `403` and `Forbidden\n`.
+//!   host (port removed) `accept_hosts`. Refused requests get `403` and `Forbidden\n`.
+//! - The filter decides on exactly the path that is forwarded: the decoded, clean
+//!   path, percent-encoded again in one canonical form that the API server decodes back
+//!   to the same string and that URL parsers on the way leave unchanged.
+//! - Redirects from the API server are relayed to the caller, never followed.
 //! - Upstream failures (connection refused, TLS, credentials) give `500` with the
 //!   error's text; it never contains credentials.
 //! - Responses stream: every chunk (each watch event) is written to the client as soon
 //!   as it arrives (kubectl flushes every 200 ms).
 //! - Upgrade requests (`exec`, `attach`, `portforward`; SPDY or WebSocket) are sent
 //!   over HTTP/1.1 with the client's credentials; after `101 Switching Protocols` bytes
-//!   are copied both ways. An error answer (≥ 400) is relayed unchanged.
+//!   are copied both ways. An error answer (≥ 400) or a redirect is relayed unchanged.
 //! - `X-Forwarded-For` gets the client's address; hop-by-hop headers are dropped.
 //!
 //! Deliberate differences: without `address`, both `127.0.0.1` and `::1` are served;
 //! `[::1]:port` as `Host` is accepted by the default `accept_hosts` (kubectl refuses it,
 //! kubernetes/kubernetes#77496); `keepalive` applies to the accepted connections;
-//! static directories are not listed.
+//! static directories are not listed; the `400` refusals above (kubectl forwards such
+//! paths); encoded dot segments are redirected like plain ones; an upgrade answered
+//! with a redirect is relayed (kubectl answers `500`). See `docs/proxy.md`.
 //!
 //! # Security
 //! Anything that can reach the proxy acts with your credentials. The defaults keep it
@@ -61,6 +71,9 @@ mod options;
 mod route;
 mod server;
 mod service;
+mod target;
+#[cfg(test)]
+mod target_tests;
 
 pub use error::ProxyError;
 pub use listen::ServeAddr;

@@ -1,41 +1,29 @@
-//! Where a request goes: the API, the static files, a redirect, or 404.
+//! Where a request goes: the API, the static files, a redirect, 400 or 404.
 //!
-//! This reproduces what kubectl's proxy gets from Go's `http.ServeMux` and its own
-//! `stripLeaveSlash`: non-canonical paths (`//`, `.`, `..`) are redirected to their
-//! clean form, a prefix asked for without its trailing slash is redirected to it, the
-//! longest matching prefix wins, anything else is `404 page not found`. Pure: no I/O.
+//! The raw target is checked and decoded once ([`target::decode`]); routing works on
+//! the decoded path. This reproduces what kubectl's proxy gets from Go's
+//! `http.ServeMux` and its own `stripLeaveSlash`: non-canonical paths (`//`, `.`, `..`,
+//! encoded or not) are redirected to their clean form, a prefix asked for without its
+//! trailing slash is redirected to it, the longest matching prefix wins, anything else
+//! is `404 page not found`. Pure: no I/O.
 
 use super::options::with_trailing_slash;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-
-/// What Go's `url.URL.EscapedPath` escapes in a path: all but unreserved characters
-/// and `$&+,/:;=@`.
-const PATH_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b',')
-    .remove(b'/')
-    .remove(b':')
-    .remove(b';')
-    .remove(b'=')
-    .remove(b'@');
+use super::target::{self, BadTarget, clean_path, encode_path};
 
 /// The outcome of routing one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Route {
-    /// `301 Moved Permanently` to this location (path and query).
+    /// `400 Bad Request`: the target is refused outright, never forwarded.
+    BadRequest(BadTarget),
+    /// `301 Moved Permanently` to this location (encoded path and query).
     Redirect(String),
     /// `404 page not found`.
     NotFound,
-    /// Proxy to the API server; the path (still percent-encoded) after the prefix was
-    /// handled. It may be empty (the prefix itself was asked for).
+    /// Proxy to the API server: the decoded, clean path after the prefix was handled,
+    /// starting with `/`. The filter decides on it and exactly it is forwarded
+    /// (encoded by [`upstream_url`]).
     Api(String),
-    /// Serve a static file; the path below `www_prefix`, starting with `/`.
+    /// Serve a static file; the (encoded) path below `www_prefix`, starting with `/`.
     Static(String),
 }
 
@@ -60,27 +48,30 @@ impl Router {
         self.www_prefix.as_deref()
     }
 
-    /// Routes a request by its method, percent-encoded path and raw query.
-    pub(crate) fn route(&self, method: &http::Method, path: &str, query: Option<&str>) -> Route {
-        let with_query = |p: String| match query {
-            Some(q) => format!("{p}?{q}"),
-            None => p,
+    /// Routes a request by its raw (percent-encoded) path and raw query.
+    ///
+    /// Unlike Go's `ServeMux`, a `CONNECT` request's path is checked and cleaned too:
+    /// no method gets a path past the filter that the API server would read differently.
+    pub(crate) fn route(&self, raw_path: &str, raw_query: Option<&str>) -> Route {
+        let target = match target::decode(raw_path, raw_query) {
+            Ok(t) => t,
+            Err(bad) => return Route::BadRequest(bad),
         };
-        if method != http::Method::CONNECT {
-            // Go cleans the decoded path, so `%2e%2e` counts as `..` too.
-            let decoded = percent_decode_str(path).decode_utf8_lossy();
-            let clean = clean_path(&decoded);
-            if clean != decoded {
-                return Route::Redirect(with_query(
-                    utf8_percent_encode(&clean, PATH_ESCAPE).to_string(),
-                ));
-            }
+        let with_query = |p: &str| match &target.query {
+            Some(q) => format!("{}?{q}", encode_path(p)),
+            None => encode_path(p),
+        };
+        let path = target.path.as_str();
+        // Go cleans the decoded path, so `%2e%2e` and `%2F%2F` count as `..` and `//`.
+        let clean = clean_path(path);
+        if clean != path {
+            return Route::Redirect(with_query(&clean));
         }
         let patterns = std::iter::once(&self.api_prefix).chain(self.www_prefix.as_ref());
         if !path.ends_with('/') {
             let slashed = format!("{path}/");
             if patterns.clone().any(|p| *p == slashed) {
-                return Route::Redirect(with_query(slashed));
+                return Route::Redirect(with_query(&slashed));
             }
         }
         let best = patterns
@@ -89,13 +80,15 @@ impl Router {
         match best {
             None => Route::NotFound,
             Some(p) if Some(p) == self.www_prefix.as_ref() => {
-                Route::Static(format!("/{}", &path[p.len()..]))
+                Route::Static(encode_path(&format!("/{}", &path[p.len()..])))
             }
             Some(p) if p.starts_with("/api") => Route::Api(path.to_owned()),
             Some(p) => {
-                // kubectl's stripLeaveSlash: drop the prefix, keep a leading slash.
+                // kubectl's stripLeaveSlash: drop the prefix, keep a leading slash. The
+                // prefix itself gives `/` (kubectl's filter sees an empty path there):
+                // the filter sees exactly what the API server gets.
                 let rest = &path[p.len()..];
-                if rest.is_empty() || rest.starts_with('/') {
+                if rest.starts_with('/') {
                     Route::Api(rest.to_owned())
                 } else {
                     Route::Api(format!("/{rest}"))
@@ -103,32 +96,6 @@ impl Router {
             }
         }
     }
-}
-
-/// Go's `cleanPath` of `net/http`: rooted, `.`/`..`/`//` resolved, trailing slash kept.
-pub(crate) fn clean_path(path: &str) -> String {
-    if path.is_empty() {
-        return "/".to_owned();
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut clean = String::with_capacity(path.len() + 1);
-    for part in &parts {
-        clean.push('/');
-        clean.push_str(part);
-    }
-    if clean.is_empty() || path.ends_with('/') {
-        clean.push('/');
-    }
-    clean
 }
 
 /// Go's `singleJoiningSlash` (how a reverse proxy joins the target's path and the
@@ -142,7 +109,8 @@ pub(crate) fn join_paths(base: &str, path: &str) -> String {
 }
 
 /// The upstream URL for an API request: scheme and authority of the cluster URL, its
-/// path too when `append_server_path` is set, then the request's path and query.
+/// path too when `append_server_path` is set, then the request's decoded, clean path
+/// (what the filter saw) encoded by [`encode_path`], and the raw query.
 pub(crate) fn upstream_url(
     cluster: &url::Url,
     append_server_path: bool,
@@ -155,7 +123,7 @@ pub(crate) fn upstream_url(
     } else {
         ""
     };
-    url.push_str(&join_paths(base, path));
+    url.push_str(&join_paths(base, &encode_path(path)));
     if let Some(q) = query {
         url.push('?');
         url.push_str(q);
@@ -194,17 +162,16 @@ pub(crate) fn redirect_body(location: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::Method;
 
     fn get(router: &Router, path: &str) -> Route {
-        router.route(&Method::GET, path, None)
+        router.route(path, None)
     }
 
     #[test]
     fn default_prefix_serves_everything_with_the_path_unchanged() {
         let r = Router::new("/", None);
         assert_eq!(get(&r, "/api/v1/pods"), Route::Api("/api/v1/pods".into()));
-        assert_eq!(get(&r, "/"), Route::Api("".into()));
+        assert_eq!(get(&r, "/"), Route::Api("/".into()));
         assert_eq!(get(&r, "/apis/"), Route::Api("/apis/".into()));
         assert_eq!(get(&r, "/static/x"), Route::Api("/static/x".into()));
     }
@@ -213,14 +180,23 @@ mod tests {
     fn custom_prefix_is_stripped_and_others_are_404() {
         let r = Router::new("/custom", None);
         assert_eq!(get(&r, "/custom/api/v1"), Route::Api("/api/v1".into()));
-        assert_eq!(get(&r, "/custom/"), Route::Api("".into()));
+        assert_eq!(get(&r, "/custom/"), Route::Api("/".into()));
         assert_eq!(get(&r, "/custom"), Route::Redirect("/custom/".into()));
         assert_eq!(
-            r.route(&Method::GET, "/custom", Some("a=b")),
+            r.route("/custom", Some("a=b")),
             Route::Redirect("/custom/?a=b".into())
         );
         assert_eq!(get(&r, "/api/v1"), Route::NotFound);
         assert_eq!(get(&r, "/customer"), Route::NotFound);
+        // An empty query is no query (Go's `RawQuery` is empty too).
+        assert_eq!(
+            r.route("/custom/.", Some("")),
+            Route::Redirect("/custom".into())
+        );
+        assert_eq!(
+            r.route("/custom", Some("")),
+            Route::Redirect("/custom/".into())
+        );
     }
 
     #[test]
@@ -244,40 +220,68 @@ mod tests {
     }
 
     #[test]
-    fn unclean_paths_redirect_except_connect() {
+    fn unclean_paths_redirect_after_decoding() {
         let r = Router::new("/", None);
         assert_eq!(get(&r, "/api/../x"), Route::Redirect("/x".into()));
         assert_eq!(get(&r, "//api//v1/"), Route::Redirect("/api/v1/".into()));
         assert_eq!(get(&r, "/api/./v1"), Route::Redirect("/api/v1".into()));
-        assert_eq!(
-            r.route(&Method::CONNECT, "/api/../x", None),
-            Route::Api("/api/../x".into())
-        );
-        // Encoded dots are dots: no way around the filter's path patterns.
+        // Encoded dots and slashes are dots and slashes: no way around the filter.
         assert_eq!(
             get(&r, "/apis/%2e%2e/api/v1/namespaces/a/pods/b/exec"),
             Route::Redirect("/api/v1/namespaces/a/pods/b/exec".into())
         );
+        assert_eq!(
+            get(&r, "/api/v1/namespaces/a/pods/b%2F..%2Fc%2F%2Fexec"),
+            Route::Redirect("/api/v1/namespaces/a/pods/c/exec".into())
+        );
         assert_eq!(get(&r, "/a%20b/./c"), Route::Redirect("/a%20b/c".into()));
         assert_eq!(
-            get(&r, "/api/v1/namespaces/a%2Fb"),
-            Route::Api("/api/v1/namespaces/a%2Fb".into())
+            r.route("/a/./b", Some("x=%2F")),
+            Route::Redirect("/a/b?x=%2F".into())
         );
     }
 
     #[test]
-    fn clean_path_matches_go() {
-        for (input, want) in [
-            ("", "/"),
-            ("/", "/"),
-            ("/..", "/"),
-            ("/a/b/../c/", "/a/c/"),
-            ("/a/./b", "/a/b"),
-            ("a/b", "/a/b"),
-            ("/a//b//", "/a/b/"),
+    fn api_paths_are_decoded_once() {
+        let r = Router::new("/", None);
+        assert_eq!(
+            get(&r, "/api/v1/namespaces/a%2Fb"),
+            Route::Api("/api/v1/namespaces/a/b".into())
+        );
+        assert_eq!(
+            get(&r, "/api/v1/namespaces/a/pods/b/%65xec"),
+            Route::Api("/api/v1/namespaces/a/pods/b/exec".into())
+        );
+        assert_eq!(
+            get(&r, "/api/v1/namespaces/a/pods/b/%252e%252e"),
+            Route::Api("/api/v1/namespaces/a/pods/b/%2e%2e".into())
+        );
+        let custom = Router::new("/custom", None);
+        assert_eq!(
+            get(&custom, "/custom%2Fapi/v1"),
+            Route::Api("/api/v1".into())
+        );
+    }
+
+    #[test]
+    fn bad_targets_are_refused_before_routing() {
+        let r = Router::new("/custom", Some("/static"));
+        for (raw, why) in [
+            (
+                r"/custom/api\v1/namespaces/default/pods/p/exec",
+                BadTarget::Backslash,
+            ),
+            (r"/static/..\..\etc", BadTarget::Backslash),
+            ("/custom/api/v1/x%5C", BadTarget::EncodedBackslash),
+            ("/nowhere%00", BadTarget::EncodedControl),
+            ("/custom/%zz", BadTarget::InvalidEscape),
         ] {
-            assert_eq!(clean_path(input), want, "{input}");
+            assert_eq!(get(&r, raw), Route::BadRequest(why), "{raw}");
         }
+        assert_eq!(
+            r.route("/custom/api", Some(r"a=\")),
+            Route::BadRequest(BadTarget::Backslash)
+        );
     }
 
     #[test]

@@ -63,22 +63,33 @@ async fn dispatch(
     req: Request<Incoming>,
     peer: Option<IpAddr>,
 ) -> Response<ProxyBody> {
-    let route = shared
-        .router
-        .route(req.method(), req.uri().path(), req.uri().query());
+    let route = shared.router.route(req.uri().path(), req.uri().query());
     match route {
+        Route::BadRequest(bad) => {
+            tracing::debug!(
+                target: "k8s_client::proxy",
+                method = %req.method(),
+                reason = %bad,
+                "refused request target"
+            );
+            text(
+                StatusCode::BAD_REQUEST,
+                &format!("400 Bad Request: {bad}\n"),
+            )
+        }
         Route::Redirect(location) => redirect(req.method(), &location),
         Route::NotFound => text(StatusCode::NOT_FOUND, "404 page not found\n"),
         Route::Static(path) => serve_static(shared, req, &path).await,
         Route::Api(path) => {
+            // `path` is decoded and clean: the filter decides on it, and exactly it is
+            // forwarded (`upstream_url` encodes it canonically).
             if let Some(filter) = &shared.filter {
-                let decoded = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
                 let host = request_host(&req);
-                if !filter.accept(req.method().as_str(), &decoded, host_without_port(host)) {
+                if !filter.accept(req.method().as_str(), &path, host_without_port(host)) {
                     tracing::debug!(
                         target: "k8s_client::proxy",
                         method = %req.method(),
-                        path = %decoded,
+                        path = %path,
                         host,
                         "filter rejected request"
                     );
@@ -100,12 +111,18 @@ async fn dispatch(
     }
 }
 
-/// The `Host` header, or the `:authority` of an HTTP/2 request.
+/// The host the request is for, as Go's server sets `Request.Host`: the authority of
+/// an absolute-form target or of an HTTP/2 request (`:authority`), else the `Host`
+/// header.
 fn request_host(req: &Request<Incoming>) -> &str {
-    req.headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+    req.uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .unwrap_or("")
 }
 
@@ -180,9 +197,10 @@ async fn upgrade(
     let (head, upstream_io) = match shared.client.send_upgrade(upstream).await {
         Err(e) => return upstream_error(&parts.method, url, &e),
         Ok(UpgradeOutcome::Response(response)) => {
-            // kubectl relays the server's error answer unchanged; a non-error answer
-            // to an upgrade request is a protocol violation.
-            if response.status().as_u16() >= 400 {
+            // The server's error answer is relayed unchanged, as kubectl does; a
+            // redirect too (kubectl answers 500), never followed: the caller decides.
+            // Any other answer to an upgrade request is a protocol violation.
+            if response.status().is_redirection() || response.status().as_u16() >= 400 {
                 return relay(response);
             }
             let message = format!(

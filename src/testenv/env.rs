@@ -3,6 +3,7 @@
 use super::TestEnvError;
 use super::install::Binaries;
 use super::kubeconfig::{Credential, render, write_private};
+use super::multi::{self, ApiServers, MAX_APISERVERS};
 use super::nodes::{self, NodeFiles};
 use super::pki::Pki;
 use super::probe::{TlsProbe, http_status};
@@ -43,6 +44,7 @@ pub struct TestEnvBuilder {
     apiserver_args: Vec<String>,
     nodes: usize,
     forwarded_pod_ports: Vec<u16>,
+    apiservers: usize,
 }
 
 impl Default for TestEnvBuilder {
@@ -55,6 +57,7 @@ impl Default for TestEnvBuilder {
             apiserver_args: Vec::new(),
             nodes: 0,
             forwarded_pod_ports: Vec::new(),
+            apiservers: 1,
         }
     }
 }
@@ -114,6 +117,16 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Runs `count` kube-apiservers (default 1, at most [`MAX_APISERVERS`]) on one etcd:
+    /// server `i` listens on `127.0.0.<i+1>`, all on the same port, with a serving
+    /// certificate valid for every address. The kubeconfigs name the first; see
+    /// [`TestEnv::apiserver_urls`], [`TestEnv::kill_apiserver`],
+    /// [`TestEnv::stop_apiserver`] and [`TestEnv::start_apiserver`].
+    pub fn apiservers(mut self, count: usize) -> Self {
+        self.apiservers = count;
+        self
+    }
+
     /// Generates the PKI, starts etcd, kube-apiserver and (see
     /// [`controller_manager`](Self::controller_manager)) kube-controller-manager, and
     /// waits until they are ready. Blocks; retries the whole start on a port
@@ -133,6 +146,12 @@ impl TestEnvBuilder {
                 });
             }
         };
+        if !(1..=MAX_APISERVERS).contains(&self.apiservers) {
+            return Err(TestEnvError::ApiServerCount {
+                requested: self.apiservers,
+                max: MAX_APISERVERS,
+            });
+        }
         if self.nodes > 0 {
             let missing = |binary| TestEnvError::MissingBinary {
                 binary,
@@ -157,7 +176,8 @@ impl TestEnvBuilder {
             path: self.parent_dir.clone().unwrap_or_else(std::env::temp_dir),
             source,
         })?;
-        let files = Files::write(dir.path())?;
+        let extra_ips: Vec<_> = (1..self.apiservers).map(multi::apiserver_ip).collect();
+        let files = Files::write(dir.path(), &extra_ips)?;
         let node_env = if self.nodes > 0 {
             let mut forwards = BTreeMap::new();
             for pod_port in &self.forwarded_pod_ports {
@@ -177,9 +197,10 @@ impl TestEnvBuilder {
         loop {
             attempt += 1;
             match self.try_start(&binaries, &files, run_kcm, node_env.as_ref()) {
-                Ok((processes, port)) => {
+                Ok((processes, apiservers, port)) => {
                     return Ok(TestEnv {
                         processes: Mutex::new(processes),
+                        apiservers,
                         dir: Mutex::new(Some(dir)),
                         server_url: format!("https://127.0.0.1:{port}"),
                         binaries,
@@ -207,7 +228,7 @@ impl TestEnvBuilder {
         files: &Files,
         run_kcm: bool,
         node_env: Option<&NodeEnv>,
-    ) -> Result<(Vec<Proc>, u16), Attempt> {
+    ) -> Result<(Vec<Proc>, ApiServers, u16), Attempt> {
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let mut processes = Vec::new();
         let dir = &files.dir;
@@ -240,12 +261,6 @@ impl TestEnvBuilder {
         let p = |p: &Path| p.display().to_string();
         let mut api_args = vec![
             format!("--etcd-servers={etcd_client}"),
-            "--bind-address=127.0.0.1".to_owned(),
-            // Shown in /api's serverAddressByClientCIDRs. A loopback advertise address
-            // is only accepted without the endpoint reconciler (no real nodes here).
-            "--advertise-address=127.0.0.1".to_owned(),
-            "--endpoint-reconciler-type=none".to_owned(),
-            format!("--secure-port={api_port}"),
             format!("--cert-dir={}", p(dir)),
             format!("--tls-cert-file={}", p(&files.serving_cert)),
             format!("--tls-private-key-file={}", p(&files.serving_key)),
@@ -265,29 +280,27 @@ impl TestEnvBuilder {
             api_args.push("--kubelet-preferred-address-types=InternalIP".to_owned());
         }
         api_args.extend(self.apiserver_args.iter().cloned());
-        processes.push(
-            Proc::spawn(
-                "kube-apiserver",
-                binaries.kube_apiserver(),
-                &api_args,
-                dir.join("kube-apiserver.log"),
-            )
-            .map_err(Attempt::Failed)?,
-        );
+        let apiservers = ApiServers::start(
+            self.apiservers,
+            multi::Shared {
+                binary: binaries.kube_apiserver(),
+                args: &api_args,
+                port: api_port,
+                dir,
+                timeout: self.timeout,
+                ca_pem: &files.pki.ca_pem,
+                cert_pem: &files.pki.admin_cert_pem,
+                key_pem: files.pki.admin_key_pem.expose_secret(),
+            },
+        )?;
+        let url = apiservers.url(0);
         let probe = TlsProbe::new(
-            api_port,
+            SocketAddr::from((Ipv4Addr::LOCALHOST, api_port)),
             &files.pki.ca_pem,
             &files.pki.admin_cert_pem,
             files.pki.admin_key_pem.expose_secret(),
         )
         .map_err(Attempt::Failed)?;
-        let url = format!("https://127.0.0.1:{api_port}");
-        wait_for(
-            &mut processes[1],
-            self.timeout,
-            format!("GET {url}/readyz"),
-            || probe.status("/readyz") == Some(200),
-        )?;
         files.write_kubeconfigs(&url)?;
 
         if run_kcm {
@@ -318,7 +331,7 @@ impl TestEnvBuilder {
             );
             let sa = "/api/v1/namespaces/default/serviceaccounts/default";
             wait_for(
-                &mut processes[2],
+                &mut processes[1],
                 self.timeout,
                 format!("GET {url}{sa} (the `default` service account)"),
                 || probe.status(sa) == Some(200),
@@ -327,7 +340,7 @@ impl TestEnvBuilder {
         if let Some(node_env) = node_env {
             self.start_nodes(binaries, files, node_env, &probe, &mut processes)?;
         }
-        Ok((processes, api_port))
+        Ok((processes, apiservers, api_port))
     }
 
     /// Starts kube-scheduler and kwok, registers the nodes and waits until they are
@@ -387,7 +400,7 @@ impl TestEnvBuilder {
 }
 
 /// Why one start attempt failed.
-enum Attempt {
+pub(super) enum Attempt {
     PortCollision(TestEnvError),
     Failed(TestEnvError),
 }
@@ -399,7 +412,7 @@ impl From<TestEnvError> for Attempt {
 }
 
 /// Polls `ready` until it holds, the process exits, or `timeout` passes.
-fn wait_for(
+pub(super) fn wait_for(
     proc: &mut Proc,
     timeout: Duration,
     waiting_for: String,
@@ -494,8 +507,8 @@ struct Files {
 }
 
 impl Files {
-    fn write(dir: &Path) -> Result<Self, TestEnvError> {
-        let pki = Pki::generate()?;
+    fn write(dir: &Path, extra_ips: &[Ipv4Addr]) -> Result<Self, TestEnvError> {
+        let pki = Pki::generate_for(extra_ips)?;
         let admin_token = random_token()?;
         let noperm_token = random_token()?;
         let f = Files {
@@ -581,6 +594,7 @@ impl Files {
 /// [`shared`](super::shared).
 pub struct TestEnv {
     processes: Mutex<Vec<Proc>>,
+    pub(super) apiservers: ApiServers,
     dir: Mutex<Option<tempfile::TempDir>>,
     server_url: String,
     binaries: Binaries,
@@ -798,9 +812,14 @@ impl TestEnv {
         self.nodes.as_ref()?.forwards.get(&pod_port).copied()
     }
 
-    /// The process ids of the running processes, in start order.
+    /// The process ids of the running processes, in start order (etcd, the API
+    /// servers, kube-controller-manager, then kube-scheduler and kwok with nodes).
     pub fn process_ids(&self) -> Vec<u32> {
-        lock(&self.processes).iter().map(Proc::pid).collect()
+        let processes = lock(&self.processes);
+        let mut ids: Vec<u32> = processes.first().map(Proc::pid).into_iter().collect();
+        ids.extend(self.apiservers.pids());
+        ids.extend(processes.iter().skip(1).map(Proc::pid));
+        ids
     }
 
     /// Stops every process and removes the directory (see the type's docs).
@@ -812,8 +831,15 @@ impl TestEnv {
     /// directory. Idempotent.
     pub(crate) fn shutdown(&self) {
         let mut processes = std::mem::take(&mut *lock(&self.processes));
-        while let Some(mut p) = processes.pop() {
+        // kube-controller-manager, then the API servers, then etcd.
+        while processes.len() > 1
+            && let Some(mut p) = processes.pop()
+        {
             p.stop();
+        }
+        self.apiservers.stop_all();
+        if let Some(mut etcd) = processes.pop() {
+            etcd.stop();
         }
         if let Some(dir) = lock(&self.dir).take()
             && keep_requested()

@@ -169,6 +169,22 @@ pub enum TestEnvError {
         /// The API server's answer, `None` when the request failed without one.
         status: Option<u16>,
     },
+    /// An API server index outside the environment's servers.
+    #[error("the environment has {count} API servers; there is no API server {index}")]
+    NoSuchApiServer {
+        /// The index asked for.
+        index: usize,
+        /// How many API servers the environment runs.
+        count: usize,
+    },
+    /// More (or fewer) API servers were asked for than an environment can run.
+    #[error("an environment runs 1 to {max} API servers, not {requested}")]
+    ApiServerCount {
+        /// The number asked for.
+        requested: usize,
+        /// The most an environment runs.
+        max: usize,
+    },
 }
 
 /// Which control-plane process failed, how it was started, and the end of its log.

@@ -33,6 +33,7 @@ mod env;
 mod error;
 pub mod install;
 mod kubeconfig;
+mod multi;
 mod nodes;
 mod pki;
 mod probe;
@@ -44,6 +45,7 @@ pub use env::{
 };
 pub use error::{ProcessReport, TestEnvError};
 pub use install::Binaries;
+pub use multi::MAX_APISERVERS;
 
 use std::sync::OnceLock;
 

@@ -40,7 +40,9 @@ impl Pki {
     /// A CA, a serving certificate for `127.0.0.1`, `::1`, `localhost` and the in-cluster
     /// names of the `kubernetes` service, an admin client certificate (`CN=admin`,
     /// `O=system:masters`) and a service-account signing key. All keys are ECDSA P-256.
-    pub(crate) fn generate() -> Result<Self, TestEnvError> {
+    /// `extra_ips` are added to the serving certificate's subject alternative names
+    /// (the addresses of further API servers).
+    pub(crate) fn generate_for(extra_ips: &[Ipv4Addr]) -> Result<Self, TestEnvError> {
         let ca_key = key("CA key")?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(pki_err("CA"))?;
         ca_params
@@ -70,6 +72,11 @@ impl Pki {
             // The first address of --service-cluster-ip-range (the `kubernetes` service).
             SanType::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
         ]);
+        serving.subject_alt_names.extend(
+            extra_ips
+                .iter()
+                .map(|ip| SanType::IpAddress(IpAddr::V4(*ip))),
+        );
         serving
             .distinguished_name
             .push(DnType::CommonName, "kube-apiserver");

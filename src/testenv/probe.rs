@@ -8,7 +8,7 @@
 use super::TestEnvError;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ fn pki_err(what: &'static str, e: impl std::error::Error + Send + Sync + 'static
 
 impl TlsProbe {
     pub(crate) fn new(
-        port: u16,
+        addr: SocketAddr,
         ca_pem: &str,
         cert_pem: &str,
         key_pem: &[u8],
@@ -54,15 +54,20 @@ impl TlsProbe {
             .map_err(|e| pki_err("probe TLS configuration", e))?;
         Ok(Self {
             config: Arc::new(config),
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            addr,
         })
+    }
+
+    /// The address probed.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// `GET path`; the status code, or `None` on any connection or protocol failure
     /// (the server is not up yet).
     pub(crate) fn status(&self, path: &str) -> Option<u16> {
         let tcp = connect(self.addr)?;
-        let name = ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
+        let name = ServerName::IpAddress(self.addr.ip().into());
         let conn = rustls::ClientConnection::new(self.config.clone(), name).ok()?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         exchange(&mut tls, self.addr, path)
@@ -79,7 +84,7 @@ impl TlsProbe {
         json: Option<&[u8]>,
     ) -> Option<(u16, Vec<u8>)> {
         let tcp = connect(self.addr)?;
-        let name = ServerName::IpAddress(Ipv4Addr::LOCALHOST.into());
+        let name = ServerName::IpAddress(self.addr.ip().into());
         let conn = rustls::ClientConnection::new(self.config.clone(), name).ok()?;
         let mut tls = rustls::StreamOwned::new(conn, tcp);
         let mut head = format!(

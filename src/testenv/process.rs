@@ -161,6 +161,12 @@ impl Proc {
         })
     }
 
+    /// SIGKILL at once (a crash: no graceful shutdown); reaps the child.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then SIGKILL after a grace period; always reaps the child.
     pub(crate) fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {

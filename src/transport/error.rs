@@ -145,6 +145,14 @@ pub enum TransportError {
         #[source]
         source: BoxError,
     },
+    /// An extra API server endpoint cannot be used.
+    #[error("API server endpoint {url} cannot be used: {reason}")]
+    InvalidEndpoint {
+        /// The endpoint (credentials redacted).
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Connecting to the server (or the proxy) failed.
     #[error("connecting to {url} failed")]
     Connect {

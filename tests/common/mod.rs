@@ -80,6 +80,22 @@ fn current_test() -> String {
 }
 
 /// The API server's port (of `env.server_url()`).
+/// A control plane of its own whose old resource versions expire quickly (no watch cache,
+/// etcd compaction every second), for tests that need `410 Gone`.
+pub async fn compacting_control_plane(binaries: testenv::Binaries) -> TestEnv {
+    tokio::task::spawn_blocking(move || {
+        TestEnv::builder()
+            .binaries(binaries)
+            .controller_manager(false)
+            .apiserver_arg("--watch-cache=false")
+            .apiserver_arg("--etcd-compaction-interval=1s")
+            .start()
+    })
+    .await
+    .unwrap()
+    .expect("a compacting control plane")
+}
+
 pub fn apiserver_port(env: &TestEnv) -> u16 {
     env.server_url()
         .parse::<url::Url>()

@@ -151,6 +151,10 @@ pub struct IssuerState {
     pub answer: Mutex<(String, Option<String>)>,
     /// How the last accepted request authenticated the client: "basic" or "body".
     pub last_client_auth: Mutex<String>,
+    /// Answer `POST /token` with `307` to this location instead.
+    pub redirect_token: Mutex<Option<String>>,
+    /// Pad the discovery document to this many bytes.
+    pub discovery_padding: AtomicUsize,
 }
 
 /// A local OIDC issuer over TLS: `/.well-known/openid-configuration` and `/token`.
@@ -242,14 +246,22 @@ async fn handle(
     match (req.method().as_str(), req.uri().path()) {
         ("GET", "/.well-known/openid-configuration") => {
             st.discovery_hits.fetch_add(1, Ordering::SeqCst);
+            let padding = "x".repeat(st.discovery_padding.load(Ordering::SeqCst));
             reply(
                 200,
-                serde_json::json!({"issuer": base, "token_endpoint": format!("{base}/token")})
+                serde_json::json!({"issuer": base, "token_endpoint": format!("{base}/token"), "padding": padding})
                     .to_string(),
             )
         }
         ("POST", "/token") => {
             st.token_hits.fetch_add(1, Ordering::SeqCst);
+            if let Some(location) = st.redirect_token.lock().unwrap().clone() {
+                return hyper::Response::builder()
+                    .status(307)
+                    .header("location", location)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+            }
             let basic = req
                 .headers()
                 .get("authorization")

@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask test`, `cargo xtask demo`, `cargo xtask bench`,
-//! `cargo xtask testenv-install`, `cargo xtask testenv start|stop|status`.
+//! `cargo xtask codegen-protobuf`, `cargo xtask testenv-install`, `cargo xtask testenv start|stop|status`.
 
 mod bench;
 mod bench_proxy;
+mod codegen;
+mod codegen_sources;
 mod demo;
 mod test;
 mod testenv;
@@ -21,6 +23,9 @@ commands:
                           arguments also runs `bench proxy`
   bench proxy [--requests N] [--rounds R]
                           our proxy vs kubectl proxy vs direct, into docs/performance.md
+  codegen-protobuf [--check]
+                          regenerate src/codec/generated (protobuf decoders) from the Kubernetes
+                          modules' generated.proto files; --check fails when the committed code is stale
   testenv-install         build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into the cache (what is missing)
   testenv start [--dir D] start a control plane in the background and print `export KUBECONFIG=…`
   testenv stop [--dir D]  stop it and remove its state
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(&[]).and_then(|()| bench_proxy::run(&[])),
         ["bench", "proxy", rest @ ..] => bench_proxy::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
+        ["codegen-protobuf", rest @ ..] => codegen::run(rest),
         ["testenv-install"] => testenv::install(),
         ["testenv", sub, rest @ ..] => testenv::command(sub, rest),
         ["help" | "--help" | "-h"] => {

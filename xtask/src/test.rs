@@ -21,6 +21,8 @@ pub fn run() -> Result {
         ],
         &[],
     )?;
+    // The generated protobuf decoders must equal a fresh generation from the pinned modules.
+    crate::codegen::run(&["--check"])?;
     let binaries = ensure_binaries()?;
     eprintln!("control-plane binaries: {}", binaries.dir().display());
     // A private directory for the tests' control planes: every control plane the tests start lives below it, so the

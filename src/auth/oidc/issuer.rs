@@ -1,7 +1,7 @@
 //! Talking to the OIDC issuer: TLS trust, discovery, and the refresh-token grant.
 
 use crate::auth::error::OidcError;
-use crate::secret::SecretString;
+use crate::secret::{SecretString, redact_userinfo};
 use base64::Engine;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -22,6 +22,10 @@ pub(crate) enum IdpCa {
 }
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most bytes read of an issuer's discovery document or token response (1 MiB); a
+/// longer answer is [`OidcError::ResponseTooLarge`]. Real answers are a few KiB.
+pub const MAX_ISSUER_RESPONSE: usize = 1024 * 1024;
 
 /// An HTTPS client that trusts `ca` (never anything less).
 pub(crate) fn http_client(ca: &IdpCa) -> Result<reqwest::Client, OidcError> {
@@ -58,6 +62,9 @@ pub(crate) fn http_client(ca: &IdpCa) -> Result<reqwest::Client, OidcError> {
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(REQUEST_TIMEOUT)
+        // A redirect could carry the refresh token's form body or the client secret to
+        // another host: the issuer's own URLs are used as they are, never followed.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| OidcError::HttpClient {
             source: Box::new(e),
@@ -78,9 +85,24 @@ fn roots(pem: &[u8]) -> Result<rustls::RootCertStore, OidcError> {
 
 fn request_error(url: &str, e: reqwest::Error) -> OidcError {
     OidcError::Request {
-        url: url.to_owned(),
+        url: redact_userinfo(url),
         source: Box::new(e.without_url()),
     }
+}
+
+/// The body of a successful answer, at most [`MAX_ISSUER_RESPONSE`] bytes.
+async fn read_bounded(url: &str, mut response: reqwest::Response) -> Result<Vec<u8>, OidcError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| request_error(url, e))? {
+        if body.len() + chunk.len() > MAX_ISSUER_RESPONSE {
+            return Err(OidcError::ResponseTooLarge {
+                url: redact_userinfo(url),
+                limit: MAX_ISSUER_RESPONSE,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The issuer's `token_endpoint` from `<issuer>/.well-known/openid-configuration`.
@@ -100,16 +122,18 @@ pub(crate) async fn token_endpoint(
     let status = response.status();
     if !status.is_success() {
         return Err(OidcError::Status {
-            url,
+            url: redact_userinfo(&url),
             status: status.as_u16(),
         });
     }
-    let body = response.bytes().await.map_err(|e| request_error(&url, e))?;
+    let body = read_bounded(&url, response).await?;
     serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("token_endpoint")?.as_str().map(str::to_owned))
         .filter(|e| !e.is_empty())
-        .ok_or(OidcError::NoTokenEndpoint { url })
+        .ok_or_else(|| OidcError::NoTokenEndpoint {
+            url: redact_userinfo(&url),
+        })
 }
 
 /// Tokens returned by a refresh.
@@ -181,12 +205,9 @@ pub(crate) async fn refresh(
             }
             break;
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| request_error(token_url, e))?;
+        let body = read_bounded(token_url, response).await?;
         let no_id_token = || OidcError::NoIdToken {
-            url: token_url.to_owned(),
+            url: redact_userinfo(token_url),
         };
         let json: Value = serde_json::from_slice(&body).map_err(|_| no_id_token())?;
         let id_token = json
@@ -205,7 +226,7 @@ pub(crate) async fn refresh(
         });
     }
     Err(OidcError::Status {
-        url: token_url.to_owned(),
+        url: redact_userinfo(token_url),
         status: last_status,
     })
 }

@@ -6,9 +6,10 @@ mod persist;
 use super::error::OidcError;
 use super::{AuthError, AuthProvider, BoxFuture, Credential};
 use crate::config::AuthProviderConfig;
-use crate::secret::SecretString;
+use crate::secret::{SecretString, redact_userinfo};
 use base64::Engine;
 use issuer::IdpCa;
+pub use issuer::MAX_ISSUER_RESPONSE;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,10 +21,14 @@ pub const OIDC_EXPIRY_DELTA: Duration = Duration::from_secs(10);
 /// through `<idp-issuer-url>/.well-known/openid-configuration`, over TLS trusting
 /// `idp-certificate-authority(-data)` or else the system roots), and writes the new
 /// `id-token` (and a rotated `refresh-token`) back to the kubeconfig file the user entry
-/// came from.
+/// came from: under kubectl's `<file>.lock`, through symlinks to the real file, and in
+/// place when the file cannot be replaced by a rename (a bind mount). When writing fails
+/// the fresh tokens are still used from memory (a WARN log says why, without secrets);
+/// kubectl would fail the request instead.
 ///
 /// The `id-token` is decoded, not verified (as client-go does): the API server verifies it.
-#[derive(Debug)]
+///
+/// `Debug` shows the issuer URL without user name and password, and no token or secret.
 pub struct OidcProvider {
     issuer_url: String,
     client_id: String,
@@ -33,6 +38,19 @@ pub struct OidcProvider {
     user_name: Option<String>,
     tokens: tokio::sync::Mutex<Tokens>,
     http: tokio::sync::OnceCell<reqwest::Client>,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("issuer_url", &redact_userinfo(&self.issuer_url))
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("ca", &self.ca)
+            .field("origin_file", &self.origin_file)
+            .field("user_name", &self.user_name)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -109,7 +127,11 @@ impl OidcProvider {
             .get_or_try_init(|| async { issuer::http_client(&self.ca) })
             .await?;
         let token_url = issuer::token_endpoint(http, &self.issuer_url).await?;
-        tracing::debug!(issuer = %self.issuer_url, token_endpoint = %token_url, "refreshing the OIDC id-token");
+        tracing::debug!(
+            issuer = %redact_userinfo(&self.issuer_url),
+            token_endpoint = %redact_userinfo(&token_url),
+            "refreshing the OIDC id-token"
+        );
         let fresh = issuer::refresh(
             http,
             &token_url,
@@ -122,7 +144,9 @@ impl OidcProvider {
             source_name: "id_token returned by the issuer",
         })?;
         let rotated = fresh.refresh_token.filter(|r| r != &refresh_token);
-        // Persist first and only then update memory (client-go's order).
+        // Write back first, then update memory (client-go's order). Unlike client-go, a
+        // failed write does not fail the request: the issuer may have rotated the
+        // refresh-token, so the fresh tokens are kept in memory either way.
         if let (Some(path), Some(user)) = (&self.origin_file, &self.user_name) {
             let mut updates = vec![("id-token", fresh.id_token.clone())];
             if let Some(r) = &rotated {
@@ -138,12 +162,22 @@ impl OidcProvider {
             })
             .await
             .unwrap_or_else(|join| Err(std::io::Error::other(join).into()));
-            written.map_err(|source| OidcError::Persist {
-                path: path.clone(),
-                user: user.clone(),
-                source,
-            })?;
-            tracing::debug!(path = %path.display(), user = %user, "wrote refreshed OIDC tokens back");
+            match written {
+                Ok(()) => {
+                    tracing::debug!(path = %path.display(), user = %user, "wrote refreshed OIDC tokens back")
+                }
+                Err(source) => {
+                    let error = OidcError::Persist {
+                        path: path.clone(),
+                        user: user.clone(),
+                        source,
+                    };
+                    tracing::warn!(
+                        error = %crate::discovery::error_chain(&error),
+                        "keeping the refreshed OIDC tokens in memory only"
+                    );
+                }
+            }
         }
         tokens.id_token = Some(fresh.id_token.clone());
         if let Some(r) = rotated {

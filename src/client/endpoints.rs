@@ -1,0 +1,537 @@
+//! The API server endpoints behind one [`Client`](super::Client): the cluster URL plus
+//! the extra addresses given to [`ClientBuilder::endpoints`](super::ClientBuilder::endpoints),
+//! their health, and the choice of endpoint per request.
+//!
+//! Each endpoint has its own HTTP stack (connection pool). TLS on every endpoint is
+//! verified against one name — the `tls-server-name`, else the cluster URL's host — and
+//! that name is sent as SNI when it is a DNS name (the `tls-server-name` mechanism of
+//! [`super::sni`]), whatever address is dialled.
+//!
+//! Health is passive first: a connection that cannot be made or is lost, or a burst of
+//! 5xx/429 answers, ejects the endpoint. An ejected endpoint is probed with
+//! `GET /readyz` once its backoff expires (doubling on each failed probe) and
+//! re-admitted on `200`. Requests pick between two random healthy endpoints the one with
+//! fewer requests outstanding; if none is healthy, the one whose probe is due soonest
+//! is tried anyway (failing closed would turn a detection error into an outage).
+
+use super::sni::SniRewrite;
+use super::stack::{Stack, StackSettings};
+use crate::auth::ClientIdentity;
+use crate::transport::TransportError;
+use http::HeaderValue;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How many 5xx or 429 answers in a row eject an endpoint.
+pub const ERROR_BURST: u32 = 5;
+/// The first wait before an ejected endpoint is probed.
+pub const FIRST_PROBE_DELAY: Duration = Duration::from_millis(250);
+/// The longest wait between probes of an ejected endpoint.
+pub const MAX_PROBE_DELAY: Duration = Duration::from_secs(5);
+/// How long a `/readyz` probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why an endpoint's health changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HealthReason {
+    /// A connection to it could not be established.
+    ConnectFailed,
+    /// A connection to it broke (reset, closed, HTTP/2 GOAWAY) during an exchange.
+    ConnectionLost,
+    /// It answered [`ERROR_BURST`] 5xx or 429 responses in a row.
+    ErrorBurst,
+    /// A `/readyz` probe did not answer `200`.
+    ProbeFailed,
+    /// A `/readyz` probe answered `200`.
+    ProbeSucceeded,
+    /// A request sent to it while ejected (no endpoint was healthy) succeeded.
+    RequestSucceeded,
+}
+
+/// A change of an endpoint's health, given to
+/// [`ClientBuilder::on_endpoint_health`](super::ClientBuilder::on_endpoint_health) and
+/// logged at `info` level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointEvent {
+    /// The endpoint (`scheme://host:port`).
+    pub endpoint: String,
+    /// Whether it is now healthy (re-admitted) or ejected.
+    pub healthy: bool,
+    /// Why.
+    pub reason: HealthReason,
+}
+
+/// A snapshot of one endpoint, from [`Client::endpoints`](super::Client::endpoints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStatus {
+    /// The endpoint (`scheme://host:port`).
+    pub endpoint: String,
+    /// Whether requests are balanced onto it (not ejected).
+    pub healthy: bool,
+    /// Requests sent to it whose response head has not arrived yet.
+    pub outstanding: usize,
+    /// Requests it answered (any status) since the client was built.
+    pub answered: u64,
+}
+
+pub(crate) type HealthCallback = Arc<dyn Fn(&EndpointEvent) + Send + Sync>;
+
+struct Health {
+    healthy: bool,
+    /// Bumped on every ejection and re-admission: an outcome of a request sent before
+    /// the last change says nothing about the endpoint's current state.
+    changes: u64,
+    /// 5xx/429 answers in a row.
+    errors: u32,
+    /// The wait before the next probe, doubling per failed probe.
+    delay: Duration,
+    next_probe: Instant,
+    probing: bool,
+}
+
+/// One API server address and its connection pool.
+pub(crate) struct Endpoint {
+    pub(crate) index: usize,
+    /// `scheme://host:port`, for logs and events.
+    pub(crate) shown: String,
+    origin: url::Url,
+    pub(crate) stack: Stack,
+    outstanding: AtomicUsize,
+    answered: AtomicU64,
+    health: Mutex<Health>,
+}
+
+/// Counts a request as outstanding on an endpoint while alive.
+pub(crate) struct InFlight<'a> {
+    endpoint: &'a Endpoint,
+    seen: Seen,
+}
+
+impl InFlight<'_> {
+    /// The endpoint's health as the request was sent.
+    pub(crate) fn seen(&self) -> Seen {
+        self.seen
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.endpoint.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An endpoint's health generation when a request was sent to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seen(u64);
+
+impl Endpoint {
+    pub(crate) fn start(&self) -> InFlight<'_> {
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            endpoint: self,
+            seen: Seen(lock(&self.health).changes),
+        }
+    }
+
+    fn is_healthy(&self) -> bool {
+        lock(&self.health).healthy
+    }
+}
+
+/// Every endpoint of a client.
+pub(crate) struct EndpointSet {
+    endpoints: Vec<Arc<Endpoint>>,
+    cluster: url::Url,
+    rng: AtomicU64,
+    on_health: Option<HealthCallback>,
+}
+
+impl fmt::Debug for EndpointSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.endpoints.iter().map(|e| &e.shown))
+            .finish()
+    }
+}
+
+/// `scheme://host[:port]`: never the user information, path or query.
+fn origin_of(url: &url::Url) -> String {
+    let host = url.host().map(|h| h.to_string()).unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl EndpointSet {
+    /// The cluster URL's endpoint (with `primary`, the client's existing stack) and one
+    /// per extra address.
+    pub(crate) fn new(
+        cluster: &url::Url,
+        primary: Stack,
+        settings: &StackSettings,
+        extra: &[url::Url],
+        on_health: Option<HealthCallback>,
+    ) -> Result<Self, TransportError> {
+        let mut endpoints = vec![endpoint(0, cluster.clone(), primary)];
+        if !extra.is_empty() {
+            let name = verified_name(cluster, settings)?;
+            for url in extra {
+                check_extra(cluster, url)?;
+                if endpoints.iter().any(|e| e.origin_eq(url)) {
+                    continue;
+                }
+                let mut s = settings.clone();
+                s.tls.tls_server_name = Some(name.clone());
+                s.sni = SniRewrite::new(url, Some(&name));
+                let stack = Stack::new(s)?;
+                endpoints.push(endpoint(endpoints.len(), url.clone(), stack));
+            }
+        }
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+            | 1;
+        Ok(Self {
+            endpoints,
+            cluster: cluster.clone(),
+            rng: AtomicU64::new(seed),
+            on_health,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    pub(crate) fn primary(&self) -> &Arc<Endpoint> {
+        &self.endpoints[0]
+    }
+
+    /// Whether `url` addresses the cluster (so any endpoint may serve it).
+    pub(crate) fn is_cluster(&self, url: &url::Url) -> bool {
+        self.endpoints[0].origin_eq(url)
+    }
+
+    /// `url` (addressed to the cluster) sent to `endpoint`: its scheme, host and port.
+    pub(crate) fn target(&self, endpoint: &Endpoint, url: &url::Url) -> url::Url {
+        let mut t = url.clone();
+        if endpoint.index != 0 {
+            // Both are valid https/http URLs with hosts, checked at build time.
+            let _ = t.set_host(endpoint.origin.host_str());
+            let _ = t.set_port(endpoint.origin.port());
+        }
+        endpoint.stack.connect_url(&t).unwrap_or(t)
+    }
+
+    fn random(&self) -> u64 {
+        // xorshift64*: cheap, and only spreads load.
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.store(x, Ordering::Relaxed);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// The endpoint for the next try, never one in `exclude` (`None` when all are).
+    pub(crate) fn pick(&self, exclude: &[usize]) -> Option<Arc<Endpoint>> {
+        if self.endpoints.len() == 1 {
+            return (!exclude.contains(&0)).then(|| self.endpoints[0].clone());
+        }
+        let open: Vec<&Arc<Endpoint>> = self
+            .endpoints
+            .iter()
+            .filter(|e| !exclude.contains(&e.index))
+            .collect();
+        let healthy: Vec<&Arc<Endpoint>> =
+            open.iter().copied().filter(|e| e.is_healthy()).collect();
+        match healthy.len() {
+            0 => open
+                .into_iter()
+                .min_by_key(|e| lock(&e.health).next_probe)
+                .cloned(),
+            1 => Some(healthy[0].clone()),
+            n => {
+                let r = self.random();
+                let a = (r % n as u64) as usize;
+                let b = (a + 1 + ((r >> 32) % (n as u64 - 1)) as usize) % n;
+                let (ea, eb) = (healthy[a], healthy[b]);
+                let chosen = if eb.outstanding.load(Ordering::Relaxed)
+                    < ea.outstanding.load(Ordering::Relaxed)
+                {
+                    eb
+                } else {
+                    ea
+                };
+                Some(chosen.clone())
+            }
+        }
+    }
+
+    fn emit(&self, endpoint: &Endpoint, healthy: bool, reason: HealthReason) {
+        emit(self.on_health.as_ref(), endpoint, healthy, reason);
+    }
+
+    /// A connection-level failure on `endpoint` of a request sent when its health was
+    /// `seen`: eject it, unless its health changed since (a stale connection of an
+    /// ejected and re-admitted endpoint proves nothing about the new state).
+    pub(crate) fn connection_failed(&self, endpoint: &Endpoint, reason: HealthReason, seen: Seen) {
+        if self.endpoints.len() == 1 || Seen(lock(&endpoint.health).changes) != seen {
+            return;
+        }
+        if eject(endpoint, false) {
+            self.emit(endpoint, false, reason);
+        }
+    }
+
+    /// `endpoint` answered with `status` a request sent when its health was `seen`. A
+    /// success re-admits an ejected endpoint only if the request was sent after the
+    /// ejection (a request already in flight on a draining server proves nothing).
+    pub(crate) fn answered(&self, endpoint: &Endpoint, status: http::StatusCode, seen: Seen) {
+        endpoint.answered.fetch_add(1, Ordering::Relaxed);
+        if self.endpoints.len() == 1 {
+            return;
+        }
+        let bad = status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS;
+        let mut h = lock(&endpoint.health);
+        if bad {
+            h.errors += 1;
+            if h.healthy && h.errors >= ERROR_BURST {
+                drop(h);
+                if eject(endpoint, false) {
+                    self.emit(endpoint, false, HealthReason::ErrorBurst);
+                }
+            }
+            return;
+        }
+        h.errors = 0;
+        if !h.healthy && !h.probing && Seen(h.changes) == seen {
+            admit(&mut h);
+            drop(h);
+            self.emit(endpoint, true, HealthReason::RequestSucceeded);
+        }
+    }
+
+    /// Starts a `/readyz` probe of every ejected endpoint whose backoff has expired
+    /// (needs a Tokio runtime; without one the endpoints wait for a request to
+    /// succeed). Probes carry the client's credential.
+    pub(crate) fn start_due_probes(
+        &self,
+        authorization: Option<&HeaderValue>,
+        identity: Option<&ClientIdentity>,
+    ) {
+        if self.endpoints.len() == 1 {
+            return;
+        }
+        let now = Instant::now();
+        for ep in &self.endpoints {
+            {
+                let mut h = lock(&ep.health);
+                if h.healthy || h.probing || h.next_probe > now {
+                    continue;
+                }
+                let Ok(handle) = tokio::runtime::Handle::try_current() else {
+                    return;
+                };
+                h.probing = true;
+                let probe = Probe {
+                    endpoint: ep.clone(),
+                    url: self.target(ep, &readyz_url(&self.cluster)),
+                    authorization: authorization.cloned(),
+                    identity: identity.cloned(),
+                    on_health: self.on_health.clone(),
+                };
+                handle.spawn(probe.run());
+            }
+        }
+    }
+
+    /// A snapshot of every endpoint, the cluster URL's first.
+    pub(crate) fn statuses(&self) -> Vec<EndpointStatus> {
+        self.endpoints
+            .iter()
+            .map(|e| EndpointStatus {
+                endpoint: e.shown.clone(),
+                healthy: e.is_healthy(),
+                outstanding: e.outstanding.load(Ordering::Relaxed),
+                answered: e.answered.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+}
+
+fn readyz_url(cluster: &url::Url) -> url::Url {
+    let mut u = cluster.clone();
+    let path = format!("{}/readyz", cluster.path().trim_end_matches('/'));
+    u.set_path(&path);
+    u.set_query(None);
+    u
+}
+
+fn endpoint(index: usize, origin: url::Url, stack: Stack) -> Arc<Endpoint> {
+    Arc::new(Endpoint {
+        index,
+        shown: origin_of(&origin),
+        origin,
+        stack,
+        outstanding: AtomicUsize::new(0),
+        answered: AtomicU64::new(0),
+        health: Mutex::new(Health {
+            healthy: true,
+            changes: 0,
+            errors: 0,
+            delay: FIRST_PROBE_DELAY,
+            next_probe: Instant::now(),
+            probing: false,
+        }),
+    })
+}
+
+impl Endpoint {
+    fn origin_eq(&self, url: &url::Url) -> bool {
+        url.scheme() == self.origin.scheme()
+            && url.host() == self.origin.host()
+            && url.port_or_known_default() == self.origin.port_or_known_default()
+    }
+}
+
+/// Ejects `endpoint` (or, after a failed probe, keeps it ejected with a longer wait).
+/// Whether it was healthy before.
+fn eject(endpoint: &Endpoint, after_probe: bool) -> bool {
+    let mut h = lock(&endpoint.health);
+    let was = h.healthy;
+    if was {
+        h.delay = FIRST_PROBE_DELAY;
+    } else if after_probe {
+        h.delay = (h.delay * 2).min(MAX_PROBE_DELAY);
+    }
+    if was {
+        h.changes += 1;
+    }
+    h.healthy = false;
+    h.errors = 0;
+    h.next_probe = Instant::now() + h.delay;
+    was
+}
+
+fn admit(h: &mut Health) {
+    h.changes += 1;
+    h.healthy = true;
+    h.errors = 0;
+    h.delay = FIRST_PROBE_DELAY;
+}
+
+fn emit(on_health: Option<&HealthCallback>, ep: &Endpoint, healthy: bool, reason: HealthReason) {
+    if healthy {
+        tracing::info!(endpoint = %ep.shown, ?reason, "API server endpoint re-admitted");
+    } else {
+        tracing::info!(endpoint = %ep.shown, ?reason, "API server endpoint ejected");
+    }
+    if let Some(cb) = on_health {
+        cb(&EndpointEvent {
+            endpoint: ep.shown.clone(),
+            healthy,
+            reason,
+        });
+    }
+}
+
+/// One `/readyz` probe of an ejected endpoint.
+struct Probe {
+    endpoint: Arc<Endpoint>,
+    url: url::Url,
+    authorization: Option<HeaderValue>,
+    identity: Option<ClientIdentity>,
+    on_health: Option<HealthCallback>,
+}
+
+impl Probe {
+    async fn run(self) {
+        let ok = self.send().await;
+        let ep = &self.endpoint;
+        let mut h = lock(&ep.health);
+        h.probing = false;
+        if h.healthy {
+            return;
+        }
+        if ok {
+            admit(&mut h);
+            drop(h);
+            emit(
+                self.on_health.as_ref(),
+                ep,
+                true,
+                HealthReason::ProbeSucceeded,
+            );
+        } else {
+            drop(h);
+            eject(ep, true);
+            tracing::debug!(endpoint = %ep.shown, "readiness probe failed; endpoint stays ejected");
+        }
+    }
+
+    async fn send(&self) -> bool {
+        let Ok(built) = self.endpoint.stack.current(self.identity.as_ref()) else {
+            return false;
+        };
+        let mut req = built.http.get(self.url.clone()).timeout(PROBE_TIMEOUT);
+        if let Some(a) = &self.authorization {
+            req = req.header(http::header::AUTHORIZATION, a.clone());
+        }
+        matches!(req.send().await, Ok(r) if r.status() == http::StatusCode::OK)
+    }
+}
+
+/// The name every endpoint's certificate is verified against: the `tls-server-name`,
+/// else the cluster URL's host.
+fn verified_name(cluster: &url::Url, settings: &StackSettings) -> Result<String, TransportError> {
+    if let Some(name) = &settings.tls.tls_server_name {
+        return Ok(name.clone());
+    }
+    match cluster.host() {
+        Some(url::Host::Domain(d)) => Ok(d.to_owned()),
+        Some(url::Host::Ipv4(ip)) => Ok(ip.to_string()),
+        Some(url::Host::Ipv6(ip)) => Ok(ip.to_string()),
+        None => Err(TransportError::InvalidEndpoint {
+            url: super::url::for_display(cluster),
+            reason: "the cluster URL has no host",
+        }),
+    }
+}
+
+fn check_extra(cluster: &url::Url, url: &url::Url) -> Result<(), TransportError> {
+    let reason = if url.scheme() != cluster.scheme() {
+        Some("its scheme differs from the cluster URL's")
+    } else if url.host().is_none() {
+        Some("it has no host")
+    } else if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        Some(
+            "it has a path or query (endpoints are scheme://host:port; the cluster URL's path applies)",
+        )
+    } else if !url.username().is_empty() || url.password().is_some() {
+        Some("it carries user information")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(TransportError::InvalidEndpoint {
+            url: super::url::for_display(url),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+#[path = "endpoints_tests.rs"]
+mod tests;

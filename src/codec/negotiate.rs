@@ -1,0 +1,68 @@
+//! Content negotiation of [`Api`] for built-in kinds: ask for protobuf with JSON as the
+//! fallback, and decode whichever the server answered.
+
+use super::{ProtobufError, decode, decode_list};
+use crate::api::{Api, ObjectList, RequestError, Resource};
+use crate::client::WireFormat;
+use crate::client::response::decode_json;
+use crate::error::Error;
+use http::header::{ACCEPT, HeaderValue};
+use serde::de::DeserializeOwned;
+
+/// `Accept` of a protobuf read: protobuf, else JSON (a custom resource, an aggregated
+/// API without protobuf).
+pub(crate) const ACCEPT_PROTOBUF: &str = "application/vnd.kubernetes.protobuf, application/json";
+/// `Accept` of a protobuf watch.
+pub(crate) const ACCEPT_PROTOBUF_WATCH: &str =
+    "application/vnd.kubernetes.protobuf;stream=watch, application/json";
+
+type Built = Result<http::Request<Vec<u8>>, RequestError>;
+
+fn error<T>(url: String, source: ProtobufError) -> Error {
+    Error::DecodeProtobuf {
+        url,
+        type_name: std::any::type_name::<T>(),
+        source,
+    }
+}
+
+impl<K: Resource + DeserializeOwned + 'static> Api<K> {
+    /// Whether reads of `K` ask for protobuf.
+    pub(crate) fn uses_protobuf(&self) -> bool {
+        self.client.wire_format() == WireFormat::Protobuf && super::supports::<K>()
+    }
+
+    /// Sends a `GET` of one object asking for protobuf.
+    pub(crate) async fn get_negotiated(&self, req: Built) -> Result<K, Error> {
+        let mut req = req?;
+        req.headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
+        let url = req.uri().to_string();
+        let (bytes, protobuf) = self.client.request_negotiated(req).await?;
+        if protobuf {
+            decode::<K>(&bytes).map_err(|e| error::<K>(url, e))
+        } else {
+            decode_json(&bytes, url)
+        }
+    }
+
+    /// Sends a list `GET` asking for protobuf.
+    pub(crate) async fn list_negotiated(&self, req: Built) -> Result<ObjectList<K>, Error> {
+        let mut req = req?;
+        req.headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
+        let url = req.uri().to_string();
+        let (bytes, protobuf) = self.client.request_negotiated(req).await?;
+        if protobuf {
+            decode_list::<K>(&bytes).map_err(|e| error::<ObjectList<K>>(url, e))
+        } else {
+            decode_json(&bytes, url)
+        }
+    }
+}
+
+/// Makes a watch request ask for a protobuf stream.
+pub(crate) fn accept_protobuf_watch(req: &mut http::Request<Vec<u8>>) {
+    req.headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF_WATCH));
+}
