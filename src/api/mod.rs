@@ -62,8 +62,10 @@ pub use params::{
     PatchParams, PostParams, Preconditions, PropagationPolicy, VersionMatch, WatchParams,
 };
 pub use remote::{
-    AttachParams, AttachedProcess, DEFAULT_CONTAINER_ANNOTATION, ExitStatus, PORTFORWARD_PROTOCOL,
-    PROTOCOL_V4, PROTOCOL_V5, PortStream, Portforwarder, ProcessOutput, ProcessStdin, StreamError,
+    AttachParams, AttachedProcess, DEFAULT_CONTAINER_ANNOTATION, DEFAULT_MAX_LOG_REQUESTS,
+    ExitStatus, LogLine, LogSelection, LogStream, MAX_LINE, PORTFORWARD_PROTOCOL, PROTOCOL_V4,
+    PROTOCOL_V5, PortStream, Portforwarder, ProcessOutput, ProcessStdin,
+    SELECTOR_DEFAULT_TAIL_LINES, StreamError,
 };
 pub(crate) use request::collection_path;
 pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request};

@@ -78,6 +78,17 @@ pub enum StreamError {
         /// The kubelet's message.
         message: String,
     },
+    /// Following these logs needs more concurrent streams than allowed (kubectl's
+    /// `--max-log-requests` check, same numbers).
+    #[error(
+        "you are attempting to follow {requested} log streams, but maximum allowed concurrency is {max}; raise LogSelection::max_log_requests (kubectl --max-log-requests) to increase the limit"
+    )]
+    TooManyLogStreams {
+        /// The streams the pods and containers need.
+        requested: usize,
+        /// [`LogSelection::max_log_requests`](super::LogSelection::max_log_requests).
+        max: usize,
+    },
     /// A port-forward data channel did not start with the expected port number.
     #[error("the server's port-forward stream for port {port} did not start with that port")]
     PortMismatch {

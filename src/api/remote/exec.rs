@@ -358,7 +358,7 @@ impl Api<Pod> {
 /// The annotation naming the container kubectl uses by default.
 pub const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
 
-fn default_container_of(pod: &Pod) -> Option<String> {
+pub(crate) fn default_container_of(pod: &Pod) -> Option<String> {
     let annotated = pod
         .metadata
         .annotations

@@ -3,6 +3,7 @@
 
 mod error;
 mod exec;
+mod logs;
 mod portforward;
 mod ws;
 
@@ -10,5 +11,9 @@ pub use error::StreamError;
 pub use exec::{
     AttachParams, AttachedProcess, DEFAULT_CONTAINER_ANNOTATION, ExitStatus, PROTOCOL_V4,
     PROTOCOL_V5, ProcessOutput, ProcessStdin,
+};
+pub use logs::{
+    DEFAULT_MAX_LOG_REQUESTS, LogLine, LogSelection, LogStream, MAX_LINE,
+    SELECTOR_DEFAULT_TAIL_LINES,
 };
 pub use portforward::{PORTFORWARD_PROTOCOL, PortStream, Portforwarder};
