@@ -89,6 +89,59 @@ pub enum StreamError {
         /// [`LogSelection::max_log_requests`](super::LogSelection::max_log_requests).
         max: usize,
     },
+    /// A local file or directory to copy into a pod could not be read.
+    #[error("reading {path} to copy it failed")]
+    CopySource {
+        /// The local path.
+        path: std::path::PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// A local file or directory of a copy out of a pod could not be written.
+    #[error("writing {path} while copying from the pod failed")]
+    CopyDestination {
+        /// The local path.
+        path: std::path::PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// A local file changed size while it was being copied into a pod.
+    #[error("{path} changed while it was being copied")]
+    SourceChanged {
+        /// The local path.
+        path: std::path::PathBuf,
+    },
+    /// The tar stream from the pod is not a valid archive.
+    #[error("the tar stream from the pod is not a valid archive")]
+    Tar(#[source] std::io::Error),
+    /// The pod's tar stream has an entry that is not below the copied path: it was
+    /// tampered with (kubectl: "tar contents corrupted").
+    #[error("the pod's tar stream has the entry {entry:?}, outside the copied path {prefix:?}")]
+    TarOutsidePath {
+        /// The entry's name.
+        entry: String,
+        /// The copied path as tar names it.
+        prefix: String,
+    },
+    /// `tar` in the container failed (its exit code when the server reported one, and
+    /// the start of its stderr).
+    #[error("tar in the container failed (exit code {}): {stderr}", code.map_or("unknown".to_owned(), |c| c.to_string()))]
+    RemoteTar {
+        /// The exit code, when known.
+        code: Option<i32>,
+        /// The first 4 KiB of its stderr.
+        stderr: String,
+    },
+    /// The server speaks `v4.channel.k8s.io`, which cannot close stdin, so the
+    /// container's `tar` would never see the upload end.
+    #[error("the server cannot close stdin (v4.channel.k8s.io); copy with UploadEnd::ByteCount")]
+    StdinNotClosable,
+    /// A `kubectl cp` file spec is not `[NAMESPACE/]POD:PATH` or a local path.
+    #[error("the copy location {spec:?} is not of the form [[namespace/]pod:]file/path")]
+    BadCopySpec {
+        /// The spec.
+        spec: String,
+    },
     /// A port-forward data channel did not start with the expected port number.
     #[error("the server's port-forward stream for port {port} did not start with that port")]
     PortMismatch {

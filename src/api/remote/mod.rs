@@ -1,12 +1,15 @@
 //! Streams to and from pods through the API server: `exec`, `attach` (WebSocket,
 //! `v5.channel.k8s.io` with `v4.channel.k8s.io` fallback) and `portforward` — see `docs/streaming.md`.
 
+mod cp;
 mod error;
 mod exec;
 mod logs;
 mod portforward;
+mod tar_io;
 mod ws;
 
+pub use cp::{CopyLocation, CopyParams, UploadEnd};
 pub use error::StreamError;
 pub use exec::{
     AttachParams, AttachedProcess, DEFAULT_CONTAINER_ANNOTATION, ExitStatus, PROTOCOL_V4,
@@ -17,3 +20,4 @@ pub use logs::{
     SELECTOR_DEFAULT_TAIL_LINES,
 };
 pub use portforward::{PORTFORWARD_PROTOCOL, PortStream, Portforwarder};
+pub use tar_io::{CopyReport, SkipReason, SkippedEntry};
