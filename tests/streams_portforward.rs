@@ -4,11 +4,13 @@
 #[path = "streams_support/mod.rs"]
 mod support;
 
-use k8s_client::api::{Api, StreamError};
+use k8s_client::api::{Api, ForwardTarget, PortMapping, StreamError};
 use k8s_client::testenv::{
     SHARED_FORWARDED_POD_PORT as ECHO, SHARED_FORWARDED_POD_PORT_2 as BANNER,
 };
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::Service;
 use std::io::{Read, Write};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -183,4 +185,198 @@ async fn missing_pod_is_an_api_error() {
     let err = pods.portforward("nope", &[ECHO]).await.expect_err("no pod");
     let api = err.api().expect("API error");
     assert_eq!(api.code, 404);
+}
+
+/// Creates `object` (any namespaced kind, as JSON) in `ns`.
+async fn create<K>(client: &k8s_client::Client, ns: &str, object: serde_json::Value)
+where
+    K: k8s_client::Resource<DynamicType = ()>
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    let object: K = serde_json::from_value(object).expect("object");
+    Api::<K>::namespaced(client.clone(), ns)
+        .create(&k8s_client::api::PostParams::default(), &object)
+        .await
+        .expect("create");
+}
+
+/// Resolves `target`, retrying while its pod is still being created and started.
+async fn resolve_when_running(
+    pods: &Api<Pod>,
+    target: &str,
+    mappings: &[&str],
+) -> k8s_client::api::ResolvedForward {
+    let target = ForwardTarget::parse(target).unwrap();
+    let mappings: Vec<PortMapping> = mappings
+        .iter()
+        .map(|m| PortMapping::parse(m).unwrap())
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        match pods.resolve_forward(&target, &mappings).await {
+            Ok(r) => return r,
+            Err(k8s_client::Error::Stream(
+                StreamError::NoPods { .. } | StreamError::PodNotRunning { .. },
+            )) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("{target}: {}", support::chain(&e)),
+        }
+    }
+}
+
+/// The container ports `kubectl port-forward TARGET MAPPINGS` announces
+/// ("Forwarding from 127.0.0.1:L -> R"), in order, or its error output.
+async fn kubectl_forward(
+    env: &k8s_client::testenv::TestEnv,
+    ns: &str,
+    target: &str,
+    mappings: &[&str],
+) -> Result<Vec<(u16, u16)>, String> {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", env.admin_kubeconfig().display()))
+        .args(["-n", ns, "port-forward", "--address=127.0.0.1", target])
+        .args(mappings)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl on PATH");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ports = Vec::new();
+    while ports.len() < mappings.len() {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("kubectl in time")
+            .expect("kubectl output");
+        let Some(line) = line else {
+            let out = child.wait_with_output().await.unwrap();
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        };
+        if let Some(rest) = line.strip_prefix("Forwarding from 127.0.0.1:") {
+            let (local, remote) = rest.split_once(" -> ").unwrap();
+            ports.push((local.parse().unwrap(), remote.parse().unwrap()));
+        }
+    }
+    child.kill().await.ok();
+    Ok(ports)
+}
+
+#[tokio::test]
+async fn services_and_workloads_resolve_to_a_running_pod_like_kubectl() {
+    let Some((env, pods)) = setup("pf-resolve").await else {
+        return;
+    };
+    let ns = pods.namespace().unwrap().to_owned();
+    let client = pods.client().clone();
+    support::running_pod(
+        &client,
+        &ns,
+        support::pod("echo-a", &["main"], &[("app", "echo")], &[ECHO, BANNER]),
+    )
+    .await;
+    create::<Service>(
+        &client,
+        &ns,
+        serde_json::json!({
+            "metadata": {"name": "echo"},
+            "spec": {"selector": {"app": "echo"}, "ports": [
+                {"name": "http", "port": 80, "targetPort": format!("p{ECHO}")},
+                {"name": "banner", "port": 81, "targetPort": BANNER},
+            ]}
+        }),
+    )
+    .await;
+    create::<Service>(
+        &client,
+        &ns,
+        serde_json::json!({"metadata": {"name": "bare"}, "spec": {"ports": [{"port": 80}]}}),
+    )
+    .await;
+
+    // Service ports become the pod's container ports (named and numbered targetPorts).
+    let resolved = resolve_when_running(&pods, "svc/echo", &["80", ":banner", "5000:81"]).await;
+    assert_eq!(resolved.pod, "echo-a");
+    assert_eq!(
+        resolved.ports,
+        [(Some(80), ECHO), (None, BANNER), (Some(5000), BANNER)]
+    );
+    let theirs = kubectl_forward(env, &ns, "svc/echo", &[":80", ":banner"])
+        .await
+        .unwrap();
+    let theirs: Vec<u16> = theirs.iter().map(|(_, remote)| *remote).collect();
+    assert_eq!(theirs, [ECHO, BANNER]);
+    let mut pf = pods.portforward(&resolved.pod, &[ECHO]).await.unwrap();
+    let mut stream = pf.take_stream(ECHO).unwrap();
+    assert_eq!(
+        echo_through(&mut stream, b"through the service").await,
+        b"through the service"
+    );
+
+    // kubectl's messages for what cannot be resolved.
+    for (target, mapping) in [("svc/bare", "80"), ("svc/echo", "nada"), ("svc/echo", "99")] {
+        let err = pods
+            .resolve_forward(
+                &ForwardTarget::parse(target).unwrap(),
+                &[PortMapping::parse(mapping).unwrap()],
+            )
+            .await
+            .expect_err("unresolvable");
+        let k8s_client::Error::Stream(ours) = &err else {
+            panic!("{err:?}");
+        };
+        let theirs = kubectl_forward(env, &ns, target, &[mapping])
+            .await
+            .expect_err("kubectl fails");
+        assert!(
+            theirs.contains(&ours.to_string()),
+            "kubectl: {theirs}, ours: {ours}"
+        );
+    }
+
+    // Workloads: the controllers' pods, found through the selectors.
+    let template = |app: &str| {
+        serde_json::json!({
+            "metadata": {"labels": {"app": app}},
+            "spec": {"containers": [{"name": "main", "image": "example.invalid/app:1",
+                "ports": [{"name": "web", "containerPort": ECHO}]}]},
+        })
+    };
+    create::<Deployment>(
+        &client,
+        &ns,
+        serde_json::json!({"metadata": {"name": "web"}, "spec": {"replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}}, "template": template("web")}}),
+    )
+    .await;
+    create::<StatefulSet>(
+        &client,
+        &ns,
+        serde_json::json!({"metadata": {"name": "db"}, "spec": {"replicas": 1, "serviceName": "db",
+            "selector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["db"]}]},
+            "template": template("db")}}),
+    )
+    .await;
+    let deploy = resolve_when_running(&pods, "deploy/web", &["web", "7000:web"]).await;
+    assert!(deploy.pod.starts_with("web-"), "{deploy:?}");
+    assert_eq!(deploy.ports, [(Some(ECHO), ECHO), (Some(7000), ECHO)]);
+    let pod = pods.get(&deploy.pod).await.unwrap();
+    let rs = pod.metadata.owner_references.unwrap()[0].name.clone();
+    let by_rs = resolve_when_running(&pods, &format!("rs/{rs}"), &["8080"]).await;
+    assert_eq!(by_rs.pod, deploy.pod);
+    let sts = resolve_when_running(&pods, "sts/db", &[":web"]).await;
+    assert_eq!(
+        (sts.pod.as_str(), sts.ports.as_slice()),
+        ("db-0", &[(None, ECHO)][..])
+    );
+    let theirs = kubectl_forward(env, &ns, "deploy/web", &[":web"])
+        .await
+        .unwrap();
+    assert_eq!(theirs[0].1, ECHO);
 }

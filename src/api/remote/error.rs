@@ -142,6 +142,64 @@ pub enum StreamError {
         /// The spec.
         spec: String,
     },
+    /// A port-forward target is not kubectl's `[TYPE/]NAME`.
+    #[error("the port-forward target {spec:?} is not [pod|svc|deploy|rs|sts/]NAME")]
+    BadForwardTarget {
+        /// The spec.
+        spec: String,
+    },
+    /// A port mapping is not `[LOCAL]:REMOTE` with ports 1–65535 or a port name.
+    #[error("the port mapping {spec:?} is not LOCAL:REMOTE, :REMOTE or REMOTE")]
+    BadPortMapping {
+        /// The spec.
+        spec: String,
+    },
+    /// The Service or workload selects no pods by label (kubectl's message).
+    #[error("invalid {} '{name}': {kind} is defined without a selector", kind.to_lowercase())]
+    NoSelector {
+        /// `Service`, `Deployment`, `ReplicaSet` or `StatefulSet`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// No pod matches the selector of the Service or workload.
+    #[error("no pods found for {target}")]
+    NoPods {
+        /// `KIND/NAME`.
+        target: String,
+    },
+    /// The chosen pod is not running (kubectl's message).
+    #[error("unable to forward port because pod is not running. Current status={phase}")]
+    PodNotRunning {
+        /// The pod.
+        pod: String,
+        /// Its phase.
+        phase: String,
+    },
+    /// The Service has no port with this number (kubectl's message).
+    #[error("Service {service} does not have a service port {port}")]
+    NoServicePort {
+        /// The Service.
+        service: String,
+        /// The port asked for.
+        port: u16,
+    },
+    /// The Service has no port with this name (kubectl's message).
+    #[error("Service '{service}' does not have a named port '{name}'")]
+    NoNamedServicePort {
+        /// The Service.
+        service: String,
+        /// The port name asked for.
+        name: String,
+    },
+    /// No container of the pod has a port with this name (kubectl's message).
+    #[error("Pod '{pod}' does not have a named port '{name}'")]
+    NoNamedContainerPort {
+        /// The pod.
+        pod: String,
+        /// The port name.
+        name: String,
+    },
     /// A port-forward data channel did not start with the expected port number.
     #[error("the server's port-forward stream for port {port} did not start with that port")]
     PortMismatch {

@@ -4,6 +4,7 @@
 mod cp;
 mod error;
 mod exec;
+mod forward_target;
 mod logs;
 mod portforward;
 mod tar_io;
@@ -15,6 +16,7 @@ pub use exec::{
     AttachParams, AttachedProcess, DEFAULT_CONTAINER_ANNOTATION, ExitStatus, PROTOCOL_V4,
     PROTOCOL_V5, ProcessOutput, ProcessStdin,
 };
+pub use forward_target::{ForwardTarget, PortMapping, RemotePort, ResolvedForward};
 pub use logs::{
     DEFAULT_MAX_LOG_REQUESTS, LogLine, LogSelection, LogStream, MAX_LINE,
     SELECTOR_DEFAULT_TAIL_LINES,
