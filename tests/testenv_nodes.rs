@@ -86,3 +86,40 @@ async fn logs_come_from_the_pod_log_file() {
         "{out:?}"
     );
 }
+
+/// kube-apiserver 1.37 proxies `nodes/NAME/proxy` only to global unicast addresses,
+/// and the simulated kubelets listen on loopback (they run commands for anyone who
+/// reaches them, so they are not put on a network interface): the server refuses,
+/// and our node proxy sees exactly the answer kubectl does.
+#[tokio::test]
+async fn node_proxy_gets_the_same_answer_as_kubectl_get_raw() {
+    let Some(env) = support::nodes_env() else {
+        return;
+    };
+    let client = support::client(env);
+    let node = &env.node_names()[0];
+    let proxy =
+        k8s_client::api::ApiserverProxy::new(client, k8s_client::api::ProxyTarget::node(node));
+    for path in ["/healthz", "/metrics"] {
+        let res = proxy.get(path).await.expect("node proxy");
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let answer: serde_json::Value = serde_json::from_slice(&body).expect("a Status");
+        let raw = format!("/api/v1/nodes/{node}/proxy{path}");
+        let k = support::kubectl(env, &["get", "--raw", &raw], b"").await;
+        assert!(!k.status.success(), "{k:?}");
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(
+            String::from_utf8_lossy(&k.stderr).trim(),
+            format!(
+                "Error from server ({}): {}",
+                answer["reason"].as_str().unwrap(),
+                answer["message"].as_str().unwrap()
+            )
+        );
+        assert_eq!(answer["message"], "address not allowed");
+    }
+}
