@@ -380,3 +380,146 @@ async fn services_and_workloads_resolve_to_a_running_pod_like_kubectl() {
         .unwrap();
     assert_eq!(theirs[0].1, ECHO);
 }
+
+/// `kubectl port-forward pod/NAME :REMOTE` running (`spdy`: the legacy SPDY upgrade
+/// instead of kubectl's default tunnelled SPDY over WebSocket) and its local port.
+async fn kubectl_forwarding(
+    env: &k8s_client::testenv::TestEnv,
+    ns: &str,
+    pod: &str,
+    remote: u16,
+    spdy: bool,
+) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt;
+    let mut cmd = tokio::process::Command::new("kubectl");
+    cmd.arg(format!("--kubeconfig={}", env.admin_kubeconfig().display()))
+        .args([
+            "-n",
+            ns,
+            "port-forward",
+            "--address=127.0.0.1",
+            &format!("pod/{pod}"),
+            &format!(":{remote}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if spdy {
+        cmd.env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false");
+    }
+    let mut child = cmd.spawn().expect("kubectl on PATH");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("kubectl in time")
+            .expect("kubectl output")
+            .expect("kubectl running");
+        if let Some(rest) = line.strip_prefix("Forwarding from 127.0.0.1:") {
+            let port = rest.split_once(' ').unwrap().0.parse().unwrap();
+            // Keep draining kubectl's "Handling connection" lines.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (child, port);
+        }
+    }
+}
+
+/// Our forwarder behind a local listener, like kubectl's: one port-forward connection
+/// per accepted connection. Returns the local port.
+async fn our_forwarding(pods: &Api<Pod>, pod: &str, remote: u16) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (pods, pod) = (pods.clone(), pod.to_owned());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let (pods, pod) = (pods.clone(), pod.clone());
+            tokio::spawn(async move {
+                let mut pf = pods
+                    .portforward(&pod, &[remote])
+                    .await
+                    .expect("portforward");
+                let mut stream = pf.take_stream(remote).unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut stream).await;
+            });
+        }
+    });
+    port
+}
+
+async fn connect(port: u16) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_and_ours_carry_the_same_bytes() {
+    let Some((env, pods)) = setup("pf-kubectl").await else {
+        return;
+    };
+    let ns = pods.namespace().unwrap().to_owned();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let ours = our_forwarding(&pods, "box", ECHO).await;
+    let mut got = Vec::new();
+    got.push(echo_through(&mut connect(ours).await, &data).await);
+    for spdy in [false, true] {
+        let (_kubectl, port) = kubectl_forwarding(env, &ns, "box", ECHO, spdy).await;
+        got.push(echo_through(&mut connect(port).await, &data).await);
+        // kubectl keeps its local connection open after the pod side ended: read
+        // exactly the banner.
+        let mut banner = vec![0u8; BANNER_TEXT.len()];
+        let (_k2, bport) = kubectl_forwarding(env, &ns, "box", BANNER, spdy).await;
+        connect(bport).await.read_exact(&mut banner).await.unwrap();
+        assert_eq!(banner, BANNER_TEXT, "spdy={spdy}");
+    }
+    assert!(got.iter().all(|g| *g == data));
+}
+
+/// Ours against `kubectl port-forward` (both of its protocols) on the same pod: 50 MB
+/// echoed through one connection, then 500 small round trips. Prints the numbers and
+/// the ratios; run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check: run it on purpose"]
+async fn throughput_and_latency_against_kubectl_port_forward() {
+    let Some((env, pods)) = setup("pf-bench").await else {
+        return;
+    };
+    let ns = pods.namespace().unwrap().to_owned();
+    let big: Vec<u8> = (0..50_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut results = Vec::new();
+    for who in ["ours", "kubectl (websocket)", "kubectl (spdy)"] {
+        let (_child, port) = match who {
+            "ours" => (None, our_forwarding(&pods, "box", ECHO).await),
+            w => {
+                let (c, p) = kubectl_forwarding(env, &ns, "box", ECHO, w.contains("spdy")).await;
+                (Some(c), p)
+            }
+        };
+        let mut conn = connect(port).await;
+        let started = std::time::Instant::now();
+        assert!(echo_through(&mut conn, &big).await == big);
+        let bulk = started.elapsed();
+        let mut conn = connect(port).await;
+        echo_through(&mut conn, b"warm").await;
+        let started = std::time::Instant::now();
+        for _ in 0..500 {
+            assert_eq!(echo_through(&mut conn, &[7u8; 64]).await, [7u8; 64]);
+        }
+        let rtt = started.elapsed() / 500;
+        let mbps = 2.0 * big.len() as f64 / 1e6 / bulk.as_secs_f64();
+        println!(
+            "{who:22} 50 MB echo {bulk:>8.2?} ({mbps:6.1} MB/s both ways), 64-byte round trip {rtt:>8.2?}"
+        );
+        results.push((bulk, rtt));
+    }
+    for (i, who) in ["kubectl (websocket)", "kubectl (spdy)"].iter().enumerate() {
+        let (kb, kr) = results[i + 1];
+        println!(
+            "ours vs {who}: bulk time ×{:.2}, round trip ×{:.2} (below 1: ours faster)",
+            results[0].0.as_secs_f64() / kb.as_secs_f64(),
+            results[0].1.as_secs_f64() / kr.as_secs_f64()
+        );
+    }
+}
