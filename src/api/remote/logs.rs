@@ -142,10 +142,10 @@ impl<S: Stream<Item = Result<Bytes, Error>> + Unpin> Lines<S> {
 
     async fn next_line(&mut self) -> Option<Result<Bytes, Error>> {
         loop {
-            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
-                if i < MAX_LINE {
-                    return Some(Ok(self.buf.split_to(i + 1).freeze()));
-                }
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n')
+                && i < MAX_LINE
+            {
+                return Some(Ok(self.buf.split_to(i + 1).freeze()));
             }
             if self.buf.len() >= MAX_LINE {
                 return Some(Ok(self.buf.split_to(MAX_LINE).freeze()));

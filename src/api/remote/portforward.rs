@@ -24,7 +24,8 @@ const PIPE: usize = 256 * 1024;
 const CHUNK: usize = 32 * 1024;
 
 enum Out {
-    Data(u8, Vec<u8>),
+    /// A data message: the channel byte, then the bytes.
+    Data(Vec<u8>),
     Pong(Vec<u8>),
 }
 
@@ -168,15 +169,12 @@ fn ports_query(ports: &[u16]) -> String {
 
 /// Reads what the caller writes to a port and queues it for the connection.
 async fn pump_out<R: AsyncRead + Unpin>(mut r: R, channel: u8, out: mpsc::Sender<Out>) {
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; CHUNK + 1];
+    buf[0] = channel;
     loop {
-        match r.read(&mut buf).await {
+        match r.read(&mut buf[1..]).await {
             Ok(n) if n > 0 => {
-                if out
-                    .send(Out::Data(channel, buf[..n].to_vec()))
-                    .await
-                    .is_err()
-                {
+                if out.send(Out::Data(buf[..=n].to_vec())).await.is_err() {
                     return;
                 }
             }
@@ -190,12 +188,7 @@ async fn pump_out<R: AsyncRead + Unpin>(mut r: R, channel: u8, out: mpsc::Sender
 async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Out>) {
     while let Some(msg) = rx.recv().await {
         let sent = match msg {
-            Out::Data(channel, data) => {
-                let mut m = Vec::with_capacity(data.len() + 1);
-                m.push(channel);
-                m.extend_from_slice(&data);
-                ws::write_frame(&mut wr, OP_BINARY, &m).await
-            }
+            Out::Data(message) => ws::write_frame(&mut wr, OP_BINARY, &message).await,
             Out::Pong(p) => ws::write_frame(&mut wr, OP_PONG, &p).await,
         };
         if sent.is_err() {
