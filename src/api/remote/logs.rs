@@ -212,53 +212,6 @@ fn has_started(pod: &Pod) -> bool {
     )
 }
 
-/// kubectl's order of a selector's pods (its `ByLogging`): scheduled before
-/// unscheduled, running before unknown before pending, ready before not ready, ready
-/// for longer first, more restarts first, older first; ties keep the list (name) order.
-fn sort_for_logging(pods: &mut [Pod]) {
-    use k8s_openapi::jiff::Timestamp;
-    let key = |p: &Pod| {
-        let status = p.status.as_ref();
-        let assigned = p
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_deref())
-            .is_some_and(|n| !n.is_empty());
-        let phase = match status.and_then(|s| s.phase.as_deref()) {
-            Some("Running") => 0,
-            Some("Unknown") => 1,
-            Some("Pending") => 2,
-            _ => 3,
-        };
-        let ready_since = status
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))
-            .map(|c| {
-                c.last_transition_time
-                    .as_ref()
-                    .map_or(Timestamp::MAX, |t| t.0)
-            });
-        let restarts: i64 = status
-            .and_then(|s| s.container_statuses.as_ref())
-            .map_or(0, |c| c.iter().map(|c| i64::from(c.restart_count)).sum());
-        // Go's zero time sorts before every real one.
-        let created = p
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map_or(Timestamp::MIN, |t| t.0);
-        (
-            !assigned,
-            phase,
-            ready_since.is_none(),
-            ready_since.unwrap_or(Timestamp::MAX),
-            std::cmp::Reverse(restarts),
-            created,
-        )
-    };
-    pods.sort_by_key(key);
-}
-
 fn too_many(requested: usize, sel: &LogSelection) -> Result<(), StreamError> {
     if requested > sel.max_log_requests {
         return Err(StreamError::TooManyLogStreams {
@@ -313,8 +266,9 @@ impl Api<Pod> {
         })
     }
 
-    /// Reads the logs of every pod matching `label_selector` (kubectl `logs -l`), in
-    /// list order; without [`LogParams::tail_lines`] only the last 10 lines of each
+    /// Reads the logs of every pod matching `label_selector` (kubectl `logs -l`), one
+    /// pod after the other in list (name) order (kubectl's order varies from run to
+    /// run: it walks a Go map); without [`LogParams::tail_lines`] only the last 10 lines of each
     /// container (kubectl's default with a selector).
     ///
     /// Following, the streams of the pods that match now are opened before this
@@ -337,8 +291,7 @@ impl Api<Pod> {
             .list(&ListParams::default().labels(label_selector))
             .await?;
         let version = list.metadata.resource_version.clone().unwrap_or_default();
-        let mut items = list.items;
-        sort_for_logging(&mut items);
+        let items = list.items;
         let mut seen = HashSet::new();
         let mut targets = Vec::new();
         for pod in items {
@@ -565,56 +518,6 @@ mod tests {
             "you are attempting to follow 6 log streams, but maximum allowed concurrency is 5; raise LogSelection::max_log_requests (kubectl --max-log-requests) to increase the limit"
         );
         assert!(too_many(5, &LogSelection::default()).is_ok());
-    }
-
-    #[test]
-    fn selector_pods_are_ordered_like_kubectls_by_logging() {
-        let pod = |name: &str,
-                   node: bool,
-                   phase: &str,
-                   ready: Option<&str>,
-                   restarts: i32,
-                   created: &str|
-         -> Pod {
-            let conditions: Vec<_> = ready
-                .map(|t| serde_json::json!({"type": "Ready", "status": "True", "lastTransitionTime": t}))
-                .into_iter()
-                .collect();
-            serde_json::from_value(serde_json::json!({
-                "metadata": {"name": name, "creationTimestamp": created},
-                "spec": {"containers": [{"name": "c"}], "nodeName": if node { "n" } else { "" }},
-                "status": {"phase": phase, "conditions": conditions,
-                           "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": true, "restartCount": restarts}]},
-            }))
-            .unwrap()
-        };
-        let t1 = "2026-01-01T00:00:01Z";
-        let t2 = "2026-01-01T00:00:02Z";
-        let mut pods = vec![
-            pod("unscheduled", false, "Pending", None, 0, t1),
-            pod("pending", true, "Pending", None, 0, t1),
-            pod("not-ready", true, "Running", None, 0, t1),
-            pod("ready-later", true, "Running", Some(t2), 0, t1),
-            pod("b-tie", true, "Running", Some(t1), 0, t2),
-            pod("a-tie", true, "Running", Some(t1), 0, t2),
-            pod("older", true, "Running", Some(t1), 0, t1),
-            pod("restarted", true, "Running", Some(t1), 3, t2),
-        ];
-        sort_for_logging(&mut pods);
-        let names: Vec<_> = pods.iter().map(pod_name).collect();
-        assert_eq!(
-            names,
-            [
-                "restarted",
-                "older",
-                "b-tie",
-                "a-tie",
-                "ready-later",
-                "not-ready",
-                "pending",
-                "unscheduled"
-            ]
-        );
     }
 
     #[test]
