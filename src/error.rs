@@ -29,6 +29,9 @@ pub enum Error {
     /// Building a typed API request or reading a watch stream failed (not the server's answer).
     #[error("typed API request failed")]
     Request(#[from] crate::api::RequestError),
+    /// An exec, attach or port-forward stream failed after it was set up.
+    #[error("streaming to or from a pod failed")]
+    Stream(#[from] crate::api::StreamError),
     /// The API server answered with a non-2xx status.
     ///
     /// Transparent: the message is the [`ApiError`]'s own (method, URL, status,

@@ -45,6 +45,7 @@ mod core;
 mod error;
 mod pager;
 mod params;
+mod remote;
 mod request;
 mod resource;
 mod sa_token;
@@ -59,6 +60,13 @@ pub use pager::{DEFAULT_PAGE_SIZE, ListStream};
 pub use params::{
     DEFAULT_MAX_EVENT_SIZE, DeleteParams, FieldValidation, ListParams, LogParams, Patch,
     PatchParams, PostParams, Preconditions, PropagationPolicy, VersionMatch, WatchParams,
+};
+pub use remote::{
+    AttachParams, AttachedProcess, CopyLocation, CopyParams, CopyReport,
+    DEFAULT_CONTAINER_ANNOTATION, DEFAULT_MAX_LOG_REQUESTS, ExitStatus, ForwardTarget, LogLine,
+    LogSelection, LogStream, MAX_LINE, PORTFORWARD_PROTOCOL, PROTOCOL_V4, PROTOCOL_V5, PortMapping,
+    PortStream, Portforwarder, ProcessOutput, ProcessStdin, RemotePort, ResolvedForward,
+    SELECTOR_DEFAULT_TAIL_LINES, SkipReason, SkippedEntry, StreamError, UploadEnd,
 };
 pub(crate) use request::collection_path;
 pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request};

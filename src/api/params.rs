@@ -545,6 +545,9 @@ pub struct LogParams {
     pub tail_lines: Option<i64>,
     /// `sinceSeconds`.
     pub since_seconds: Option<i64>,
+    /// `sinceTime`: only lines at or after this time (RFC 3339, whole seconds on the
+    /// wire, as kubectl's `--since-time`).
+    pub since_time: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
     /// `limitBytes`.
     pub limit_bytes: Option<i64>,
     /// `timestamps`: prefix each line with an RFC 3339 timestamp.
@@ -582,10 +585,31 @@ impl LogParams {
         self
     }
 
+    /// Only lines at or after `time` (kubectl `--since-time`).
+    #[must_use]
+    pub fn since_time(mut self, time: jiff::Timestamp) -> Self {
+        self.since_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(time));
+        self
+    }
+
+    /// At most `n` bytes of log.
+    #[must_use]
+    pub fn limit_bytes(mut self, n: i64) -> Self {
+        self.limit_bytes = Some(n);
+        self
+    }
+
     /// Prefixes lines with timestamps.
     #[must_use]
     pub fn timestamps(mut self) -> Self {
         self.timestamps = true;
+        self
+    }
+
+    /// The previous, terminated instance of the container (kubectl `--previous`).
+    #[must_use]
+    pub fn previous(mut self) -> Self {
+        self.previous = true;
         self
     }
 
@@ -602,6 +626,10 @@ impl LogParams {
             if let Some(v) = v {
                 q.pair(k, &v.to_string());
             }
+        }
+        if let Some(t) = &self.since_time {
+            // Whole seconds, as metav1.Time serialises (and kubectl sends).
+            q.pair("sinceTime", &t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
         }
         if self.timestamps {
             q.pair("timestamps", "true");
@@ -729,6 +757,12 @@ mod tests {
         assert_eq!(
             q(|q| lp.append_query(q)),
             "/p?container=c&follow=true&tailLines=10&sinceSeconds=60&timestamps=true"
+        );
+        let t: jiff::Timestamp = "2026-01-02T03:04:05.678Z".parse().unwrap();
+        let lp = LogParams::default().since_time(t).limit_bytes(5).previous();
+        assert_eq!(
+            q(|q| lp.append_query(q)),
+            "/p?limitBytes=5&sinceTime=2026-01-02T03%3A04%3A05Z&previous=true"
         );
     }
 }

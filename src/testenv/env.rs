@@ -5,10 +5,12 @@ use super::faults::{self, EtcdSpec};
 use super::install::Binaries;
 use super::kubeconfig::{Credential, render, write_private};
 use super::multi::{self, ApiServers, MAX_APISERVERS};
+use super::nodes::{self, NodeFiles};
 use super::pki::Pki;
 use super::probe::{TlsProbe, http_status};
 use super::process::Proc;
 use crate::{SecretBytes, SecretString};
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -41,6 +43,8 @@ pub struct TestEnvBuilder {
     timeout: Duration,
     parent_dir: Option<PathBuf>,
     apiserver_args: Vec<String>,
+    nodes: usize,
+    forwarded_pod_ports: Vec<u16>,
     apiservers: usize,
 }
 
@@ -52,6 +56,8 @@ impl Default for TestEnvBuilder {
             timeout: Duration::from_secs(90),
             parent_dir: None,
             apiserver_args: Vec::new(),
+            nodes: 0,
+            forwarded_pod_ports: Vec::new(),
             apiservers: 1,
         }
     }
@@ -91,6 +97,27 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Adds `count` simulated nodes (`kwok-node-0`, …; default none): kube-scheduler
+    /// and kwok run beside the control plane, pods are scheduled and reach `Running`,
+    /// and the kubelet endpoints behind `exec`, `attach`, `log` and `portforward` are
+    /// served by kwok: exec runs the command as a local process in
+    /// [`TestEnv::exec_dir`], logs and attach read [`TestEnv::pod_log_path`], and
+    /// port-forward reaches the local ports of [`forward_pod_port`](Self::forward_pod_port).
+    /// Needs the `kube-scheduler` and `kwok` binaries ([`Binaries::install`]) and
+    /// kube-controller-manager. The start then waits until every node is Ready.
+    pub fn nodes(mut self, count: usize) -> Self {
+        self.nodes = count;
+        self
+    }
+
+    /// Makes port-forwarding to `pod_port` of any pod connect to a free local port,
+    /// [`TestEnv::forwarded_port`]`(pod_port)`, on which the test serves (only with
+    /// [`nodes`](Self::nodes)).
+    pub fn forward_pod_port(mut self, pod_port: u16) -> Self {
+        self.forwarded_pod_ports.push(pod_port);
+        self
+    }
+
     /// Runs `count` kube-apiservers (default 1, at most [`MAX_APISERVERS`]) on one etcd:
     /// server `i` listens on `127.0.0.<i+1>`, all on the same port, with a serving
     /// certificate valid for every address. The kubeconfigs name the first; see
@@ -126,6 +153,19 @@ impl TestEnvBuilder {
                 max: MAX_APISERVERS,
             });
         }
+        if self.nodes > 0 {
+            let missing = |binary| TestEnvError::MissingBinary {
+                binary,
+                dir: binaries.dir().to_owned(),
+            };
+            if !run_kcm {
+                return Err(missing("kube-controller-manager"));
+            }
+            binaries
+                .kube_scheduler()
+                .ok_or_else(|| missing("kube-scheduler"))?;
+            binaries.kwok().ok_or_else(|| missing("kwok"))?;
+        }
         let mut tmp = tempfile::Builder::new();
         tmp.prefix("k8s-client-testenv-");
         let dir = match &self.parent_dir {
@@ -139,10 +179,25 @@ impl TestEnvBuilder {
         })?;
         let extra_ips: Vec<_> = (1..self.apiservers).map(multi::apiserver_ip).collect();
         let files = Files::write(dir.path(), &extra_ips)?;
+        let node_env = if self.nodes > 0 {
+            let mut forwards = BTreeMap::new();
+            for pod_port in &self.forwarded_pod_ports {
+                forwards.insert(*pod_port, free_port().map_err(attempt_error)?);
+            }
+            let node_files = NodeFiles::new(dir.path());
+            node_files.write(&forwards)?;
+            Some(NodeEnv {
+                count: self.nodes,
+                files: node_files,
+                forwards,
+            })
+        } else {
+            None
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_start(&binaries, &files, run_kcm) {
+            match self.try_start(&binaries, &files, run_kcm, node_env.as_ref()) {
                 Ok((processes, apiservers, port, etcd)) => {
                     return Ok(TestEnv {
                         processes: Mutex::new(processes),
@@ -153,6 +208,7 @@ impl TestEnvBuilder {
                         binaries,
                         controller_manager: run_kcm,
                         files,
+                        nodes: node_env,
                     });
                 }
                 Err(Attempt::PortCollision(_)) if attempt < START_ATTEMPTS => continue,
@@ -173,6 +229,7 @@ impl TestEnvBuilder {
         binaries: &Binaries,
         files: &Files,
         run_kcm: bool,
+        node_env: Option<&NodeEnv>,
     ) -> Result<(Vec<Proc>, ApiServers, u16, EtcdSpec), Attempt> {
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let mut processes = Vec::new();
@@ -226,6 +283,11 @@ impl TestEnvBuilder {
             "--allow-privileged=true".to_owned(),
             "--profiling=false".to_owned(),
         ];
+        if node_env.is_some() {
+            // kwok registers 127.0.0.1 as each node's InternalIP; the Hostname address
+            // (the node's name) resolves nowhere.
+            api_args.push("--kubelet-preferred-address-types=InternalIP".to_owned());
+        }
         api_args.extend(self.apiserver_args.iter().cloned());
         let apiservers = ApiServers::start(
             self.apiservers,
@@ -284,7 +346,65 @@ impl TestEnvBuilder {
                 || probe.status(sa) == Some(200),
             )?;
         }
+        if let Some(node_env) = node_env {
+            self.start_nodes(binaries, files, node_env, &probe, &mut processes)?;
+        }
         Ok((processes, apiservers, api_port, etcd))
+    }
+
+    /// Starts kube-scheduler and kwok, registers the nodes and waits until they are
+    /// Ready.
+    fn start_nodes(
+        &self,
+        binaries: &Binaries,
+        files: &Files,
+        node_env: &NodeEnv,
+        probe: &TlsProbe,
+        processes: &mut Vec<Proc>,
+    ) -> Result<(), Attempt> {
+        let p = |p: &Path| p.display().to_string();
+        let kubeconfig = format!("--kubeconfig={}", p(&files.admin_kubeconfig));
+        let scheduler = binaries
+            .kube_scheduler()
+            .expect("nodes imply the binary exists");
+        let scheduler_args = vec![
+            kubeconfig.clone(),
+            "--leader-elect=false".to_owned(),
+            "--secure-port=0".to_owned(),
+            "--profiling=false".to_owned(),
+        ];
+        processes.push(
+            Proc::spawn(
+                "kube-scheduler",
+                scheduler,
+                &scheduler_args,
+                files.dir.join("kube-scheduler.log"),
+            )
+            .map_err(Attempt::Failed)?,
+        );
+        let kubelet_port = free_port()?;
+        let kwok = binaries.kwok().expect("nodes imply the binary exists");
+        let kwok_args = vec![
+            kubeconfig,
+            format!("--config={}", p(&node_env.files.config)),
+            "--manage-all-nodes=true".to_owned(),
+            "--node-ip=127.0.0.1".to_owned(),
+            format!("--node-port={kubelet_port}"),
+            format!("--server-address=127.0.0.1:{kubelet_port}"),
+            "--cidr=10.244.0.0/16".to_owned(),
+        ];
+        processes.push(
+            Proc::spawn("kwok", kwok, &kwok_args, files.dir.join("kwok.log"))
+                .map_err(Attempt::Failed)?,
+        );
+        nodes::register(probe, node_env.count).map_err(Attempt::Failed)?;
+        let kwok_index = processes.len() - 1;
+        wait_for(
+            &mut processes[kwok_index],
+            self.timeout,
+            format!("{} simulated node(s) Ready", node_env.count),
+            || nodes::all_ready(probe, node_env.count),
+        )
     }
 }
 
@@ -326,6 +446,19 @@ pub(super) fn wait_for(
     }
 }
 
+fn attempt_error(a: Attempt) -> TestEnvError {
+    match a {
+        Attempt::PortCollision(e) | Attempt::Failed(e) => e,
+    }
+}
+
+fn free_port() -> Result<u16, Attempt> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Attempt::Failed(TestEnvError::FreePort(e)))
+}
+
 fn free_ports() -> Result<[u16; 3], Attempt> {
     // Hold all listeners at once so the three ports differ.
     let listeners = (0..3)
@@ -355,6 +488,13 @@ fn random_token() -> Result<SecretString, TestEnvError> {
     Ok(SecretString::new(
         bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
     ))
+}
+
+/// The simulated nodes of one environment.
+struct NodeEnv {
+    count: usize,
+    files: NodeFiles,
+    forwards: BTreeMap<u16, u16>,
 }
 
 /// The files of one environment (PKI, token file, kubeconfigs) and their contents.
@@ -471,6 +611,7 @@ pub struct TestEnv {
     binaries: Binaries,
     controller_manager: bool,
     files: Files,
+    nodes: Option<NodeEnv>,
 }
 
 impl std::fmt::Debug for TestEnv {
@@ -479,6 +620,7 @@ impl std::fmt::Debug for TestEnv {
             .field("server_url", &self.server_url)
             .field("dir", &self.files.dir)
             .field("controller_manager", &self.controller_manager)
+            .field("nodes", &self.nodes.as_ref().map_or(0, |n| n.count))
             .finish_non_exhaustive()
     }
 }
@@ -624,8 +766,65 @@ impl TestEnv {
         self.controller_manager
     }
 
+    /// The names of the simulated nodes (none unless [`TestEnvBuilder::nodes`]).
+    pub fn node_names(&self) -> Vec<String> {
+        (0..self.nodes.as_ref().map_or(0, |n| n.count))
+            .map(nodes::node_name)
+            .collect()
+    }
+
+    /// The working directory of commands run by `exec` in any pod (with nodes).
+    pub fn exec_dir(&self) -> Option<&Path> {
+        self.nodes.as_ref().map(|n| n.files.exec_dir.as_path())
+    }
+
+    /// The file every container's log (and `attach` output) is read from, in the CRI
+    /// log format (with nodes); see [`append_pod_log`](Self::append_pod_log).
+    pub fn pod_log_path(&self) -> Option<&Path> {
+        self.nodes.as_ref().map(|n| n.files.pod_log.as_path())
+    }
+
+    /// The file read for `previous=true` logs (with nodes).
+    pub fn previous_pod_log_path(&self) -> Option<&Path> {
+        self.nodes
+            .as_ref()
+            .map(|n| n.files.previous_pod_log.as_path())
+    }
+
+    /// Appends one line (`text`, without newline) to the containers' log, stamped
+    /// with the current time, on stdout or stderr; `previous` writes the previous
+    /// containers' log instead. Fails without nodes.
+    pub fn append_pod_log(
+        &self,
+        previous: bool,
+        stderr: bool,
+        text: &str,
+    ) -> Result<(), TestEnvError> {
+        use std::io::Write;
+        let path = match (previous, self.pod_log_path(), self.previous_pod_log_path()) {
+            (false, Some(p), _) | (true, _, Some(p)) => p,
+            _ => return Err(TestEnvError::NoNodes),
+        };
+        let line = nodes::cri_log_line(&jiff::Timestamp::now().to_string(), stderr, text);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|source| TestEnvError::Io {
+                action: "appending to",
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// The local port that port-forwarding to `pod_port` reaches (see
+    /// [`TestEnvBuilder::forward_pod_port`]).
+    pub fn forwarded_port(&self, pod_port: u16) -> Option<u16> {
+        self.nodes.as_ref()?.forwards.get(&pod_port).copied()
+    }
+
     /// The process ids of the running processes, in start order (etcd, the API
-    /// servers, kube-controller-manager).
+    /// servers, kube-controller-manager, then kube-scheduler and kwok with nodes).
     pub fn process_ids(&self) -> Vec<u32> {
         let processes = lock(&self.processes);
         let mut ids: Vec<u32> = processes.first().map(Proc::pid).into_iter().collect();

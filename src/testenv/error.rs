@@ -113,7 +113,7 @@ pub enum TestEnvError {
     /// A control-plane process could not be spawned.
     #[error("starting {process} failed: `{command}`")]
     Spawn {
-        /// `etcd`, `kube-apiserver` or `kube-controller-manager`.
+        /// `etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler` or `kwok`.
         process: &'static str,
         /// The full command line.
         command: String,
@@ -156,6 +156,19 @@ pub enum TestEnvError {
         /// The directory the binaries come from.
         dir: PathBuf,
     },
+    /// A simulated-node feature was used on an environment started without nodes.
+    #[error(
+        "the test environment runs no simulated nodes; start it with `TestEnv::builder().nodes(n)`"
+    )]
+    NoNodes,
+    /// Registering a simulated node with the API server failed.
+    #[error("registering the simulated node {node} failed (HTTP status: {status:?})")]
+    NodeRegistration {
+        /// The node's name.
+        node: String,
+        /// The API server's answer, `None` when the request failed without one.
+        status: Option<u16>,
+    },
     /// An API server index outside the environment's servers.
     #[error("the environment has {count} API servers; there is no API server {index}")]
     NoSuchApiServer {
@@ -181,7 +194,7 @@ pub enum TestEnvError {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ProcessReport {
-    /// `etcd`, `kube-apiserver` or `kube-controller-manager`.
+    /// `etcd`, `kube-apiserver`, `kube-controller-manager`, `kube-scheduler` or `kwok`.
     pub process: &'static str,
     /// The full command line.
     pub command: String,

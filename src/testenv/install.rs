@@ -2,13 +2,17 @@
 //!
 //! The binaries come from, in this order:
 //! 1. `KUBEBUILDER_ASSETS` (the layout of controller-runtime's `setup-envtest`: a
-//!    directory holding `etcd`, `kube-apiserver` and optionally `kube-controller-manager`);
+//!    directory holding `etcd`, `kube-apiserver` and optionally `kube-controller-manager`,
+//!    `kube-scheduler` and `kwok`);
 //! 2. the cache `${XDG_CACHE_HOME:-$HOME/.cache}/k8s-client/testenv/<version>/`, filled by
 //!    [`Binaries::install`], which builds them from the Go modules of the pinned releases
 //!    (see [`super::versions`]).
 
 use super::TestEnvError;
-use super::versions::{ETCD_MAIN_PACKAGE, ETCD_VERSION, KUBERNETES_VERSION, staging_version};
+use super::versions::{
+    ETCD_MAIN_PACKAGE, ETCD_VERSION, KUBERNETES_VERSION, KWOK_MAIN_PACKAGE, KWOK_MODULE,
+    KWOK_VERSION, staging_version,
+};
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,8 @@ pub const ASSETS_ENV: &str = "KUBEBUILDER_ASSETS";
 const ETCD: &str = "etcd";
 const APISERVER: &str = "kube-apiserver";
 const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+const SCHEDULER: &str = "kube-scheduler";
+const KWOK: &str = "kwok";
 const GO_FALLBACK: &str = "/usr/local/go/bin/go";
 
 /// Paths of the control-plane executables.
@@ -29,11 +35,13 @@ pub struct Binaries {
     etcd: PathBuf,
     kube_apiserver: PathBuf,
     kube_controller_manager: Option<PathBuf>,
+    kube_scheduler: Option<PathBuf>,
+    kwok: Option<PathBuf>,
 }
 
 impl Binaries {
     /// Uses the binaries in `dir`, which must hold `etcd` and `kube-apiserver`;
-    /// `kube-controller-manager` is optional.
+    /// `kube-controller-manager`, `kube-scheduler` and `kwok` are optional.
     pub fn from_dir(dir: impl Into<PathBuf>) -> Result<Self, TestEnvError> {
         let dir = dir.into();
         let required = |binary: &'static str| {
@@ -49,13 +57,14 @@ impl Binaries {
         };
         let etcd = required(ETCD)?;
         let kube_apiserver = required(APISERVER)?;
-        let kcm = dir.join(CONTROLLER_MANAGER);
-        let kube_controller_manager = is_executable(&kcm).then_some(kcm);
+        let optional = |binary: &str| Some(dir.join(binary)).filter(|p| is_executable(p));
         Ok(Self {
-            dir,
             etcd,
             kube_apiserver,
-            kube_controller_manager,
+            kube_controller_manager: optional(CONTROLLER_MANAGER),
+            kube_scheduler: optional(SCHEDULER),
+            kwok: optional(KWOK),
+            dir,
         })
     }
 
@@ -78,25 +87,30 @@ impl Binaries {
         })
     }
 
-    /// [`locate`](Self::locate)s the binaries and, when they are not installed,
-    /// [`install`](Self::install)s them. `progress` receives one line per step.
+    /// The binaries of `KUBEBUILDER_ASSETS` if set; otherwise the cache of the pinned
+    /// release after [`install`](Self::install)ing whatever it lacks (nothing, when it
+    /// is complete). `progress` receives one line per build step.
     pub fn ensure(progress: &mut dyn FnMut(&str)) -> Result<Self, TestEnvError> {
-        match Self::locate() {
-            Err(TestEnvError::NotInstalled { .. }) => Self::install(progress),
-            other => other,
+        if let Some(dir) = std::env::var_os(ASSETS_ENV).filter(|d| !d.is_empty()) {
+            return Self::from_dir(dir);
         }
+        Self::install(progress)
     }
 
-    /// Builds etcd, kube-apiserver and kube-controller-manager of the pinned releases
-    /// from their Go modules into the cache directory. Idempotent: returns at once when
-    /// the cache is complete. Needs the Go toolchain and the Go module proxy; Go's own
-    /// module and build caches (`GOPATH`, `GOCACHE`) are used as configured.
+    /// Builds the binaries of the pinned releases that the cache directory lacks
+    /// (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) from their
+    /// Go modules into it. Idempotent: returns at once when the cache is complete, and
+    /// a cache filled by an older version of this crate only gets what is missing.
+    /// Needs the Go toolchain and the Go module proxy; Go's own module and build caches
+    /// (`GOPATH`, `GOCACHE`) are used as configured.
     pub fn install(progress: &mut dyn FnMut(&str)) -> Result<Self, TestEnvError> {
         let dest = cache_dir()?;
-        if let Ok(found) = Self::from_dir(&dest)
-            && found.kube_controller_manager.is_some()
-        {
-            return Ok(found);
+        let missing: Vec<&'static str> = [ETCD, APISERVER, CONTROLLER_MANAGER, SCHEDULER, KWOK]
+            .into_iter()
+            .filter(|b| !is_executable(&dest.join(b)))
+            .collect();
+        if missing.is_empty() {
+            return Self::from_dir(&dest);
         }
         let go = find_go()?;
         let parent = dest.parent().unwrap_or(Path::new("/"));
@@ -107,28 +121,27 @@ impl Binaries {
             .map_err(|source| io_err("creating a build directory in", parent, source))?;
         let out = work.path().join("bin");
         create_dir_all(&out)?;
-        progress(&format!(
-            "building etcd {ETCD_VERSION} from Go modules (in {})",
-            work.path().display()
-        ));
-        let built = build_etcd(&go, &work.path().join("etcd"), &out).and_then(|()| {
-            progress(&format!(
-                "building kube-apiserver and kube-controller-manager {KUBERNETES_VERSION} from Go modules (this takes several minutes the first time)"
-            ));
-            build_kubernetes(&go, &work.path().join("kubernetes"), &out)
-        });
+        let built = build_missing(&go, work.path(), &out, &missing, progress);
         if let Err(e) = built {
             // The error names a build log inside the work directory: keep it.
             let _ = work.keep();
             return Err(e);
         }
-        match fs::rename(&out, &dest) {
-            Ok(()) => {}
-            // Another installer finished first: keep its result.
-            Err(_) if Self::from_dir(&dest).is_ok() => {}
-            Err(source) => return Err(io_err("moving the binaries to", &dest, source)),
+        create_dir_all(&dest)?;
+        for binary in &missing {
+            let target = dest.join(binary);
+            match fs::rename(out.join(binary), &target) {
+                Ok(()) => {}
+                // Another installer finished first: keep its result.
+                Err(_) if is_executable(&target) => {}
+                Err(source) => return Err(io_err("moving a binary to", &target, source)),
+            }
         }
-        progress(&format!("installed binaries in {}", dest.display()));
+        progress(&format!(
+            "installed {} in {}",
+            missing.join(", "),
+            dest.display()
+        ));
         Self::from_dir(dest)
     }
 
@@ -150,6 +163,16 @@ impl Binaries {
     /// The `kube-controller-manager` executable, when present.
     pub fn kube_controller_manager(&self) -> Option<&Path> {
         self.kube_controller_manager.as_deref()
+    }
+
+    /// The `kube-scheduler` executable, when present (needed for simulated nodes).
+    pub fn kube_scheduler(&self) -> Option<&Path> {
+        self.kube_scheduler.as_deref()
+    }
+
+    /// The `kwok` executable, when present (needed for simulated nodes).
+    pub fn kwok(&self) -> Option<&Path> {
+        self.kwok.as_deref()
     }
 }
 
@@ -300,7 +323,77 @@ fn build_etcd(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnvError>
     Ok(())
 }
 
-fn build_kubernetes(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnvError> {
+/// Builds each of `missing` into `out`, one `go build` per module.
+fn build_missing(
+    go_bin: &Path,
+    work: &Path,
+    out: &Path,
+    missing: &[&'static str],
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), TestEnvError> {
+    if missing.contains(&ETCD) {
+        progress(&format!(
+            "building etcd {ETCD_VERSION} from Go modules (in {})",
+            work.display()
+        ));
+        build_etcd(go_bin, &work.join("etcd"), out)?;
+    }
+    let kubernetes: Vec<&str> = [APISERVER, CONTROLLER_MANAGER, SCHEDULER]
+        .into_iter()
+        .filter(|b| missing.contains(b))
+        .collect();
+    if !kubernetes.is_empty() {
+        progress(&format!(
+            "building {} {KUBERNETES_VERSION} from Go modules (this takes several minutes the first time)",
+            kubernetes.join(", ")
+        ));
+        build_kubernetes(go_bin, &work.join("kubernetes"), out, &kubernetes)?;
+    }
+    if missing.contains(&KWOK) {
+        progress(&format!("building kwok {KWOK_VERSION} from Go modules"));
+        build_kwok(go_bin, &work.join("kwok"), out)?;
+    }
+    Ok(())
+}
+
+/// kwok in a module of its own: its `k8s.io/*` requirements are its own.
+fn build_kwok(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnvError> {
+    create_dir_all(dir)?;
+    write(&dir.join("go.mod"), "module k8sclient.local/testenv-kwok\n")?;
+    write(&dir.join("tools.go"), &tools_go(&[KWOK_MAIN_PACKAGE]))?;
+    go(
+        go_bin,
+        dir,
+        &["get", &format!("{KWOK_MODULE}@{KWOK_VERSION}")],
+        false,
+    )?;
+    go(go_bin, dir, &["mod", "tidy", "-e"], false)?;
+    let target = out.join(KWOK);
+    go(
+        go_bin,
+        dir,
+        &[
+            "build",
+            "-trimpath",
+            "-ldflags",
+            LDFLAGS_STRIP,
+            "-o",
+            &target.to_string_lossy(),
+            KWOK_MAIN_PACKAGE,
+        ],
+        false,
+    )?;
+    Ok(())
+}
+
+/// Builds the named commands of `k8s.io/kubernetes` (binary names under `cmd/`) with
+/// one `go build`.
+fn build_kubernetes(
+    go_bin: &Path,
+    dir: &Path,
+    out: &Path,
+    binaries: &[&str],
+) -> Result<(), TestEnvError> {
     create_dir_all(dir)?;
     let module = format!("k8s.io/kubernetes@{KUBERNETES_VERSION}");
     let json = go(go_bin, dir, &["mod", "download", "-json", &module], true)?;
@@ -321,11 +414,12 @@ fn build_kubernetes(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnv
         path: download.go_mod.clone(),
     })?;
     write(&dir.join("go.mod"), &go_mod)?;
-    let commands = [
-        "k8s.io/kubernetes/cmd/kube-apiserver",
-        "k8s.io/kubernetes/cmd/kube-controller-manager",
-    ];
-    write(&dir.join("tools.go"), &tools_go(&commands))?;
+    let commands: Vec<String> = binaries
+        .iter()
+        .map(|b| format!("k8s.io/kubernetes/cmd/{b}"))
+        .collect();
+    let command_refs: Vec<&str> = commands.iter().map(String::as_str).collect();
+    write(&dir.join("tools.go"), &tools_go(&command_refs))?;
     go(go_bin, dir, &["mod", "tidy", "-e"], false)?;
     let minor = KUBERNETES_VERSION
         .trim_start_matches("v1.")
@@ -339,7 +433,7 @@ fn build_kubernetes(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnv
     );
     let out_dir = format!("{}/", out.display());
     let mut args = vec!["build", "-trimpath", "-ldflags", &ldflags, "-o", &out_dir];
-    args.extend(commands);
+    args.extend(command_refs);
     go(go_bin, dir, &args, false)?;
     Ok(())
 }

@@ -22,6 +22,12 @@
 //! ```
 //!
 //! For a test binary with many tests, share one environment through [`shared`].
+//!
+//! With [`TestEnvBuilder::nodes`], kube-scheduler and kwok join the control plane:
+//! pods are scheduled onto simulated nodes and reach `Running`, and `exec`, `attach`,
+//! `log` and `portforward` reach a real kubelet endpoint (see
+//! [`TestEnvBuilder::nodes`] for what each one does). [`shared_with_nodes`] shares one
+//! such environment per process.
 
 mod env;
 mod error;
@@ -29,6 +35,7 @@ mod faults;
 pub mod install;
 mod kubeconfig;
 mod multi;
+mod nodes;
 mod pki;
 mod probe;
 mod process;
@@ -59,14 +66,48 @@ pub fn shared() -> Result<&'static TestEnv, &'static TestEnvError> {
     SHARED
         .get_or_init(|| {
             let env = TestEnv::start()?;
-            #[allow(unsafe_code)]
-            // SAFETY: atexit(3) only stores the pointer of a function that takes no
-            // arguments, never unwinds (shutdown does not panic) and is valid for the
-            // whole program.
-            unsafe {
-                libc::atexit(stop_shared);
-            }
+            register_atexit(stop_shared);
             Ok(env)
         })
         .as_ref()
+}
+
+/// The pod port that [`shared_with_nodes`] forwards (see
+/// [`TestEnvBuilder::forward_pod_port`]).
+pub const SHARED_FORWARDED_POD_PORT: u16 = 8080;
+
+/// A second pod port that [`shared_with_nodes`] forwards.
+pub const SHARED_FORWARDED_POD_PORT_2: u16 = 9090;
+
+/// One environment per process with two simulated nodes (see
+/// [`TestEnvBuilder::nodes`]) and the pod ports [`SHARED_FORWARDED_POD_PORT`] and
+/// [`SHARED_FORWARDED_POD_PORT_2`] forwarded; otherwise like [`shared`].
+pub fn shared_with_nodes() -> Result<&'static TestEnv, &'static TestEnvError> {
+    static SHARED: OnceLock<Result<TestEnv, TestEnvError>> = OnceLock::new();
+    extern "C" fn stop_shared() {
+        if let Some(Ok(env)) = SHARED.get() {
+            env.shutdown();
+        }
+    }
+    SHARED
+        .get_or_init(|| {
+            let env = TestEnv::builder()
+                .nodes(2)
+                .forward_pod_port(SHARED_FORWARDED_POD_PORT)
+                .forward_pod_port(SHARED_FORWARDED_POD_PORT_2)
+                .start()?;
+            register_atexit(stop_shared);
+            Ok(env)
+        })
+        .as_ref()
+}
+
+fn register_atexit(hook: extern "C" fn()) {
+    #[allow(unsafe_code)]
+    // SAFETY: atexit(3) only stores the pointer of a function that takes no
+    // arguments, never unwinds (shutdown does not panic) and is valid for the
+    // whole program.
+    unsafe {
+        libc::atexit(hook);
+    }
 }

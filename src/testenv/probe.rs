@@ -1,4 +1,5 @@
-//! Minimal blocking HTTP(S) GETs used to wait for readiness.
+//! Minimal blocking HTTP(S) requests used to wait for readiness and to register
+//! simulated nodes.
 //!
 //! The test environment must not depend on our `Client` (which is tested against it)
 //! nor on any async runtime (it is started from whatever runtime a test uses), so it
@@ -73,6 +74,66 @@ impl TlsProbe {
     }
 }
 
+impl TlsProbe {
+    /// `method path` with an optional JSON body; the status code and the (de-chunked)
+    /// response body, or `None` on any connection or protocol failure.
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&[u8]>,
+    ) -> Option<(u16, Vec<u8>)> {
+        let tcp = connect(self.addr)?;
+        let name = ServerName::IpAddress(self.addr.ip().into());
+        let conn = rustls::ClientConnection::new(self.config.clone(), name).ok()?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
+            self.addr
+        );
+        if let Some(body) = json {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        tls.write_all(head.as_bytes()).ok()?;
+        if let Some(body) = json {
+            tls.write_all(body).ok()?;
+        }
+        tls.flush().ok()?;
+        let mut raw = Vec::new();
+        // A TLS close without close_notify still ends the response (Connection: close).
+        let _ = tls.read_to_end(&mut raw);
+        parse_response(&raw)
+    }
+}
+
+/// Splits a complete HTTP/1.1 response into status and body (de-chunking if needed).
+fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
+    let status = parse_status_line(raw)?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return Some((status, body.to_vec()));
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return Some((status, out));
+        }
+        out.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size + 2..)?;
+    }
+}
+
 /// `GET http://addr/path` over plain TCP; the status code or `None`.
 pub(crate) fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut tcp = connect(addr)?;
@@ -123,6 +184,16 @@ mod tests {
         );
         assert_eq!(parse_status_line(b"SSH-2.0\r\n"), None);
         assert_eq!(parse_status_line(b""), None);
+    }
+
+    #[test]
+    fn chunked_and_plain_bodies_are_parsed() {
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked), Some((200, b"abcde".to_vec())));
+        let plain = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(parse_response(plain), Some((404, b"{}".to_vec())));
+        let truncated = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc";
+        assert_eq!(parse_response(truncated), None);
     }
 
     #[test]

@@ -29,7 +29,7 @@ commands:
                           modules' generated.proto files; --check fails when the committed code is stale
   soak [--long]           the fault-injection suite against real control planes: restarts, 429 storms,
                           credential and network faults (a few minutes; --long: the large variant)
-  testenv-install         build etcd, kube-apiserver and kube-controller-manager into the cache (idempotent)
+  testenv-install         build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok into the cache (what is missing)
   testenv start [--dir D] start a control plane in the background and print `export KUBECONFIG=…`
   testenv stop [--dir D]  stop it and remove its state
   testenv status [--dir D] say whether it runs";

@@ -2,7 +2,7 @@
 
 use crate::util::{Result, chain, ensure_binaries, processes_mentioning};
 use k8s_client::testenv::TestEnv;
-use k8s_client::testenv::versions::{ETCD_VERSION, KUBERNETES_VERSION};
+use k8s_client::testenv::versions::{ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION};
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn install() -> Result {
     let binaries = ensure_binaries()?;
     println!(
-        "Kubernetes {KUBERNETES_VERSION} (kube-apiserver, kube-controller-manager) and etcd {ETCD_VERSION}: {}",
+        "Kubernetes {KUBERNETES_VERSION} (kube-apiserver, kube-controller-manager, kube-scheduler), kwok {KWOK_VERSION} and etcd {ETCD_VERSION}: {}",
         binaries.dir().display()
     );
     Ok(())
