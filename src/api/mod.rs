@@ -67,7 +67,7 @@ pub use resource::{
 };
 pub use sa_token::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE, TokenSecret};
 pub use subresource::{ServiceAccountToken, TokenParams};
-#[cfg(feature = "protobuf")]
-pub(crate) use watch::status_error;
 pub use watch::{Bookmark, BookmarkMeta, INITIAL_EVENTS_END_ANNOTATION, WatchEvent};
+#[cfg(feature = "protobuf")]
+pub(crate) use watch::{LineDecoder, status_error};
 pub use watch_all::WatchAllEvent;

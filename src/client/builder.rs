@@ -42,6 +42,7 @@ pub struct ClientBuilder {
     auth_provider: Option<Arc<dyn AuthProvider>>,
     wire_format: WireFormat,
     endpoints: Vec<::url::Url>,
+    discover_endpoints: bool,
     on_endpoint_health: Option<HealthCallback>,
 }
 
@@ -71,6 +72,7 @@ impl fmt::Debug for ClientBuilder {
                     .map(super::url::for_display)
                     .collect::<Vec<_>>(),
             )
+            .field("discover_endpoints", &self.discover_endpoints)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +88,7 @@ impl ClientBuilder {
             auth_provider: None,
             wire_format: WireFormat::default(),
             endpoints: Vec::new(),
+            discover_endpoints: false,
             on_endpoint_health: None,
         }
     }
@@ -173,6 +176,38 @@ impl ClientBuilder {
         self
     }
 
+    /// Take the API server endpoints from the `default/kubernetes` EndpointSlices
+    /// (`discovery.k8s.io/v1`, label `kubernetes.io/service-name=kubernetes`, the port
+    /// named `https`, ready addresses only), and follow them with a watch: API servers
+    /// that join or leave the control plane join or leave the set. Off by default, also
+    /// in a cluster (see `docs/failover.md`: a pod may reach the service address but not
+    /// the API servers' own addresses).
+    ///
+    /// Until the slices are read, and whenever they list no usable address or cannot
+    /// be read (no permission to list EndpointSlices in `default`, an error), the cluster
+    /// URL serves as before; once they are read, their addresses replace it. Every
+    /// discovered endpoint's certificate is verified against the `tls-server-name`, else
+    /// the cluster URL's host — never against the address dialled. Addresses that are
+    /// not IPs of the slice's address type, unspecified, multicast, broadcast or
+    /// link-local, and ports outside 1–65535 are skipped; at most
+    /// [`MAX_DISCOVERED_ENDPOINTS`](super::MAX_DISCOVERED_ENDPOINTS) are used. The watch
+    /// runs on the Tokio runtime of the client's first request and ends after the last
+    /// clone of the client is dropped. Combines with [`endpoints`](Self::endpoints),
+    /// whose addresses always stay in the set.
+    ///
+    /// ```no_run
+    /// # async fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
+    /// let client = k8s_client::Client::builder(config).discover_endpoints(true).build()?;
+    /// let _ = client.request_bytes(http::Request::get("/version").body(Vec::new()).unwrap()).await?;
+    /// // Shortly after: one entry per ready API server in the EndpointSlice.
+    /// println!("{:?}", client.endpoints());
+    /// # Ok(()) }
+    /// ```
+    pub fn discover_endpoints(mut self, enable: bool) -> Self {
+        self.discover_endpoints = enable;
+        self
+    }
+
     /// Called on every endpoint health change (ejection, re-admission); the changes are
     /// also logged at `info` level. Runs on the request path: keep it cheap.
     pub fn on_endpoint_health(
@@ -230,6 +265,7 @@ impl ClientBuilder {
             stack,
             &settings,
             &self.endpoints,
+            self.discover_endpoints,
             self.on_endpoint_health,
         )?;
         if config.tls.insecure_skip_tls_verify {

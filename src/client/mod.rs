@@ -14,6 +14,7 @@
 mod body;
 mod builder;
 mod endpoints;
+mod endpoints_slice;
 pub(crate) mod response;
 mod sni;
 mod stack;
@@ -26,6 +27,7 @@ pub use builder::ClientBuilder;
 pub use endpoints::{
     ERROR_BURST, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason, MAX_PROBE_DELAY,
 };
+pub use endpoints_slice::MAX_DISCOVERED_ENDPOINTS;
 pub use response::MAX_ERROR_BODY_READ;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
@@ -172,8 +174,10 @@ impl Client {
         &self.inner.base
     }
 
-    /// Every API server endpoint (the cluster URL's first, then those given to
-    /// [`ClientBuilder::endpoints`]) with its health and request counts.
+    /// Every API server endpoint requests are balanced over now, with its health and
+    /// request counts: the cluster URL's (or, with
+    /// [`ClientBuilder::discover_endpoints`], those found in the `default/kubernetes`
+    /// EndpointSlices once read), then those given to [`ClientBuilder::endpoints`].
     pub fn endpoints(&self) -> Vec<EndpointStatus> {
         self.inner.endpoints.statuses()
     }
@@ -322,6 +326,9 @@ impl Client {
         let mut tries = 0u32;
         let mut auth_retried = false;
         let endpoints = &self.inner.endpoints;
+        if endpoints.claim_discovery_start() {
+            endpoints_slice::spawn(Arc::downgrade(&self.inner));
+        }
         // Only requests to the cluster URL may go to another endpoint.
         let cluster_request = endpoints.is_cluster(&url);
         // Endpoints this call failed over from (a connection-level failure on each).
@@ -395,7 +402,7 @@ impl Client {
                             && (not_sent || (lost && retry::is_safe_to_resend(&method)))
                             && failed_over.len() + 1 < endpoints.len()
                         {
-                            failed_over.push(endpoint.index);
+                            failed_over.push(endpoint.id);
                             tries -= 1;
                             tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, "connection to the endpoint failed; failing over to another endpoint");
                             continue;
