@@ -9,6 +9,7 @@ mod proxy_util;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use k8s_client::client::EndpointDiscovery;
 use k8s_client::config::{AuthConfig, PemSource};
 use k8s_client::transport::{ProxyEnv, TransportError};
 use k8s_client::{Client, Config, Error};
@@ -135,7 +136,7 @@ fn discovering(url: &str) -> Client {
     config.auth = AuthConfig::Token("client-token".into());
     Client::builder(config)
         .proxy_env(ProxyEnv::none())
-        .discover_endpoints(true)
+        .discover_endpoints(EndpointDiscovery::EndpointSlices)
         .build()
         .unwrap()
 }
@@ -417,7 +418,7 @@ async fn a_discovered_endpoint_must_present_the_clusters_name() {
     config.tls.tls_server_name = Some("apiserver.internal".to_owned());
     let client = Client::builder(config)
         .proxy_env(ProxyEnv::none())
-        .discover_endpoints(true)
+        .discover_endpoints(EndpointDiscovery::EndpointSlices)
         .build()
         .unwrap();
     get(&client).await.unwrap();
@@ -450,4 +451,86 @@ async fn a_discovered_endpoint_must_present_the_clusters_name() {
         served >= ok,
         "good served {served}, ok {ok}, refused {refused}"
     );
+}
+
+/// A `/api` answer with the given body; other paths name the server.
+async fn api_server(tag: &'static str, api: Bytes, reads: Arc<AtomicUsize>) -> Upstream {
+    Upstream::start(move |req| -> UpFuture {
+        let body = if req.uri().path() == "/api" {
+            reads.fetch_add(1, Ordering::SeqCst);
+            api.clone()
+        } else {
+            Bytes::from(format!("{{\"server\":\"{tag}\"}}"))
+        };
+        Box::pin(async move { Response::new(full(body)) })
+    })
+    .await
+}
+
+fn cidr_client(addr: SocketAddr) -> Client {
+    let mut config = Config::new(format!("http://{}", addr).parse().unwrap());
+    config.auth = AuthConfig::Token("client-token".into());
+    Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .discover_endpoints(EndpointDiscovery::ClientCidr)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn client_cidr_discovery_takes_the_most_specific_valid_entry_only() {
+    let target = api_server("target", Bytes::new(), Arc::default()).await;
+    let entries = json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+        {"clientCIDR": "0.0.0.0/0", "serverAddress": "10.255.255.1:6443"},
+        {"clientCIDR": "127.0.0.0/8", "serverAddress": target.addr.to_string()},
+        {"clientCIDR": "127.0.0.0/40", "serverAddress": "127.0.0.1:1"},
+        {"clientCIDR": "127.0.0.1/32", "serverAddress": "169.254.169.254:80"},
+        {"clientCIDR": "127.0.0.1/31", "serverAddress": "user@127.0.0.1:1"},
+    ]});
+    let reads = Arc::new(AtomicUsize::new(0));
+    let cluster = api_server("cluster", Bytes::from(entries.to_string()), reads.clone()).await;
+    let client = cidr_client(cluster.addr);
+    get(&client).await.unwrap();
+    let expected = [format!("http://{}", target.addr)];
+    eventually("the selected address", || shown(&client) == expected).await;
+    assert_eq!(get(&client).await.unwrap()["server"], "target");
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "/api is read once");
+
+    // Hostile answers: nothing usable, the cluster URL stays.
+    let mut many: Vec<Value> = (0..10_000)
+        .map(|i| json!({"clientCIDR": format!("10.{}.0.0/16", i % 256), "serverAddress": "0.0.0.0:1"}))
+        .collect();
+    many.push(json!({"clientCIDR": "0.0.0.0/0", "serverAddress": target.addr.to_string()}));
+    for api in [
+        Bytes::from(json!({"serverAddressByClientCIDRs": many}).to_string()),
+        Bytes::from(
+            json!({"serverAddressByClientCIDRs": [{"clientCIDR": "x", "serverAddress": "y"}]})
+                .to_string(),
+        ),
+        Bytes::from(json!({"versions": ["v1"]}).to_string()),
+    ] {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let cluster = api_server("cluster", api, reads.clone()).await;
+        let client = cidr_client(cluster.addr);
+        get(&client).await.unwrap();
+        eventually("the /api read", || reads.load(Ordering::SeqCst) == 1).await;
+        // Handled once read: requests keep going to the cluster URL.
+        for _ in 0..20 {
+            assert_eq!(get(&client).await.unwrap()["server"], "cluster");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(shown(&client), [format!("http://{}", cluster.addr)]);
+    }
+    // Unreadable (too large, not JSON): retried, and the cluster URL stays meanwhile.
+    for api in [
+        Bytes::from(vec![b'{'; 5 << 20]),
+        Bytes::from_static(b"<html>"),
+    ] {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let cluster = api_server("cluster", api, reads.clone()).await;
+        let client = cidr_client(cluster.addr);
+        get(&client).await.unwrap();
+        eventually("a retried /api read", || reads.load(Ordering::SeqCst) >= 2).await;
+        assert_eq!(shown(&client), [format!("http://{}", cluster.addr)]);
+    }
 }

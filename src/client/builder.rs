@@ -1,6 +1,6 @@
 //! [`ClientBuilder`]: options beyond the [`Config`], with errors deferred to `build()`.
 
-use super::endpoints::{EndpointEvent, EndpointSet, HealthCallback};
+use super::endpoints::{EndpointDiscovery, EndpointEvent, EndpointSet, HealthCallback};
 use super::sni::SniRewrite;
 use super::stack::{Stack, StackSettings};
 use super::warnings::WarningHandler;
@@ -42,7 +42,7 @@ pub struct ClientBuilder {
     auth_provider: Option<Arc<dyn AuthProvider>>,
     wire_format: WireFormat,
     endpoints: Vec<::url::Url>,
-    discover_endpoints: bool,
+    discover_endpoints: EndpointDiscovery,
     on_endpoint_health: Option<HealthCallback>,
 }
 
@@ -88,7 +88,7 @@ impl ClientBuilder {
             auth_provider: None,
             wire_format: WireFormat::default(),
             endpoints: Vec::new(),
-            discover_endpoints: false,
+            discover_endpoints: EndpointDiscovery::Off,
             on_endpoint_health: None,
         }
     }
@@ -176,35 +176,41 @@ impl ClientBuilder {
         self
     }
 
-    /// Take the API server endpoints from the `default/kubernetes` EndpointSlices
-    /// (`discovery.k8s.io/v1`, label `kubernetes.io/service-name=kubernetes`, the port
-    /// named `https`, ready addresses only), and follow them with a watch: API servers
-    /// that join or leave the control plane join or leave the set. Off by default, also
-    /// in a cluster (see `docs/failover.md`: a pod may reach the service address but not
-    /// the API servers' own addresses).
+    /// Where to find API server endpoints at run time (off by default, in a cluster too:
+    /// see `docs/failover.md` — a pod may reach the service address but not the API
+    /// servers' own addresses):
     ///
-    /// Until the slices are read, and whenever they list no usable address or cannot
-    /// be read (no permission to list EndpointSlices in `default`, an error), the cluster
-    /// URL serves as before; once they are read, their addresses replace it. Every
-    /// discovered endpoint's certificate is verified against the `tls-server-name`, else
-    /// the cluster URL's host — never against the address dialled. Addresses that are
-    /// not IPs of the slice's address type, unspecified, multicast, broadcast or
-    /// link-local, and ports outside 1–65535 are skipped; at most
-    /// [`MAX_DISCOVERED_ENDPOINTS`](super::MAX_DISCOVERED_ENDPOINTS) are used. The watch
+    /// - [`EndpointDiscovery::EndpointSlices`]: the `default/kubernetes` EndpointSlices
+    ///   (`discovery.k8s.io/v1`, label `kubernetes.io/service-name=kubernetes`, the port
+    ///   named `https`, ready addresses only), followed with a watch: API servers that
+    ///   join or leave the control plane join or leave the set.
+    /// - [`EndpointDiscovery::ClientCidr`]: the `serverAddressByClientCIDRs` of `/api`,
+    ///   read once: the address of the answering API server for the client's network.
+    ///
+    /// Until discovery succeeds, and whenever it finds no usable address or cannot read
+    /// its source (no permission, an error), the cluster URL serves as before; once it
+    /// finds addresses they replace it. Every discovered endpoint's certificate is
+    /// verified against the `tls-server-name`, else the cluster URL's host — never
+    /// against the address dialled. Addresses that are unspecified, multicast, broadcast
+    /// or link-local, and ports outside 1–65535 are skipped; at most
+    /// [`MAX_DISCOVERED_ENDPOINTS`](super::MAX_DISCOVERED_ENDPOINTS) are used. Discovery
     /// runs on the Tokio runtime of the client's first request and ends after the last
     /// clone of the client is dropped. Combines with [`endpoints`](Self::endpoints),
     /// whose addresses always stay in the set.
     ///
     /// ```no_run
     /// # async fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
-    /// let client = k8s_client::Client::builder(config).discover_endpoints(true).build()?;
+    /// use k8s_client::client::EndpointDiscovery;
+    /// let client = k8s_client::Client::builder(config)
+    ///     .discover_endpoints(EndpointDiscovery::EndpointSlices)
+    ///     .build()?;
     /// let _ = client.request_bytes(http::Request::get("/version").body(Vec::new()).unwrap()).await?;
     /// // Shortly after: one entry per ready API server in the EndpointSlice.
     /// println!("{:?}", client.endpoints());
     /// # Ok(()) }
     /// ```
-    pub fn discover_endpoints(mut self, enable: bool) -> Self {
-        self.discover_endpoints = enable;
+    pub fn discover_endpoints(mut self, discovery: EndpointDiscovery) -> Self {
+        self.discover_endpoints = discovery;
         self
     }
 

@@ -79,6 +79,23 @@ pub struct EndpointStatus {
     pub answered: u64,
 }
 
+/// Where a client finds API server endpoints beyond its cluster URL
+/// ([`ClientBuilder::discover_endpoints`](super::ClientBuilder::discover_endpoints)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointDiscovery {
+    /// Nowhere: the cluster URL and the addresses given to
+    /// [`ClientBuilder::endpoints`](super::ClientBuilder::endpoints) (the default).
+    #[default]
+    Off,
+    /// The `default/kubernetes` EndpointSlices, watched: every ready API server.
+    EndpointSlices,
+    /// The `serverAddressByClientCIDRs` of `/api`, read once: the address the
+    /// answering API server advertises for the client's network (the entry with the
+    /// longest matching CIDR).
+    ClientCidr,
+}
+
 pub(crate) type HealthCallback = Arc<dyn Fn(&EndpointEvent) + Send + Sync>;
 
 struct Health {
@@ -155,6 +172,8 @@ pub(crate) struct EndpointSet {
     active: RwLock<Arc<[Arc<Endpoint>]>>,
     /// How to build an endpoint for an address found at run time (`None`: discovery off).
     template: Option<Template>,
+    /// Where endpoints are discovered.
+    discovery: EndpointDiscovery,
     /// Whether the discovery task has been started.
     discovery_started: AtomicBool,
     next_id: AtomicUsize,
@@ -192,16 +211,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl EndpointSet {
     /// The cluster URL's endpoint (with `primary`, the client's existing stack) and one
-    /// per extra address; with `discover`, addresses found at run time
+    /// per extra address; with a `discovery`, addresses found at run time
     /// ([`set_discovered`](Self::set_discovered)) replace the cluster URL's endpoint.
     pub(crate) fn new(
         cluster: &url::Url,
         primary: Stack,
         settings: &StackSettings,
         extra: &[url::Url],
-        discover: bool,
+        discovery: EndpointDiscovery,
         on_health: Option<HealthCallback>,
     ) -> Result<Self, TransportError> {
+        let discover = discovery != EndpointDiscovery::Off;
         let primary = endpoint(0, cluster.clone(), primary);
         let template = if extra.is_empty() && !discover {
             None
@@ -231,6 +251,7 @@ impl EndpointSet {
             active: RwLock::new(endpoints.into()),
             primary,
             template: template.filter(|_| discover),
+            discovery,
             discovery_started: AtomicBool::new(false),
             cluster: cluster.clone(),
             rng: AtomicU64::new(seed),
@@ -255,13 +276,14 @@ impl EndpointSet {
         &self.cluster
     }
 
-    /// Whether endpoint discovery is on and not yet started: true once (the caller then
-    /// starts it), and only inside a Tokio runtime.
-    pub(crate) fn claim_discovery_start(&self) -> bool {
-        self.template.is_some()
+    /// The discovery to start, if it is on and not yet started: given once (the caller
+    /// then starts it), and only inside a Tokio runtime.
+    pub(crate) fn claim_discovery_start(&self) -> Option<EndpointDiscovery> {
+        let start = self.template.is_some()
             && !self.discovery_started.load(Ordering::Relaxed)
             && tokio::runtime::Handle::try_current().is_ok()
-            && !self.discovery_started.swap(true, Ordering::AcqRel)
+            && !self.discovery_started.swap(true, Ordering::AcqRel);
+        start.then_some(self.discovery)
     }
 
     /// Replaces the discovered endpoints by `urls` (already validated and bounded):

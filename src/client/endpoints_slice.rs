@@ -31,8 +31,8 @@ const WATCH_SECONDS: u32 = 300;
 /// Bounds the list request and the start of the watch.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The first and the longest wait after a failed list or watch.
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
+pub(super) const RETRY_MIN: Duration = Duration::from_secs(1);
+pub(super) const RETRY_MAX: Duration = Duration::from_secs(30);
 /// How often the task checks that the client is still in use while it waits.
 const ALIVE_CHECK: Duration = Duration::from_millis(500);
 
@@ -53,6 +53,12 @@ pub(crate) enum SliceError {
     /// The list or an event exceeds [`MAX_BODY`].
     #[error("an EndpointSlice list or event exceeds {MAX_BODY} bytes")]
     TooLarge,
+    /// `/api` answered more than [`MAX_BODY`].
+    #[error("the /api answer exceeds {MAX_BODY} bytes")]
+    ApiTooLarge,
+    /// `/api` answered something other than an APIVersions object.
+    #[error("the /api answer could not be decoded")]
+    ApiDecode(#[source] serde_json::Error),
     /// The list or an event is not the JSON expected.
     #[error("an EndpointSlice list or event could not be decoded")]
     Decode(#[source] serde_json::Error),
@@ -122,7 +128,7 @@ struct Event {
 /// Whether an address from a slice may be dialled: not unspecified, multicast,
 /// broadcast or link-local (the API server's own validation also refuses these; a
 /// link-local address would point at a node-local service such as a metadata server).
-fn dialable(ip: IpAddr) -> bool {
+pub(super) fn dialable(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast() || v4.is_link_local())
@@ -228,12 +234,12 @@ pub(crate) fn spawn(inner: Weak<Inner>) {
     tokio::spawn(run(inner));
 }
 
-fn client(weak: &Weak<Inner>) -> Option<Client> {
+pub(super) fn client(weak: &Weak<Inner>) -> Option<Client> {
     weak.upgrade().map(|inner| Client { inner })
 }
 
 /// Waits `wait`; false if the client was dropped meanwhile.
-async fn pause(weak: &Weak<Inner>, wait: Duration) -> bool {
+pub(super) async fn pause(weak: &Weak<Inner>, wait: Duration) -> bool {
     let end = tokio::time::Instant::now() + wait;
     while tokio::time::Instant::now() < end {
         if weak.strong_count() == 0 {
@@ -297,7 +303,9 @@ fn apply(client: &Client, slices: &BTreeMap<String, Vec<url::Url>>) {
     }
 }
 
-async fn bounded<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, SliceError> {
+pub(super) async fn bounded<T>(
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, SliceError> {
     match tokio::time::timeout(REQUEST_TIMEOUT, fut).await {
         Ok(r) => r.map_err(SliceError::Request),
         Err(_) => Err(SliceError::Timeout(REQUEST_TIMEOUT)),
@@ -311,6 +319,22 @@ async fn list(
     let req = http::Request::get(format!("{SLICES}?{SELECTOR}&limit={MAX_SLICES}"))
         .body(Vec::new())
         .expect("a constant request");
+    let body = read_bounded(client, req)
+        .await?
+        .ok_or(SliceError::TooLarge)?;
+    let list: SliceList = serde_json::from_slice(&body).map_err(SliceError::Decode)?;
+    Ok(list
+        .items
+        .iter()
+        .map(|s| (s.metadata.name.clone(), s.endpoints(scheme)))
+        .collect())
+}
+
+/// The whole body of `req`'s answer, or `None` if it exceeds [`MAX_BODY`].
+pub(super) async fn read_bounded(
+    client: &Client,
+    req: http::Request<Vec<u8>>,
+) -> Result<Option<Vec<u8>>, SliceError> {
     let mut stream = bounded(client.request_stream(req)).await?;
     let mut body = Vec::new();
     let read = async {
@@ -323,15 +347,7 @@ async fn list(
         }
         Ok(true)
     };
-    if !bounded(read).await? {
-        return Err(SliceError::TooLarge);
-    }
-    let list: SliceList = serde_json::from_slice(&body).map_err(SliceError::Decode)?;
-    Ok(list
-        .items
-        .iter()
-        .map(|s| (s.metadata.name.clone(), s.endpoints(scheme)))
-        .collect())
+    Ok(bounded(read).await?.then_some(body))
 }
 
 async fn watch(client: &Client) -> Result<crate::client::BodyStream, SliceError> {

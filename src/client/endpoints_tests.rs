@@ -23,7 +23,7 @@ fn set(cluster: &str, extra: &[&str]) -> EndpointSet {
         Stack::new(s.clone()).unwrap(),
         &s,
         &extra,
-        false,
+        EndpointDiscovery::Off,
         None,
     )
     .unwrap()
@@ -44,7 +44,7 @@ fn extra_endpoints_are_validated() {
             Stack::new(s.clone()).unwrap(),
             &s,
             &[bad.parse().unwrap()],
-            false,
+            EndpointDiscovery::Off,
             None,
         )
         .unwrap_err();
@@ -137,7 +137,7 @@ fn error_bursts_eject_and_a_success_readmits() {
         Stack::new(st.clone()).unwrap(),
         &st,
         &["https://127.0.0.2:1".parse().unwrap()],
-        false,
+        EndpointDiscovery::Off,
         Some(Arc::new(move |e: &EndpointEvent| {
             lock(&seen).push(e.clone())
         })),
@@ -212,7 +212,7 @@ fn discovering(cluster: &str) -> EndpointSet {
         Stack::new(s.clone()).unwrap(),
         &s,
         &[],
-        true,
+        EndpointDiscovery::EndpointSlices,
         None,
     )
     .unwrap()
@@ -272,7 +272,7 @@ fn builder_endpoints_stay_beside_discovered_ones_and_discovery_starts_once() {
         Stack::new(st.clone()).unwrap(),
         &st,
         &["https://10.0.0.9:6443".parse().unwrap()],
-        true,
+        EndpointDiscovery::ClientCidr,
         None,
     )
     .unwrap();
@@ -282,13 +282,19 @@ fn builder_endpoints_stay_beside_discovered_ones_and_discovery_starts_once() {
         ["https://10.0.0.2:6443", "https://10.0.0.9:6443"]
     );
     // Outside a runtime discovery cannot start; inside, exactly once.
-    assert!(!s.claim_discovery_start());
+    assert_eq!(s.claim_discovery_start(), None);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     rt.block_on(async {
-        assert!(s.claim_discovery_start());
-        assert!(!s.claim_discovery_start());
+        assert_eq!(
+            s.claim_discovery_start(),
+            Some(EndpointDiscovery::ClientCidr)
+        );
+        assert_eq!(s.claim_discovery_start(), None);
+        assert_eq!(
+            set("https://10.0.0.1:6443", &[]).claim_discovery_start(),
+            None
+        );
     });
-    assert!(!set("https://10.0.0.1:6443", &[]).claim_discovery_start());
 }

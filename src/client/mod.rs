@@ -14,6 +14,7 @@
 mod body;
 mod builder;
 mod endpoints;
+mod endpoints_cidr;
 mod endpoints_slice;
 pub(crate) mod response;
 mod sni;
@@ -25,7 +26,8 @@ mod warnings;
 pub use body::{Body, BodyStream};
 pub use builder::ClientBuilder;
 pub use endpoints::{
-    ERROR_BURST, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason, MAX_PROBE_DELAY,
+    ERROR_BURST, EndpointDiscovery, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason,
+    MAX_PROBE_DELAY,
 };
 pub use endpoints_slice::MAX_DISCOVERED_ENDPOINTS;
 pub use response::MAX_ERROR_BODY_READ;
@@ -176,8 +178,8 @@ impl Client {
 
     /// Every API server endpoint requests are balanced over now, with its health and
     /// request counts: the cluster URL's (or, with
-    /// [`ClientBuilder::discover_endpoints`], those found in the `default/kubernetes`
-    /// EndpointSlices once read), then those given to [`ClientBuilder::endpoints`].
+    /// [`ClientBuilder::discover_endpoints`], those discovered once read), then those
+    /// given to [`ClientBuilder::endpoints`].
     pub fn endpoints(&self) -> Vec<EndpointStatus> {
         self.inner.endpoints.statuses()
     }
@@ -326,8 +328,14 @@ impl Client {
         let mut tries = 0u32;
         let mut auth_retried = false;
         let endpoints = &self.inner.endpoints;
-        if endpoints.claim_discovery_start() {
-            endpoints_slice::spawn(Arc::downgrade(&self.inner));
+        match endpoints.claim_discovery_start() {
+            Some(EndpointDiscovery::EndpointSlices) => {
+                endpoints_slice::spawn(Arc::downgrade(&self.inner));
+            }
+            Some(EndpointDiscovery::ClientCidr) => {
+                endpoints_cidr::spawn(Arc::downgrade(&self.inner));
+            }
+            Some(_) | None => {}
         }
         // Only requests to the cluster URL may go to another endpoint.
         let cluster_request = endpoints.is_cluster(&url);
