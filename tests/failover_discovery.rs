@@ -534,3 +534,115 @@ async fn client_cidr_discovery_takes_the_most_specific_valid_entry_only() {
         assert_eq!(shown(&client), [format!("http://{}", cluster.addr)]);
     }
 }
+
+mod logs {
+    use std::sync::{Arc, Mutex};
+
+    /// Collects what `tracing` writes.
+    #[derive(Clone, Default)]
+    pub struct LogBuf(pub Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogBuf {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+        type Writer = LogBuf;
+        fn make_writer(&'a self) -> LogBuf {
+            self.clone()
+        }
+    }
+
+    /// Everything this binary logs (a global subscriber: a scoped one misses events
+    /// whose callsite another test thread registered first).
+    pub fn text() -> String {
+        static LOGS: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
+        let logs = LOGS.get_or_init(|| {
+            let logs = LogBuf::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(logs.clone())
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            logs
+        });
+        String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned()
+    }
+
+    /// The lines that contain every one of `parts`.
+    pub fn lines_with(parts: &[&str]) -> Vec<String> {
+        text()
+            .lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Each response is logged with the endpoint that served it, each health change and
+/// each change of the discovered set is an event naming the endpoint (besides the
+/// `on_endpoint_health` callback), and no log line carries the credential.
+#[tokio::test]
+async fn logs_name_the_serving_endpoint_and_every_health_and_set_change() {
+    logs::text();
+    let live = api_server("live", Bytes::new(), Arc::default()).await;
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let (live_url, dead_url) = (format!("http://{}", live.addr), format!("http://{dead}"));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let recorded = events.clone();
+    let mut config = Config::new(live_url.parse().unwrap());
+    config.auth = AuthConfig::Token("s3cr3t-log-token".into());
+    let client = Client::builder(config)
+        .proxy_env(ProxyEnv::none())
+        .endpoints([dead_url.parse().unwrap()])
+        .on_endpoint_health(move |e| recorded.lock().unwrap().push(e.clone()))
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(get(&client).await.unwrap()["server"], "live");
+    }
+    let ejected = logs::lines_with(&[
+        "API server endpoint ejected",
+        &format!("endpoint={dead_url}"),
+        "reason=ConnectFailed",
+    ]);
+    assert_eq!(ejected.len(), 1, "{ejected:?}");
+    assert!(ejected[0].contains("INFO"), "{}", ejected[0]);
+    let callback: Vec<_> = events.lock().unwrap().clone();
+    assert_eq!(callback.len(), 1, "{callback:?}");
+    assert_eq!(callback[0].endpoint, dead_url);
+    let served = logs::lines_with(&["response received", &format!("endpoint={live_url}")]);
+    assert!(served.len() >= 20, "{}", served.len());
+    assert!(logs::lines_with(&["response received", &format!("endpoint={dead_url}")]).is_empty());
+    assert!(
+        !logs::lines_with(&["failing over", &format!("endpoint={dead_url}")]).is_empty(),
+        "the failover is logged with the endpoint it left"
+    );
+
+    // Discovery: the joining and the leaving endpoint are named.
+    let plane = Plane::new(Vec::new(), ListAnswer::Items);
+    let cluster = plane.server("cluster").await;
+    let member = plane.server("member").await;
+    plane
+        .event_free_set(vec![slice("kubernetes", member.addr, true)])
+        .await;
+    let discovering = discovering(&format!("http://{}", cluster.addr));
+    get(&discovering).await.unwrap();
+    let member_url = format!("http://{}", member.addr);
+    eventually("the member", || shown(&discovering) == [member_url.clone()]).await;
+    let joined = logs::lines_with(&["joined the set", &format!("endpoint={member_url}")]);
+    let left = logs::lines_with(&["left the set", &format!("endpoint=http://{}", cluster.addr)]);
+    assert_eq!((joined.len(), left.len()), (1, 1), "{joined:?} {left:?}");
+    assert!(logs::text().contains("API server endpoints updated"));
+    assert!(!logs::text().contains("s3cr3t"), "a credential was logged");
+}

@@ -425,10 +425,11 @@ impl Client {
                         && within(deadline, wait)
                         && retry::is_connection_lost(&e)
                     {
-                        tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
+                        tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
                         tokio::time::sleep(wait).await;
                         continue;
                     }
+                    tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "request failed");
                     return Err(send_error(method, shown, e).into());
                 }
             };
@@ -448,7 +449,7 @@ impl Client {
                 cache.invalidate(credential);
                 auth_retried = true;
                 if replayable {
-                    tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                    tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
                     continue;
                 }
             }
@@ -458,7 +459,7 @@ impl Client {
                 && tries < MAX_TRIES
                 && within(deadline, wait)
             {
-                tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
+                tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
                 drop(response);
                 tokio::time::sleep(wait).await;
                 continue;
