@@ -176,6 +176,8 @@ struct Kill {
     p99_window: Duration,
     window_requests: usize,
     failures: usize,
+    /// The distinct errors of the failed requests.
+    errors: Vec<String>,
 }
 
 /// One kill: waits until the probe loop's request is in flight on `victim` (up to 2 s),
@@ -186,21 +188,24 @@ async fn kill_once(env: &Arc<TestEnv>, client: &Client, victim: usize) -> Result
     // (start, latency) of every background GET, and their failures.
     let samples = Arc::new(Mutex::new(Vec::<(Instant, Duration)>::new()));
     let failures = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let background: Vec<_> = (0..KILL_LOAD)
         .map(|_| {
-            let (client, stop, samples, failures) = (
+            let (client, stop, samples, failures, errors) = (
                 client.clone(),
                 stop.clone(),
                 samples.clone(),
                 failures.clone(),
+                errors.clone(),
             );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
                     match get(&client).await {
                         Ok(()) => samples.lock().unwrap().push((t, t.elapsed())),
-                        Err(_) => {
+                        Err(e) => {
                             failures.fetch_add(1, Ordering::Relaxed);
+                            note(&errors, &e);
                         }
                     }
                 }
@@ -210,14 +215,20 @@ async fn kill_once(env: &Arc<TestEnv>, client: &Client, victim: usize) -> Result
     // The probe loop: sequential GETs, recording each success's completion time.
     let done = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let probe = {
-        let (client, stop, done, failures) =
-            (client.clone(), stop.clone(), done.clone(), failures.clone());
+        let (client, stop, done, failures, errors) = (
+            client.clone(),
+            stop.clone(),
+            done.clone(),
+            failures.clone(),
+            errors.clone(),
+        );
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 match get(&client).await {
                     Ok(()) => done.lock().unwrap().push(Instant::now()),
-                    Err(_) => {
+                    Err(e) => {
                         failures.fetch_add(1, Ordering::Relaxed);
+                        note(&errors, &e);
                     }
                 }
             }
@@ -289,7 +300,22 @@ async fn kill_once(env: &Arc<TestEnv>, client: &Client, victim: usize) -> Result
         p99_window: percentile(&window, 0.99),
         window_requests: window.len(),
         failures: failures.load(Ordering::Relaxed),
+        errors: errors.lock().unwrap().clone(),
     })
+}
+
+/// Records `e` with its causes, once per distinct text.
+fn note(errors: &Mutex<Vec<String>>, e: &k8s_client::Error) {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    let mut errors = errors.lock().unwrap();
+    if !errors.contains(&text) && errors.len() < 5 {
+        errors.push(text);
+    }
 }
 
 fn splice(doc: &str, region: &str) -> String {
@@ -400,8 +426,8 @@ async fn run(requests: usize, rounds: usize, kills: usize) -> Result<String, Fai
     let p99s: Vec<f64> = results.iter().map(|k| ms(k.p99_window)).collect();
     let failures: usize = results.iter().map(|k| k.failures).sum();
     out.push_str(&format!(
-        "Failover pause (SIGKILL of a server with a request of the probe loop in flight → that \
-         loop's first success, on another server), {kills} kills: **median {:.1} ms** \
+        "Failover pause (SIGKILL of a server while it has requests in flight → the first \
+         success of a sequential GET loop after the kill), {kills} kills: **median {:.1} ms** \
          (max {:.1} ms). p99 latency of the {KILL_LOAD} GETs in flight around each kill \
          (from {} ms before to {} s after): median {:.1} ms, max {:.1} ms. Failed requests \
          during all kills: **{failures}**.\n\n",
@@ -424,6 +450,13 @@ async fn run(requests: usize, rounds: usize, kills: usize) -> Result<String, Fai
             ms(k.p99_window),
             k.failures
         ));
+    }
+    let errors: Vec<&String> = results.iter().flat_map(|k| &k.errors).collect();
+    if !errors.is_empty() {
+        out.push_str("\nErrors of the failed requests:\n\n");
+        for e in errors {
+            out.push_str(&format!("- `{e}`\n"));
+        }
     }
     out.push_str(
         "\nAll three servers share this machine's CPUs with etcd and the client, so the 3/1 \
