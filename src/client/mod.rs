@@ -201,9 +201,8 @@ impl Client {
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<(Bytes, bool), Error> {
-        let answer = self.checked(req).await?;
-        let protobuf = is_protobuf(answer.response.headers());
-        Ok((answer.bytes().await?, protobuf))
+        let (_, headers, bytes) = self.whole(req).await?;
+        Ok((bytes, is_protobuf(&headers)))
     }
 
     /// Like [`request_stream`](Self::request_stream), also telling whether the answer is
@@ -232,12 +231,42 @@ impl Client {
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<T, Error> {
-        self.checked(req).await?.json().await
+        let (url, _, bytes) = self.whole(req).await?;
+        response::decode_json(&bytes, url)
     }
 
     /// Like [`request`](Self::request), returning the raw body.
     pub async fn request_bytes(&self, req: http::Request<Vec<u8>>) -> Result<Bytes, Error> {
-        self.checked(req).await?.bytes().await
+        Ok(self.whole(req).await?.2)
+    }
+
+    /// Sends `req` and reads the whole body. With several endpoints, a GET or HEAD whose
+    /// body breaks midway (its server died after sending the response head) is sent
+    /// again — the balancer then avoids the dead server — up to once per other endpoint.
+    async fn whole(
+        &self,
+        mut req: http::Request<Vec<u8>>,
+    ) -> Result<(String, HeaderMap, Bytes), Error> {
+        let idempotent = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+        let mut again = if idempotent {
+            self.inner.endpoints.len().saturating_sub(1)
+        } else {
+            0
+        };
+        loop {
+            let copy = (again > 0).then(|| req.clone());
+            let answer = self.checked(req).await?;
+            let (url, headers) = (answer.url.clone(), answer.response.headers().clone());
+            match (answer.bytes().await, copy) {
+                (Ok(bytes), _) => return Ok((url, headers, bytes)),
+                (Err(e), Some(copy)) if body_lost(&e) => {
+                    tracing::debug!(url = %url, "the response body broke midway; sending the request again");
+                    again -= 1;
+                    req = copy;
+                }
+                (Err(e), _) => return Err(e),
+            }
+        }
     }
 
     /// Like [`request`](Self::request), returning the body as text (invalid UTF-8 is
@@ -495,6 +524,12 @@ impl Client {
         headers.insert(AUTHORIZATION, value);
         Ok(())
     }
+}
+
+/// Whether `e` is a response body cut off by a lost connection.
+fn body_lost(e: &Error) -> bool {
+    matches!(e, Error::Transport(TransportError::ResponseBody { source, .. })
+        if retry::is_connection_lost(source.as_ref()))
 }
 
 /// Whether waiting `wait` from now still ends before `deadline` (if any).

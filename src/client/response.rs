@@ -60,13 +60,6 @@ impl Answer {
         })
     }
 
-    /// The body decoded as JSON.
-    pub(crate) async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
-        let url = self.url.clone();
-        let bytes = self.bytes().await?;
-        decode_json(&bytes, url)
-    }
-
     /// Into an `http::Response` whose body streams.
     pub(crate) fn into_http(self) -> http::Response<Body> {
         let url = self.url;
