@@ -345,3 +345,75 @@ async fn a_slow_endpoint_gets_less_load() {
         "the slow endpoint got a quarter or more: {answered:?}"
     );
 }
+
+/// Two servers answering every request; the first request overall gets its response
+/// head and part of its body, then the connection is reset (a server killed while
+/// sending). Returns the URLs and how many requests each server received.
+async fn cut_body_pair() -> (Vec<String>, Arc<[AtomicUsize; 2]>) {
+    let first = Arc::new(AtomicUsize::new(0));
+    let counts: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let mut urls = Vec::new();
+    for index in 0..2 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        urls.push(format!("http://{}", listener.local_addr().unwrap()));
+        let (first, counts) = (first.clone(), counts.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (first, counts) = (first.clone(), counts.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    loop {
+                        let mut got = Vec::new();
+                        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => got.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        counts[index].fetch_add(1, Ordering::SeqCst);
+                        let body = br#"{"kind":"Namespace","metadata":{"name":"default"}}"#;
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        if first.fetch_add(1, Ordering::SeqCst) == 0 {
+                            let _ = stream.write_all(head.as_bytes()).await;
+                            let _ = stream.write_all(&body[..10]).await;
+                            let _ = stream.flush().await;
+                            // SO_LINGER 0: closing sends a reset, as a killed process does.
+                            let _ =
+                                socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                            return;
+                        }
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(body).await;
+                    }
+                });
+            }
+        });
+    }
+    (urls, counts)
+}
+
+#[tokio::test]
+async fn a_get_whose_body_is_cut_off_is_sent_again_but_a_post_is_not() {
+    let (urls, counts) = cut_body_pair().await;
+    let getting = client(&urls, Arc::default());
+    let req = http::Request::get("/api/v1/namespaces/default")
+        .body(Vec::new())
+        .unwrap();
+    let ns: serde_json::Value = getting.request(req).await.unwrap();
+    assert_eq!(ns["metadata"]["name"], "default");
+    let total = counts[0].load(Ordering::SeqCst) + counts[1].load(Ordering::SeqCst);
+    assert_eq!(total, 2, "the GET was sent exactly twice");
+
+    let (urls, counts) = cut_body_pair().await;
+    let posting = client(&urls, Arc::default());
+    let req = http::Request::post("/api/v1/namespaces")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let err = posting.request::<serde_json::Value>(req).await.unwrap_err();
+    assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    let total = counts[0].load(Ordering::SeqCst) + counts[1].load(Ordering::SeqCst);
+    assert_eq!(total, 1, "the POST was not replayed");
+}

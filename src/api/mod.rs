@@ -75,6 +75,7 @@ pub use resource::{
 };
 pub use sa_token::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE, TokenSecret};
 pub use subresource::{ServiceAccountToken, TokenParams};
+pub(crate) use watch::LineDecoder;
 #[cfg(feature = "protobuf")]
 pub(crate) use watch::status_error;
 pub use watch::{Bookmark, BookmarkMeta, INITIAL_EVENTS_END_ANNOTATION, WatchEvent};

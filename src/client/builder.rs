@@ -1,6 +1,6 @@
 //! [`ClientBuilder`]: options beyond the [`Config`], with errors deferred to `build()`.
 
-use super::endpoints::{EndpointEvent, EndpointSet, HealthCallback};
+use super::endpoints::{EndpointDiscovery, EndpointEvent, EndpointSet, HealthCallback};
 use super::sni::SniRewrite;
 use super::stack::{HEALTH_CHECK, Http2Health, Stack, StackSettings};
 use super::warnings::WarningHandler;
@@ -42,6 +42,7 @@ pub struct ClientBuilder {
     auth_provider: Option<Arc<dyn AuthProvider>>,
     wire_format: WireFormat,
     endpoints: Vec<::url::Url>,
+    discover_endpoints: EndpointDiscovery,
     on_endpoint_health: Option<HealthCallback>,
     http2_health: Http2Health,
 }
@@ -73,6 +74,7 @@ impl fmt::Debug for ClientBuilder {
                     .map(super::url::for_display)
                     .collect::<Vec<_>>(),
             )
+            .field("discover_endpoints", &self.discover_endpoints)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +90,7 @@ impl ClientBuilder {
             auth_provider: None,
             wire_format: WireFormat::default(),
             endpoints: Vec::new(),
+            discover_endpoints: EndpointDiscovery::Off,
             on_endpoint_health: None,
             http2_health: HEALTH_CHECK,
         }
@@ -176,6 +179,44 @@ impl ClientBuilder {
         self
     }
 
+    /// Where to find API server endpoints at run time (off by default, in a cluster too:
+    /// see `docs/failover.md` — a pod may reach the service address but not the API
+    /// servers' own addresses):
+    ///
+    /// - [`EndpointDiscovery::EndpointSlices`]: the `default/kubernetes` EndpointSlices
+    ///   (`discovery.k8s.io/v1`, label `kubernetes.io/service-name=kubernetes`, the port
+    ///   named `https`, ready addresses only), followed with a watch: API servers that
+    ///   join or leave the control plane join or leave the set.
+    /// - [`EndpointDiscovery::ClientCidr`]: the `serverAddressByClientCIDRs` of `/api`,
+    ///   read once: the address of the answering API server for the client's network.
+    ///
+    /// Until discovery succeeds, and whenever it finds no usable address or cannot read
+    /// its source (no permission, an error), the cluster URL serves as before; once it
+    /// finds addresses they replace it. Every discovered endpoint's certificate is
+    /// verified against the `tls-server-name`, else the cluster URL's host — never
+    /// against the address dialled. Addresses that are unspecified, multicast, broadcast
+    /// or link-local, and ports outside 1–65535 are skipped; at most
+    /// [`MAX_DISCOVERED_ENDPOINTS`](super::MAX_DISCOVERED_ENDPOINTS) are used. Discovery
+    /// runs on the Tokio runtime of the client's first request and ends after the last
+    /// clone of the client is dropped. Combines with [`endpoints`](Self::endpoints),
+    /// whose addresses always stay in the set.
+    ///
+    /// ```no_run
+    /// # async fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
+    /// use k8s_client::client::EndpointDiscovery;
+    /// let client = k8s_client::Client::builder(config)
+    ///     .discover_endpoints(EndpointDiscovery::EndpointSlices)
+    ///     .build()?;
+    /// let _ = client.request_bytes(http::Request::get("/version").body(Vec::new()).unwrap()).await?;
+    /// // Shortly after: one entry per ready API server in the EndpointSlice.
+    /// println!("{:?}", client.endpoints());
+    /// # Ok(()) }
+    /// ```
+    pub fn discover_endpoints(mut self, discovery: EndpointDiscovery) -> Self {
+        self.discover_endpoints = discovery;
+        self
+    }
+
     /// Called on every endpoint health change (ejection, re-admission); the changes are
     /// also logged at `info` level. Runs on the request path: keep it cheap.
     pub fn on_endpoint_health(
@@ -258,6 +299,7 @@ impl ClientBuilder {
             stack,
             &settings,
             &self.endpoints,
+            self.discover_endpoints,
             self.on_endpoint_health,
         )?;
         if config.tls.insecure_skip_tls_verify {

@@ -20,8 +20,8 @@ use crate::auth::ClientIdentity;
 use crate::transport::TransportError;
 use http::HeaderValue;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// How many 5xx or 429 answers in a row eject an endpoint.
@@ -79,6 +79,23 @@ pub struct EndpointStatus {
     pub answered: u64,
 }
 
+/// Where a client finds API server endpoints beyond its cluster URL
+/// ([`ClientBuilder::discover_endpoints`](super::ClientBuilder::discover_endpoints)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndpointDiscovery {
+    /// Nowhere: the cluster URL and the addresses given to
+    /// [`ClientBuilder::endpoints`](super::ClientBuilder::endpoints) (the default).
+    #[default]
+    Off,
+    /// The `default/kubernetes` EndpointSlices, watched: every ready API server.
+    EndpointSlices,
+    /// The `serverAddressByClientCIDRs` of `/api`, read once: the address the
+    /// answering API server advertises for the client's network (the entry with the
+    /// longest matching CIDR).
+    ClientCidr,
+}
+
 pub(crate) type HealthCallback = Arc<dyn Fn(&EndpointEvent) + Send + Sync>;
 
 struct Health {
@@ -96,7 +113,8 @@ struct Health {
 
 /// One API server address and its connection pool.
 pub(crate) struct Endpoint {
-    pub(crate) index: usize,
+    /// Unique within its set and never reused; 0 is the cluster URL's endpoint.
+    pub(crate) id: usize,
     /// `scheme://host:port`, for logs and events.
     pub(crate) shown: String,
     origin: url::Url,
@@ -145,16 +163,35 @@ impl Endpoint {
 
 /// Every endpoint of a client.
 pub(crate) struct EndpointSet {
-    endpoints: Vec<Arc<Endpoint>>,
+    /// The cluster URL's endpoint (id 0): it serves requests to other hosts and is the
+    /// fallback while no discovered endpoint is known.
+    primary: Arc<Endpoint>,
+    /// The endpoints given to `ClientBuilder::endpoints`, always balanced over.
+    extra: Vec<Arc<Endpoint>>,
+    /// The endpoints requests are balanced over now.
+    active: RwLock<Arc<[Arc<Endpoint>]>>,
+    /// How to build an endpoint for an address found at run time (`None`: discovery off).
+    template: Option<Template>,
+    /// Where endpoints are discovered.
+    discovery: EndpointDiscovery,
+    /// Whether the discovery task has been started.
+    discovery_started: AtomicBool,
+    next_id: AtomicUsize,
     cluster: url::Url,
     rng: AtomicU64,
     on_health: Option<HealthCallback>,
 }
 
+/// The settings of every endpoint other than the cluster URL's.
+struct Template {
+    settings: StackSettings,
+    name: String,
+}
+
 impl fmt::Debug for EndpointSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.endpoints.iter().map(|e| &e.shown))
+            .entries(self.active().iter().map(|e| &e.shown))
             .finish()
     }
 }
@@ -174,27 +211,34 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl EndpointSet {
     /// The cluster URL's endpoint (with `primary`, the client's existing stack) and one
-    /// per extra address.
+    /// per extra address; with a `discovery`, addresses found at run time
+    /// ([`set_discovered`](Self::set_discovered)) replace the cluster URL's endpoint.
     pub(crate) fn new(
         cluster: &url::Url,
         primary: Stack,
         settings: &StackSettings,
         extra: &[url::Url],
+        discovery: EndpointDiscovery,
         on_health: Option<HealthCallback>,
     ) -> Result<Self, TransportError> {
-        let mut endpoints = vec![endpoint(0, cluster.clone(), primary)];
-        if !extra.is_empty() {
-            let name = verified_name(cluster, settings)?;
+        let discover = discovery != EndpointDiscovery::Off;
+        let primary = endpoint(0, cluster.clone(), primary);
+        let template = if extra.is_empty() && !discover {
+            None
+        } else {
+            Some(Template {
+                settings: settings.clone(),
+                name: verified_name(cluster, settings)?,
+            })
+        };
+        let mut endpoints = vec![primary.clone()];
+        if let Some(t) = &template {
             for url in extra {
                 check_extra(cluster, url)?;
                 if endpoints.iter().any(|e| e.origin_eq(url)) {
                     continue;
                 }
-                let mut s = settings.clone();
-                s.tls.tls_server_name = Some(name.clone());
-                s.sni = SniRewrite::new(url, Some(&name));
-                let stack = Stack::new(s)?;
-                endpoints.push(endpoint(endpoints.len(), url.clone(), stack));
+                endpoints.push(endpoint(endpoints.len(), url.clone(), t.stack_for(url)?));
             }
         }
         let seed = std::time::SystemTime::now()
@@ -202,30 +246,122 @@ impl EndpointSet {
             .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
             | 1;
         Ok(Self {
-            endpoints,
+            extra: endpoints[1..].to_vec(),
+            next_id: AtomicUsize::new(endpoints.len()),
+            active: RwLock::new(endpoints.into()),
+            primary,
+            template: template.filter(|_| discover),
+            discovery,
+            discovery_started: AtomicBool::new(false),
             cluster: cluster.clone(),
             rng: AtomicU64::new(seed),
             on_health,
         })
     }
 
+    /// The endpoints requests are balanced over now.
+    pub(crate) fn active(&self) -> Arc<[Arc<Endpoint>]> {
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.endpoints.len()
+        self.active().len()
+    }
+
+    /// The cluster URL the endpoints serve.
+    pub(crate) fn cluster(&self) -> &url::Url {
+        &self.cluster
+    }
+
+    /// The discovery to start, if it is on and not yet started: given once (the caller
+    /// then starts it), and only inside a Tokio runtime.
+    pub(crate) fn claim_discovery_start(&self) -> Option<EndpointDiscovery> {
+        let start = self.template.is_some()
+            && !self.discovery_started.load(Ordering::Relaxed)
+            && tokio::runtime::Handle::try_current().is_ok()
+            && !self.discovery_started.swap(true, Ordering::AcqRel);
+        start.then_some(self.discovery)
+    }
+
+    /// Replaces the discovered endpoints by `urls` (already validated and bounded):
+    /// endpoints that stay keep their connections and health; with none, the cluster
+    /// URL's endpoint serves again. Endpoints given to the builder always stay.
+    /// Whether the set changed.
+    pub(crate) fn set_discovered(&self, urls: &[url::Url]) -> bool {
+        let Some(template) = &self.template else {
+            return false;
+        };
+        let current = self.active();
+        let known = || {
+            current
+                .iter()
+                .chain(std::iter::once(&self.primary))
+                .chain(self.extra.iter())
+        };
+        let mut next: Vec<Arc<Endpoint>> = Vec::with_capacity(urls.len() + self.extra.len() + 1);
+        for url in urls {
+            if check_extra(&self.cluster, url).is_err() || next.iter().any(|e| e.origin_eq(url)) {
+                continue;
+            }
+            if let Some(e) = known().find(|e| e.origin_eq(url)) {
+                next.push(e.clone());
+                continue;
+            }
+            match template.stack_for(url) {
+                Ok(stack) => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    next.push(endpoint(id, url.clone(), stack));
+                }
+                Err(error) => {
+                    tracing::warn!(endpoint = %origin_of(url), %error, "cannot set up a discovered API server endpoint; skipping it");
+                }
+            }
+        }
+        if next.is_empty() {
+            next.push(self.primary.clone());
+        }
+        for e in &self.extra {
+            if !next.iter().any(|n| n.id == e.id) {
+                next.push(e.clone());
+            }
+        }
+        let same = next.len() == current.len()
+            && next.iter().zip(current.iter()).all(|(a, b)| a.id == b.id);
+        if same {
+            return false;
+        }
+        for e in next
+            .iter()
+            .filter(|n| !current.iter().any(|c| c.id == n.id))
+        {
+            tracing::info!(endpoint = %e.shown, "API server endpoint joined the set");
+        }
+        for e in current
+            .iter()
+            .filter(|c| !next.iter().any(|n| n.id == c.id))
+        {
+            tracing::info!(endpoint = %e.shown, "API server endpoint left the set");
+        }
+        *self.active.write().unwrap_or_else(|e| e.into_inner()) = next.into();
+        true
     }
 
     pub(crate) fn primary(&self) -> &Arc<Endpoint> {
-        &self.endpoints[0]
+        &self.primary
     }
 
     /// Whether `url` addresses the cluster (so any endpoint may serve it).
     pub(crate) fn is_cluster(&self, url: &url::Url) -> bool {
-        self.endpoints[0].origin_eq(url)
+        self.primary.origin_eq(url)
     }
 
     /// `url` (addressed to the cluster) sent to `endpoint`: its scheme, host and port.
     pub(crate) fn target(&self, endpoint: &Endpoint, url: &url::Url) -> url::Url {
         let mut t = url.clone();
-        if endpoint.index != 0 {
+        if endpoint.id != 0 {
             // Both are valid https/http URLs with hosts, checked at build time.
             let _ = t.set_host(endpoint.origin.host_str());
             let _ = t.set_port(endpoint.origin.port());
@@ -245,14 +381,12 @@ impl EndpointSet {
 
     /// The endpoint for the next try, never one in `exclude` (`None` when all are).
     pub(crate) fn pick(&self, exclude: &[usize]) -> Option<Arc<Endpoint>> {
-        if self.endpoints.len() == 1 {
-            return (!exclude.contains(&0)).then(|| self.endpoints[0].clone());
+        let active = self.active();
+        if active.len() == 1 {
+            return (!exclude.contains(&active[0].id)).then(|| active[0].clone());
         }
-        let open: Vec<&Arc<Endpoint>> = self
-            .endpoints
-            .iter()
-            .filter(|e| !exclude.contains(&e.index))
-            .collect();
+        let open: Vec<&Arc<Endpoint>> =
+            active.iter().filter(|e| !exclude.contains(&e.id)).collect();
         let healthy: Vec<&Arc<Endpoint>> =
             open.iter().copied().filter(|e| e.is_healthy()).collect();
         match healthy.len() {
@@ -286,7 +420,7 @@ impl EndpointSet {
     /// `seen`: eject it, unless its health changed since (a stale connection of an
     /// ejected and re-admitted endpoint proves nothing about the new state).
     pub(crate) fn connection_failed(&self, endpoint: &Endpoint, reason: HealthReason, seen: Seen) {
-        if self.endpoints.len() == 1 || Seen(lock(&endpoint.health).changes) != seen {
+        if self.len() == 1 || Seen(lock(&endpoint.health).changes) != seen {
             return;
         }
         if eject(endpoint, false) {
@@ -299,7 +433,7 @@ impl EndpointSet {
     /// ejection (a request already in flight on a draining server proves nothing).
     pub(crate) fn answered(&self, endpoint: &Endpoint, status: http::StatusCode, seen: Seen) {
         endpoint.answered.fetch_add(1, Ordering::Relaxed);
-        if self.endpoints.len() == 1 {
+        if self.len() == 1 {
             return;
         }
         let bad = status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS;
@@ -330,11 +464,12 @@ impl EndpointSet {
         authorization: Option<&HeaderValue>,
         identity: Option<&ClientIdentity>,
     ) {
-        if self.endpoints.len() == 1 {
+        let active = self.active();
+        if active.len() == 1 {
             return;
         }
         let now = Instant::now();
-        for ep in &self.endpoints {
+        for ep in active.iter() {
             {
                 let mut h = lock(&ep.health);
                 if h.healthy || h.probing || h.next_probe > now {
@@ -358,7 +493,7 @@ impl EndpointSet {
 
     /// A snapshot of every endpoint, the cluster URL's first.
     pub(crate) fn statuses(&self) -> Vec<EndpointStatus> {
-        self.endpoints
+        self.active()
             .iter()
             .map(|e| EndpointStatus {
                 endpoint: e.shown.clone(),
@@ -378,9 +513,9 @@ fn readyz_url(cluster: &url::Url) -> url::Url {
     u
 }
 
-fn endpoint(index: usize, origin: url::Url, stack: Stack) -> Arc<Endpoint> {
+fn endpoint(id: usize, origin: url::Url, stack: Stack) -> Arc<Endpoint> {
     Arc::new(Endpoint {
-        index,
+        id,
         shown: origin_of(&origin),
         origin,
         stack,
@@ -489,6 +624,16 @@ impl Probe {
             req = req.header(http::header::AUTHORIZATION, a.clone());
         }
         matches!(req.send().await, Ok(r) if r.status() == http::StatusCode::OK)
+    }
+}
+
+impl Template {
+    /// A stack that dials `url` and verifies (and sends as SNI) the cluster's name.
+    fn stack_for(&self, url: &url::Url) -> Result<Stack, TransportError> {
+        let mut s = self.settings.clone();
+        s.tls.tls_server_name = Some(self.name.clone());
+        s.sni = SniRewrite::new(url, Some(&self.name));
+        Stack::new(s)
     }
 }
 

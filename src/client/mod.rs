@@ -14,6 +14,8 @@
 mod body;
 mod builder;
 mod endpoints;
+mod endpoints_cidr;
+mod endpoints_slice;
 pub(crate) mod response;
 mod sni;
 mod stack;
@@ -24,8 +26,10 @@ mod warnings;
 pub use body::{Body, BodyStream};
 pub use builder::ClientBuilder;
 pub use endpoints::{
-    ERROR_BURST, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason, MAX_PROBE_DELAY,
+    ERROR_BURST, EndpointDiscovery, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason,
+    MAX_PROBE_DELAY,
 };
+pub use endpoints_slice::MAX_DISCOVERED_ENDPOINTS;
 pub use response::MAX_ERROR_BODY_READ;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
@@ -172,8 +176,10 @@ impl Client {
         &self.inner.base
     }
 
-    /// Every API server endpoint (the cluster URL's first, then those given to
-    /// [`ClientBuilder::endpoints`]) with its health and request counts.
+    /// Every API server endpoint requests are balanced over now, with its health and
+    /// request counts: the cluster URL's (or, with
+    /// [`ClientBuilder::discover_endpoints`], those discovered once read), then those
+    /// given to [`ClientBuilder::endpoints`].
     pub fn endpoints(&self) -> Vec<EndpointStatus> {
         self.inner.endpoints.statuses()
     }
@@ -390,6 +396,15 @@ impl Client {
         let mut tries = 0u32;
         let mut auth_retried = false;
         let endpoints = &self.inner.endpoints;
+        match endpoints.claim_discovery_start() {
+            Some(EndpointDiscovery::EndpointSlices) => {
+                endpoints_slice::spawn(Arc::downgrade(&self.inner));
+            }
+            Some(EndpointDiscovery::ClientCidr) => {
+                endpoints_cidr::spawn(Arc::downgrade(&self.inner));
+            }
+            Some(_) | None => {}
+        }
         // Only requests to the cluster URL may go to another endpoint.
         let cluster_request = endpoints.is_cluster(&url);
         // Endpoints this call failed over from (a connection-level failure on each).
@@ -473,7 +488,7 @@ impl Client {
                             && (not_sent || (lost && retry::is_safe_to_resend(&method)))
                             && failed_over.len() + 1 < endpoints.len()
                         {
-                            failed_over.push(endpoint.index);
+                            failed_over.push(endpoint.id);
                             tries -= 1;
                             tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, "connection to the endpoint failed; failing over to another endpoint");
                             continue;
@@ -488,10 +503,11 @@ impl Client {
                         && within(deadline, wait)
                         && retry::is_connection_lost(&e)
                     {
-                        tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
+                        tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
                         tokio::time::sleep(wait).await;
                         continue;
                     }
+                    tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "request failed");
                     return Err(send_error(method, shown, e).into());
                 }
             };
@@ -511,7 +527,7 @@ impl Client {
                 cache.invalidate(credential);
                 auth_retried = true;
                 if replayable {
-                    tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                    tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
                     continue;
                 }
             }
@@ -521,7 +537,7 @@ impl Client {
                 && tries < MAX_TRIES
                 && within(deadline, wait)
             {
-                tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
+                tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
                 drop(response);
                 tokio::time::sleep(wait).await;
                 continue;

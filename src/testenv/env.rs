@@ -46,6 +46,7 @@ pub struct TestEnvBuilder {
     nodes: usize,
     forwarded_pod_ports: Vec<u16>,
     apiservers: usize,
+    routable: bool,
 }
 
 impl Default for TestEnvBuilder {
@@ -59,6 +60,7 @@ impl Default for TestEnvBuilder {
             nodes: 0,
             forwarded_pod_ports: Vec::new(),
             apiservers: 1,
+            routable: false,
         }
     }
 }
@@ -128,6 +130,19 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Runs the API servers on addresses of [`ROUTABLE_RANGE`](super::ROUTABLE_RANGE)
+    /// (TEST-NET-2) added to `lo` as `/32`s, instead of `127.0.0.x`, with
+    /// `--endpoint-reconciler-type=lease` and `--advertise-address`: each server
+    /// publishes itself in the `default/kubernetes` EndpointSlice, and the others drop it
+    /// once its lease (15 s) expires after it is stopped. The serving certificate covers
+    /// the addresses; the kubeconfigs name the first; the addresses are removed when the
+    /// environment is dropped. Off by default. Needs root ([`TestEnvError::NotRoot`]
+    /// otherwise); a block of addresses another environment holds is skipped.
+    pub fn routable_apiservers(mut self, enable: bool) -> Self {
+        self.routable = enable;
+        self
+    }
+
     /// Generates the PKI, starts etcd, kube-apiserver and (see
     /// [`controller_manager`](Self::controller_manager)) kube-controller-manager, and
     /// waits until they are ready. Blocks; retries the whole start on a port
@@ -177,7 +192,19 @@ impl TestEnvBuilder {
             path: self.parent_dir.clone().unwrap_or_else(std::env::temp_dir),
             source,
         })?;
-        let extra_ips: Vec<_> = (1..self.apiservers).map(multi::apiserver_ip).collect();
+        let addresses = match self.routable {
+            true => Some(multi::LoAddresses::add(self.apiservers)?),
+            false => None,
+        };
+        let ips: Vec<Ipv4Addr> = match &addresses {
+            Some(a) => a.ips().to_vec(),
+            None => (0..self.apiservers).map(multi::apiserver_ip).collect(),
+        };
+        let extra_ips: Vec<_> = ips
+            .iter()
+            .copied()
+            .filter(|ip| *ip != Ipv4Addr::LOCALHOST)
+            .collect();
         let files = Files::write(dir.path(), &extra_ips)?;
         let node_env = if self.nodes > 0 {
             let mut forwards = BTreeMap::new();
@@ -197,18 +224,19 @@ impl TestEnvBuilder {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_start(&binaries, &files, run_kcm, node_env.as_ref()) {
-                Ok((processes, apiservers, port, etcd)) => {
+            match self.try_start(&binaries, &files, run_kcm, node_env.as_ref(), &ips) {
+                Ok((processes, apiservers, _port, etcd)) => {
                     return Ok(TestEnv {
                         processes: Mutex::new(processes),
                         etcd,
+                        server_url: apiservers.url(0),
                         apiservers,
                         dir: Mutex::new(Some(dir)),
-                        server_url: format!("https://127.0.0.1:{port}"),
                         binaries,
                         controller_manager: run_kcm,
                         files,
                         nodes: node_env,
+                        addresses,
                     });
                 }
                 Err(Attempt::PortCollision(_)) if attempt < START_ATTEMPTS => continue,
@@ -230,6 +258,7 @@ impl TestEnvBuilder {
         files: &Files,
         run_kcm: bool,
         node_env: Option<&NodeEnv>,
+        ips: &[Ipv4Addr],
     ) -> Result<(Vec<Proc>, ApiServers, u16, EtcdSpec), Attempt> {
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let mut processes = Vec::new();
@@ -289,22 +318,21 @@ impl TestEnvBuilder {
             api_args.push("--kubelet-preferred-address-types=InternalIP".to_owned());
         }
         api_args.extend(self.apiserver_args.iter().cloned());
-        let apiservers = ApiServers::start(
-            self.apiservers,
-            multi::Shared {
-                binary: binaries.kube_apiserver(),
-                args: &api_args,
-                port: api_port,
-                dir,
-                timeout: self.timeout,
-                ca_pem: &files.pki.ca_pem,
-                cert_pem: &files.pki.admin_cert_pem,
-                key_pem: files.pki.admin_key_pem.expose_secret(),
-            },
-        )?;
+        let apiservers = ApiServers::start(multi::Shared {
+            binary: binaries.kube_apiserver(),
+            ips,
+            lease: self.routable,
+            args: &api_args,
+            port: api_port,
+            dir,
+            timeout: self.timeout,
+            ca_pem: &files.pki.ca_pem,
+            cert_pem: &files.pki.admin_cert_pem,
+            key_pem: files.pki.admin_key_pem.expose_secret(),
+        })?;
         let url = apiservers.url(0);
         let probe = TlsProbe::new(
-            SocketAddr::from((Ipv4Addr::LOCALHOST, api_port)),
+            SocketAddr::from((apiservers.ip(0), api_port)),
             &files.pki.ca_pem,
             &files.pki.admin_cert_pem,
             files.pki.admin_key_pem.expose_secret(),
@@ -612,6 +640,8 @@ pub struct TestEnv {
     controller_manager: bool,
     files: Files,
     nodes: Option<NodeEnv>,
+    /// Routable API server addresses, removed (after the processes stop) on drop.
+    addresses: Option<multi::LoAddresses>,
 }
 
 impl std::fmt::Debug for TestEnv {
@@ -621,6 +651,7 @@ impl std::fmt::Debug for TestEnv {
             .field("dir", &self.files.dir)
             .field("controller_manager", &self.controller_manager)
             .field("nodes", &self.nodes.as_ref().map_or(0, |n| n.count))
+            .field("routable_apiservers", &self.addresses.is_some())
             .finish_non_exhaustive()
     }
 }

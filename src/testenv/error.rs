@@ -177,6 +177,38 @@ pub enum TestEnvError {
         /// How many API servers the environment runs.
         count: usize,
     },
+    /// Routable API server addresses were asked for without the privilege to add them.
+    #[error(
+        "routable API server addresses need root (CAP_NET_ADMIN) to add addresses to `lo`; run as root or leave TestEnvBuilder::routable_apiservers off"
+    )]
+    NotRoot,
+    /// `ip` could not be run.
+    #[error("running `{command}` failed")]
+    AddressSpawn {
+        /// The command line.
+        command: String,
+        /// The spawn error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ip` failed to add an address to `lo`.
+    #[error("`{command}` exited with {status}: {stderr}")]
+    AddressCommand {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: ExitStatus,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// Every block of routable addresses is already in use on `lo`.
+    #[error(
+        "every block of {range} is already in use on `lo` (other environments, or addresses left by a killed test process: `ip addr show dev lo`)"
+    )]
+    NoFreeAddresses {
+        /// The range the addresses are taken from.
+        range: &'static str,
+    },
     /// More (or fewer) API servers were asked for than an environment can run.
     #[error("an environment runs 1 to {max} API servers, not {requested}")]
     ApiServerCount {

@@ -46,7 +46,7 @@ pub use env::{
 };
 pub use error::{ProcessReport, TestEnvError};
 pub use install::Binaries;
-pub use multi::MAX_APISERVERS;
+pub use multi::{MAX_APISERVERS, ROUTABLE_RANGE};
 
 use std::sync::OnceLock;
 

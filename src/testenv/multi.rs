@@ -1,6 +1,8 @@
 //! The kube-apiserver processes of one environment: one by default, or several on one
 //! etcd, each on its own loopback address (`127.0.0.1`, `127.0.0.2`, …; Linux routes all
 //! of `127.0.0.0/8` to `lo`) and the same port, so a client can fail over between them.
+//! With routable addresses ([`LoAddresses`]), each runs on a TEST-NET-2 address added to
+//! `lo` and publishes itself in the `default/kubernetes` EndpointSlice.
 
 use super::TestEnvError;
 use super::env::{Attempt, wait_for};
@@ -20,6 +22,94 @@ pub(crate) fn apiserver_ip(index: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, last)
 }
 
+/// The range routable API server addresses are taken from (TEST-NET-2, RFC 5737: never
+/// routed on the internet, and accepted by Kubernetes' endpoint validation, which refuses
+/// loopback addresses).
+pub const ROUTABLE_RANGE: &str = "198.51.100.0/24";
+/// Blocks of ten addresses in [`ROUTABLE_RANGE`]: block `b` is `198.51.100.(10b+1)..`.
+const ROUTABLE_BLOCKS: u8 = 25;
+
+/// Addresses added to `lo` for one environment's API servers, removed again on drop.
+#[derive(Debug)]
+pub(crate) struct LoAddresses {
+    ips: Vec<Ipv4Addr>,
+}
+
+impl LoAddresses {
+    /// Adds `count` addresses of one free block of [`ROUTABLE_RANGE`] to `lo` (a block
+    /// another environment holds — `ip` reports the address exists — is skipped).
+    pub(crate) fn add(count: usize) -> Result<Self, TestEnvError> {
+        let first = (std::process::id() % u32::from(ROUTABLE_BLOCKS)) as u8;
+        for k in 0..ROUTABLE_BLOCKS {
+            let block = (first + k) % ROUTABLE_BLOCKS;
+            let mut added = LoAddresses { ips: Vec::new() };
+            let mut taken = false;
+            for i in 0..count {
+                let last = u8::try_from(10 * usize::from(block) + i + 1).unwrap_or(u8::MAX);
+                let ip = Ipv4Addr::new(198, 51, 100, last);
+                if ip_addr("add", ip)? {
+                    added.ips.push(ip);
+                } else {
+                    taken = true;
+                    break;
+                }
+            }
+            if !taken {
+                return Ok(added);
+            }
+            // Dropping `added` removes the addresses of this block it did add.
+        }
+        Err(TestEnvError::NoFreeAddresses {
+            range: ROUTABLE_RANGE,
+        })
+    }
+
+    /// The addresses, in API server order.
+    pub(crate) fn ips(&self) -> &[Ipv4Addr] {
+        &self.ips
+    }
+}
+
+impl Drop for LoAddresses {
+    fn drop(&mut self) {
+        for ip in &self.ips {
+            if let Err(e) = ip_addr("del", *ip) {
+                eprintln!("testenv: removing {ip} from lo failed: {e}");
+            }
+        }
+    }
+}
+
+/// `ip addr <action> <ip>/32 dev lo`: true on success, false if the address already
+/// exists (when adding).
+fn ip_addr(action: &str, ip: Ipv4Addr) -> Result<bool, TestEnvError> {
+    let args = ["addr", action, &format!("{ip}/32"), "dev", "lo"];
+    let command = format!("ip {}", args.join(" "));
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|source| TestEnvError::AddressSpawn {
+            command: command.clone(),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(true);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if action == "add" && stderr.contains("File exists") {
+        return Ok(false);
+    }
+    if stderr.contains("Operation not permitted") {
+        return Err(TestEnvError::NotRoot);
+    }
+    Err(TestEnvError::AddressCommand {
+        command,
+        status: out.status,
+        stderr,
+    })
+}
+
 /// One API server: how to start it again, and the running process if any.
 struct Slot {
     args: Vec<String>,
@@ -31,6 +121,7 @@ struct Slot {
 /// Every API server of an environment.
 pub(crate) struct ApiServers {
     binary: PathBuf,
+    ips: Vec<Ipv4Addr>,
     port: u16,
     timeout: Duration,
     slots: Vec<Mutex<Slot>>,
@@ -39,6 +130,11 @@ pub(crate) struct ApiServers {
 /// What every API server shares: its binary, common flags, port and probe credentials.
 pub(crate) struct Shared<'a> {
     pub(crate) binary: &'a Path,
+    /// One address per API server.
+    pub(crate) ips: &'a [Ipv4Addr],
+    /// Run the `lease` endpoint reconciler (routable addresses only: endpoints may not
+    /// list loopback addresses).
+    pub(crate) lease: bool,
     pub(crate) args: &'a [String],
     pub(crate) port: u16,
     pub(crate) dir: &'a Path,
@@ -51,17 +147,18 @@ pub(crate) struct Shared<'a> {
 impl ApiServers {
     /// Starts `count` API servers and waits until each answers `/readyz` with 200.
     /// The first one logs to `kube-apiserver.log`, the others to `kube-apiserver-<i>.log`.
-    pub(crate) fn start(count: usize, shared: Shared<'_>) -> Result<Self, Attempt> {
-        let mut slots = Vec::with_capacity(count);
-        for index in 0..count {
-            let ip = apiserver_ip(index);
+    pub(crate) fn start(shared: Shared<'_>) -> Result<Self, Attempt> {
+        let mut slots = Vec::with_capacity(shared.ips.len());
+        for (index, &ip) in shared.ips.iter().enumerate() {
+            let reconciler = if shared.lease { "lease" } else { "none" };
             let mut args = vec![
                 format!("--bind-address={ip}"),
-                // Shown in /api's serverAddressByClientCIDRs. A loopback advertise address
-                // is only accepted without the endpoint reconciler (Endpoints may not
-                // list loopback addresses), so every server runs with `none`.
+                // Shown in /api's serverAddressByClientCIDRs and, with the lease
+                // reconciler, published in the `kubernetes` EndpointSlice. A loopback
+                // advertise address is only accepted without the reconciler (Endpoints
+                // may not list loopback addresses).
                 format!("--advertise-address={ip}"),
-                "--endpoint-reconciler-type=none".to_owned(),
+                format!("--endpoint-reconciler-type={reconciler}"),
                 format!("--secure-port={}", shared.port),
             ];
             args.extend(shared.args.iter().cloned());
@@ -84,6 +181,7 @@ impl ApiServers {
         }
         let servers = Self {
             binary: shared.binary.to_owned(),
+            ips: shared.ips.to_vec(),
             port: shared.port,
             timeout: shared.timeout,
             slots,
@@ -120,7 +218,12 @@ impl ApiServers {
 
     /// The URL of server `index`.
     pub(crate) fn url(&self, index: usize) -> String {
-        format!("https://{}:{}", apiserver_ip(index), self.port)
+        format!("https://{}:{}", self.ips[index], self.port)
+    }
+
+    /// The address of server `index`.
+    pub(crate) fn ip(&self, index: usize) -> Ipv4Addr {
+        self.ips[index]
     }
 
     fn slot(&self, index: usize) -> Result<std::sync::MutexGuard<'_, Slot>, TestEnvError> {
@@ -200,8 +303,9 @@ impl super::TestEnv {
         self.apiservers.count()
     }
 
-    /// The URL of every API server, by index: `https://127.0.0.<i+1>:<port>`. The first
-    /// is [`server_url`](Self::server_url).
+    /// The URL of every API server, by index: `https://127.0.0.<i+1>:<port>` (with
+    /// [`routable_apiservers`](super::TestEnvBuilder::routable_apiservers), addresses of
+    /// [`ROUTABLE_RANGE`]). The first is [`server_url`](Self::server_url).
     pub fn apiserver_urls(&self) -> Vec<String> {
         (0..self.apiservers.count())
             .map(|i| self.apiservers.url(i))
@@ -239,6 +343,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routable_blocks_stay_inside_the_range() {
+        let range: ipnet::Ipv4Net = ROUTABLE_RANGE.parse().unwrap();
+        let last = 10 * usize::from(ROUTABLE_BLOCKS - 1) + MAX_APISERVERS;
+        assert!(last < 255);
+        assert!(range.contains(&Ipv4Addr::new(198, 51, 100, last as u8)));
+    }
 
     #[test]
     fn addresses_are_consecutive_loopback_addresses() {

@@ -2,6 +2,7 @@
 //! `cargo xtask codegen-protobuf`, `cargo xtask testenv-install`, `cargo xtask testenv start|stop|status`.
 
 mod bench;
+mod bench_failover;
 mod bench_proxy;
 mod codegen;
 mod codegen_sources;
@@ -24,6 +25,9 @@ commands:
                           arguments also runs `bench proxy`
   bench proxy [--requests N] [--rounds R]
                           our proxy vs kubectl proxy vs direct, into docs/performance.md
+  bench failover [--requests N] [--rounds R] [--kills K]
+                          GETs over 3 API servers vs 1 and the failover pause of a killed server,
+                          into docs/performance.md and docs/failover.md
   codegen-protobuf [--check]
                           regenerate src/codec/generated (protobuf decoders) from the Kubernetes
                           modules' generated.proto files; --check fails when the committed code is stale
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         // Everything: the side-by-side scenarios (a)–(g), then the proxy scenario (h).
         ["bench"] => bench::run(&[]).and_then(|()| bench_proxy::run(&[])),
         ["bench", "proxy", rest @ ..] => bench_proxy::run(rest),
+        ["bench", "failover", rest @ ..] => bench_failover::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         ["codegen-protobuf", rest @ ..] => codegen::run(rest),
         ["soak", rest @ ..] => soak::run(rest),
