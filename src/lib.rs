@@ -18,12 +18,11 @@
 //!
 //! ```no_run
 //! use k8s_client::api::{Api, ListParams};
-//! use k8s_client::{Client, Config};
+//! use k8s_client::Client;
 //! use k8s_openapi::api::core::v1::Pod;
 //!
 //! # async fn demo() -> Result<(), k8s_client::Error> {
-//! let config = Config::infer()?;                // kubeconfig, else in-cluster
-//! let client = Client::try_from(config)?;
+//! let client = Client::try_default().await?;    // kubeconfig, else in-cluster
 //!
 //! // What `curl $APISERVER/api` shows, with serverAddressByClientCIDRs.
 //! let versions = client.discovery().api_versions().await?;

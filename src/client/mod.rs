@@ -155,6 +155,28 @@ impl Client {
         ClientBuilder::new(config)
     }
 
+    /// A client with default options for the inferred configuration: [`Config::infer`]
+    /// (the kubeconfig, else the in-cluster service account), then
+    /// [`Client::try_from`]. The counterpart of kube-rs's `Client::try_default`.
+    ///
+    /// It is `async` (as kube-rs's is) only so that the configuration files are read on
+    /// tokio's blocking pool instead of a runtime worker; nothing is sent to the server
+    /// here (credentials, exec plugins included, are fetched by the first request).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), k8s_client::Error> {
+    /// let client = k8s_client::Client::try_default().await?;
+    /// println!("talking to {}", client.cluster_url());
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_default() -> Result<Self, Error> {
+        let config = match tokio::task::spawn_blocking(Config::infer).await {
+            Ok(inferred) => inferred?,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        Client::try_from(config)
+    }
+
     /// A [`Discovery`](crate::discovery::Discovery) for this client with default options
     /// (aggregated discovery, memory cache only). Keep it to reuse its cache; use
     /// [`Discovery::builder`](crate::discovery::Discovery::builder) for a disk cache.
