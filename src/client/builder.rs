@@ -250,6 +250,7 @@ impl ClientBuilder {
                 rate_limiter,
                 warnings: self.warning_handler.unwrap_or_default(),
                 wire_format: self.wire_format,
+                discovery: std::sync::OnceLock::new(),
             }),
         })
     }

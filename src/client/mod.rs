@@ -63,7 +63,7 @@ use endpoints::{EndpointSet, HealthReason as Reason};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use response::Answer;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use warnings::WarningHandler;
 
@@ -105,6 +105,8 @@ struct Inner {
     rate_limiter: Option<RateLimiter>,
     warnings: WarningHandler,
     wire_format: WireFormat,
+    /// The cache behind [`Client::discovery`], created on first use.
+    discovery: OnceLock<Arc<crate::discovery::Inner>>,
 }
 
 impl fmt::Debug for Client {
@@ -177,11 +179,9 @@ impl Client {
         Client::try_from(config)
     }
 
-    /// A [`Discovery`](crate::discovery::Discovery) for this client with default options
-    /// (aggregated discovery, memory cache only). Keep it to reuse its cache; use
-    /// [`Discovery::builder`](crate::discovery::Discovery::builder) for a disk cache.
-    pub fn discovery(&self) -> crate::discovery::Discovery {
-        crate::discovery::Discovery::new(self.clone())
+    /// The slot of the client's own discovery cache ([`Client::discovery`]).
+    pub(crate) fn discovery_cache(&self) -> &OnceLock<Arc<crate::discovery::Inner>> {
+        &self.inner.discovery
     }
 
     /// The namespace of the config's context (else `default`).
