@@ -43,7 +43,9 @@
 //! 2. the in-cluster service account: `KUBERNETES_SERVICE_HOST`/`_PORT` and the files
 //!    under `/var/run/secrets/kubernetes.io/serviceaccount/`.
 //!
-//! If both fail, the error carries both reasons. [`Config::from_kubeconfig`] takes
+//! In-cluster is tried only when the kubeconfig names no server (client-go's rule); a
+//! kubeconfig that is present but broken is an error of its own. If both fail, the
+//! error carries both reasons. [`Error::report`] prints any error with its causes. [`Config::from_kubeconfig`] takes
 //! kubectl's overrides (`--context`, `--namespace`, `--server`, `--token`, `--as`, …)
 //! through [`config::KubeconfigOptions`]; [`config::view`] renders `kubectl config view`.
 //! Every file and variable is read through an injectable [`config::Env`], so tests use a

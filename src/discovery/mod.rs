@@ -473,6 +473,6 @@ impl Discovery {
 /// kubectl only logs a failed cache write; so do we.
 fn log_write(result: std::result::Result<(), DiscoveryError>) {
     if let Err(error) = result {
-        tracing::warn!(error = %error_chain(&error), "discovery cache not written");
+        tracing::warn!(error = %crate::error::Report::new(&error), "discovery cache not written");
     }
 }
