@@ -35,6 +35,7 @@ pub enum Error {
     #[error("discovery failed")]
     Discovery(#[from] crate::discovery::DiscoveryError),
     /// Configuring, binding or serving the local proxy failed.
+    #[cfg(feature = "proxy")]
     #[error("local proxy failed")]
     Proxy(#[from] crate::proxy::ProxyError),
     /// Building a typed API request or reading a watch stream failed (not the server's answer).

@@ -98,10 +98,24 @@
 //!
 //! ## Features
 //!
-//! - `testenv`: `testenv::TestEnv` starts etcd, kube-apiserver and kube-controller-manager
-//!   on loopback with a fresh PKI and hands out admin, token and no-permission kubeconfigs —
-//!   envtest for Rust. Binaries come from `KUBEBUILDER_ASSETS` or are built from Kubernetes'
-//!   Go modules into `~/.cache/k8s-client/testenv/` (`testenv::Binaries::ensure`).
+//! Each Cargo feature is a capability; all but `testenv` (and `testing`) are on by
+//! default. `default-features = false` leaves the client, configuration, authentication
+//! (tokens, token files, client certificates, exec plugins), discovery and the typed and
+//! dynamic API over JSON.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `protobuf` | yes | built-in kinds read as protobuf (`codec`) |
+//! | `runtime` | yes | [`runtime`]: informers, controllers, work queue, leader election, events |
+//! | `proxy` | yes | [`proxy`]: an in-process `kubectl proxy` (hyper's server side) |
+//! | `oidc` | yes | the `oidc` kubeconfig auth-provider |
+//! | `socks` | yes | `socks5://` proxy URLs |
+//! | `gzip` | yes | [`ClientBuilder::gzip`] |
+//! | `testing` | no | `testing::MockTransport`: an in-memory [`client::Transport`] for unit tests without a cluster |
+//! | `testenv` | no | `testenv::TestEnv` starts etcd, kube-apiserver and kube-controller-manager on loopback with a fresh PKI — envtest for Rust. Binaries come from `KUBEBUILDER_ASSETS` or are built into `~/.cache/k8s-client/testenv/` |
+//!
+//! A kubeconfig that needs a feature the build leaves out fails with an error naming
+//! the feature (`AuthError::FeatureDisabled`, `TransportError::SocksDisabled`).
 //!
 //! The library depends on k8s-openapi without choosing a Kubernetes version, so the
 //! application picks one (`features = ["latest"]` or `v1_33` … `v1_37`).
@@ -120,11 +134,15 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 mod path;
+#[cfg(feature = "proxy")]
 pub mod proxy;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 mod secret;
 #[cfg(feature = "testenv")]
 pub mod testenv;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 
 pub use api::{Api, ApiResource, DynamicObject, Resource};
@@ -133,3 +151,9 @@ pub use config::Config;
 pub use discovery::Discovery;
 pub use error::{Error, Result};
 pub use secret::{SecretBytes, SecretString};
+
+/// The README's code, compiled (and the examples without a cluster run) as doctests.
+#[cfg(all(doctest, feature = "testing", feature = "testenv", feature = "proxy"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+

@@ -43,6 +43,7 @@ pub struct ClientBuilder {
     wire_format: WireFormat,
     endpoints: Vec<::url::Url>,
     on_endpoint_health: Option<HealthCallback>,
+    transport: Option<Arc<dyn super::Transport>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -56,6 +57,7 @@ impl fmt::Debug for ClientBuilder {
             )
             .field("gzip", &self.gzip)
             .field("wire_format", &self.wire_format)
+            .field("custom_transport", &self.transport.is_some())
             .field("rate_limit", &self.rate_limit)
             .field("custom_warning_handler", &self.warning_handler.is_some())
             .field("proxy_env", &self.proxy_env)
@@ -87,7 +89,16 @@ impl ClientBuilder {
             wire_format: WireFormat::default(),
             endpoints: Vec::new(),
             on_endpoint_health: None,
+            transport: None,
         }
+    }
+
+    /// Sends every request through `transport` instead of the built-in HTTP stack
+    /// (see [`Transport`](super::Transport) for what still applies). For unit tests
+    /// without a cluster, `testing::MockTransport` (feature `testing`) is one.
+    pub fn transport(mut self, transport: impl super::Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
     }
 
     /// How [`Api`](crate::api::Api) reads built-in kinds: [`WireFormat::Protobuf`] (the
@@ -102,7 +113,8 @@ impl ClientBuilder {
     /// fast link (a local or in-datacenter API server) decompression costs more than the
     /// bytes saved — the benchmark issue measured client-go, which asks for gzip, 1.6×
     /// slower there. Turn it on for slow links. `disable-compression: true` in the
-    /// cluster entry always wins.
+    /// cluster entry always wins. Needs the `gzip` feature (on by default).
+    #[cfg(feature = "gzip")]
     pub fn gzip(mut self, enable: bool) -> Self {
         self.gzip = enable;
         self
@@ -250,6 +262,7 @@ impl ClientBuilder {
                 rate_limiter,
                 warnings: self.warning_handler.unwrap_or_default(),
                 wire_format: self.wire_format,
+                transport: self.transport,
                 discovery: std::sync::OnceLock::new(),
             }),
         })

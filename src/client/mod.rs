@@ -13,6 +13,7 @@
 
 mod body;
 mod builder;
+mod custom;
 mod endpoints;
 pub(crate) mod response;
 mod sni;
@@ -23,6 +24,7 @@ mod warnings;
 
 pub use body::{Body, BodyStream};
 pub use builder::ClientBuilder;
+pub use custom::{SendError, SendErrorKind, Transport};
 pub use endpoints::{
     ERROR_BURST, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason, MAX_PROBE_DELAY,
 };
@@ -61,7 +63,7 @@ use crate::transport::{MAX_TRIES, TransportError, retry};
 use bytes::Bytes;
 use endpoints::{EndpointSet, HealthReason as Reason};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use response::Answer;
+use response::{Answer, Received};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -105,6 +107,8 @@ struct Inner {
     rate_limiter: Option<RateLimiter>,
     warnings: WarningHandler,
     wire_format: WireFormat,
+    /// A custom lowest layer instead of the HTTP stack ([`ClientBuilder::transport`]).
+    transport: Option<Arc<dyn Transport>>,
     /// The cache behind [`Client::discovery`], created on first use.
     discovery: OnceLock<Arc<crate::discovery::Inner>>,
 }
@@ -279,12 +283,22 @@ impl Client {
     /// the raw connection; on any other status returns the whole response, so a proxy
     /// can relay the server's error unchanged.
     pub async fn send_upgrade(&self, req: http::Request<Body>) -> Result<UpgradeOutcome, Error> {
+        if self.inner.transport.is_some() {
+            let url = url::resolve(&self.inner.base, req.uri(), None)?;
+            return Err(TransportError::UpgradeUnsupported {
+                url: url::for_display(&url),
+            }
+            .into());
+        }
         let answer = self.execute(req, Mode::Upgrade).await?;
         if answer.response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
             return Ok(UpgradeOutcome::Response(answer.into_http()));
         }
         let url = answer.url;
-        let response: http::Response<reqwest::Body> = answer.response.into();
+        let Received::Http(response) = answer.response else {
+            unreachable!("upgrades go through the built-in HTTP stack")
+        };
+        let response: http::Response<reqwest::Body> = response.into();
         let (parts, body) = response.into_parts();
         let head = http::Response::from_parts(parts.clone(), ());
         let io = reqwest::Response::from(http::Response::from_parts(parts, body))
@@ -361,6 +375,80 @@ impl Client {
             let mut request_headers = headers.clone();
             if let Some(credential) = &credential {
                 self.authorize(&mut request_headers, credential)?;
+            }
+            if let Some(transport) = &self.inner.transport {
+                let body = match once.as_ref().and_then(Body::try_clone) {
+                    Some(copy) => copy,
+                    None => once.take().expect("a streamed body is sent only once"),
+                };
+                let mut request = http::Request::new(body);
+                *request.method_mut() = method.clone();
+                *request.uri_mut() =
+                    http::Uri::try_from(url.as_str()).map_err(|e| TransportError::Custom {
+                        method: method.clone(),
+                        url: shown.clone(),
+                        source: SendError::new(SendErrorKind::NotSent, e),
+                    })?;
+                *request.headers_mut() = request_headers;
+                tracing::trace!(%method, url = %shown, try_number = tries, "sending request through the custom transport");
+                let sent = match deadline {
+                    Some(deadline) => {
+                        match tokio::time::timeout_at(deadline.into(), transport.send(request))
+                            .await
+                        {
+                            Ok(sent) => sent,
+                            Err(elapsed) => Err(SendError::new(SendErrorKind::Timeout, elapsed)),
+                        }
+                    }
+                    None => transport.send(request).await,
+                };
+                let response = match sent {
+                    Ok(response) => response,
+                    Err(e) => {
+                        let wait = connection_backoff(tries);
+                        if e.kind() == SendErrorKind::ConnectionLost
+                            && replayable
+                            && retry::is_safe_to_resend(&method)
+                            && tries < MAX_TRIES
+                            && within(deadline, wait)
+                        {
+                            tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        return Err(TransportError::Custom {
+                            method,
+                            url: shown,
+                            source: e,
+                        }
+                        .into());
+                    }
+                };
+                match self.after_response(
+                    Received::Custom(response),
+                    &method,
+                    &shown,
+                    &credential,
+                    own_authorization,
+                    &mut auth_retried,
+                    replayable,
+                    honour_retry_after,
+                    tries,
+                    deadline,
+                ) {
+                    Next::Retry(None) => continue,
+                    Next::Retry(Some(wait)) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Next::Done(response) => {
+                        return Ok(Answer {
+                            method,
+                            url: shown,
+                            response,
+                        });
+                    }
+                }
             }
             let endpoint = if cluster_request {
                 endpoints.start_due_probes(request_headers.get(AUTHORIZATION), identity);
@@ -439,43 +527,80 @@ impl Client {
                     return Err(send_error(method, shown, e).into());
                 }
             };
-            self.inner.warnings.handle(response.headers());
-            let status = response.status();
             if cluster_request {
-                endpoints.answered(&endpoint, status, seen);
+                endpoints.answered(&endpoint, response.status(), seen);
             }
-            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = status.as_u16(), "response received");
-            if status == http::StatusCode::UNAUTHORIZED
-                && !auth_retried
-                && !own_authorization
-                && let (Some(cache), Some(credential)) = (&self.inner.auth, &credential)
-            {
-                // Drop the rejected credential even when this request cannot be repeated,
-                // so the next one starts with a fresh credential.
-                cache.invalidate(credential);
-                auth_retried = true;
-                if replayable {
-                    tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = response.status().as_u16(), "response received");
+            match self.after_response(
+                Received::Http(response),
+                &method,
+                &shown,
+                &credential,
+                own_authorization,
+                &mut auth_retried,
+                replayable,
+                honour_retry_after,
+                tries,
+                deadline,
+            ) {
+                Next::Retry(None) => continue,
+                Next::Retry(Some(wait)) => {
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
+                Next::Done(response) => {
+                    return Ok(Answer {
+                        method,
+                        url: shown,
+                        response,
+                    });
+                }
             }
-            if let Some(wait) = retry::retry_after(status, response.headers())
-                && honour_retry_after
-                && replayable
-                && tries < MAX_TRIES
-                && within(deadline, wait)
-            {
-                tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
-                drop(response);
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            return Ok(Answer {
-                method,
-                url: shown,
-                response,
-            });
         }
+    }
+
+    /// What an answer means for the request loop: warnings logged, a `401` refreshes
+    /// the credential (and retries once), `Retry-After` waits and retries.
+    #[allow(clippy::too_many_arguments)]
+    fn after_response(
+        &self,
+        response: Received,
+        method: &http::Method,
+        shown: &str,
+        credential: &Option<Arc<Credential>>,
+        own_authorization: bool,
+        auth_retried: &mut bool,
+        replayable: bool,
+        honour_retry_after: bool,
+        tries: u32,
+        deadline: Option<Instant>,
+    ) -> Next {
+        self.inner.warnings.handle(response.headers());
+        let status = response.status();
+        if status == http::StatusCode::UNAUTHORIZED
+            && !*auth_retried
+            && !own_authorization
+            && let (Some(cache), Some(credential)) = (&self.inner.auth, credential)
+        {
+            // Drop the rejected credential even when this request cannot be repeated,
+            // so the next one starts with a fresh credential.
+            cache.invalidate(credential);
+            *auth_retried = true;
+            if replayable {
+                tracing::debug!(%method, url = %shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                return Next::Retry(None);
+            }
+        }
+        if let Some(wait) = retry::retry_after(status, response.headers())
+            && honour_retry_after
+            && replayable
+            && tries < MAX_TRIES
+            && within(deadline, wait)
+        {
+            tracing::debug!(%method, url = %shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
+            return Next::Retry(Some(wait));
+        }
+        Next::Done(response)
     }
 
     /// Sets `Authorization` from the credential (unless the caller set one), marked
@@ -501,6 +626,14 @@ impl Client {
         headers.insert(AUTHORIZATION, value);
         Ok(())
     }
+}
+
+/// What the request loop does after an answer.
+enum Next {
+    /// Send again, after the wait if any (the answer is dropped first).
+    Retry(Option<Duration>),
+    /// The answer to return.
+    Done(Received),
 }
 
 /// Whether waiting `wait` from now still ends before `deadline` (if any).

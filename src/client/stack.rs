@@ -159,8 +159,10 @@ fn build(
     let stamps = stamps(&settings.tls, identity.is_some());
     let material = TlsMaterial::load(&settings.tls, identity)?;
     let http = base_builder(settings)
-        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?)
-        .gzip(settings.gzip)
+        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?);
+    #[cfg(feature = "gzip")]
+    let http = http.gzip(settings.gzip);
+    let http = http
         .timeout_opt(settings.timeout)
         .read_timeout_opt(settings.read_timeout)
         // client-go's HTTP/2 health check: ping after 30 s without frames, give up after 15 s.
