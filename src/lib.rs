@@ -156,4 +156,3 @@ pub use secret::{SecretBytes, SecretString};
 #[cfg(all(doctest, feature = "testing", feature = "testenv", feature = "proxy"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-

@@ -163,13 +163,14 @@ impl Transport for MockTransport {
 }
 
 /// A response with `status` and `body` as JSON (`Content-Type: application/json`).
+/// `Content-Length` is set, as the API server does for such answers.
 pub fn json_response(status: u16, body: &impl serde::Serialize) -> http::Response<Bytes> {
+    let body = serde_json::to_vec(body).expect("a serialisable body");
     http::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Bytes::from(
-            serde_json::to_vec(body).expect("a serialisable body"),
-        ))
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(Bytes::from(body))
         .expect("a valid status code")
 }
 
@@ -311,5 +312,77 @@ mod tests {
             err,
             crate::Error::Transport(crate::transport::TransportError::UpgradeUnsupported { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn the_request_hook_sees_every_call_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let mock = MockTransport::new(move |req| {
+            if req.path().ends_with("/busy") && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                return http::Response::builder()
+                    .status(503)
+                    .header(http::header::RETRY_AFTER, "0")
+                    .body(Bytes::new())
+                    .unwrap();
+            }
+            if req.path().ends_with("/missing") {
+                return status_response(404, "NotFound", "configmaps \"missing\" not found");
+            }
+            json_response(
+                200,
+                &serde_json::json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "n"}}),
+            )
+        });
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let client = Client::builder(Config::new(MOCK_SERVER.parse().unwrap()))
+            .transport(mock.clone())
+            .rate_limit(1000.0, 1)
+            .on_request(move |e| sink.lock().unwrap().push(e.clone()))
+            .build()
+            .unwrap();
+        let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "prod");
+        cms.get("web-0").await.unwrap();
+        let busy = http::Request::put("/api/v1/namespaces/prod/configmaps/busy")
+            .body(b"{\"data\":{}}".to_vec())
+            .unwrap();
+        client.request::<serde_json::Value>(busy).await.unwrap();
+        assert!(cms.get("missing").await.unwrap_err().is_not_found());
+
+        let events = events.lock().unwrap().clone();
+        assert_eq!(events.len(), 3, "{events:#?}");
+        let get = &events[0];
+        assert_eq!(get.method, http::Method::GET);
+        assert_eq!(
+            get.path_template,
+            "/api/v1/namespaces/{namespace}/configmaps/{name}"
+        );
+        assert_eq!(get.status, Some(200));
+        assert_eq!(get.tries, 1);
+        assert_eq!(get.request_bytes, Some(0));
+        let body =
+            serde_json::json!({"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "n"}});
+        let body_len = serde_json::to_vec(&body).unwrap().len() as u64;
+        assert_eq!(get.response_bytes, Some(body_len));
+        let put = &events[1];
+        assert_eq!(put.method, http::Method::PUT);
+        assert_eq!(put.status, Some(200));
+        assert_eq!(put.tries, 2, "503 with Retry-After, then 200");
+        assert_eq!(put.request_bytes, Some(11));
+        let missing = &events[2];
+        assert_eq!(missing.status, Some(404));
+        assert_eq!(
+            missing.path_template,
+            "/api/v1/namespaces/{namespace}/configmaps/{name}"
+        );
+        // One token of burst: the later calls waited for the limiter.
+        assert!(
+            events
+                .iter()
+                .skip(1)
+                .any(|e| e.rate_limit_wait > std::time::Duration::ZERO)
+        );
+        assert!(events.iter().all(|e| e.latency >= e.rate_limit_wait));
     }
 }

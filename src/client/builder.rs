@@ -44,6 +44,7 @@ pub struct ClientBuilder {
     endpoints: Vec<::url::Url>,
     on_endpoint_health: Option<HealthCallback>,
     transport: Option<Arc<dyn super::Transport>>,
+    on_request: Option<super::observe::RequestHook>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -58,6 +59,7 @@ impl fmt::Debug for ClientBuilder {
             .field("gzip", &self.gzip)
             .field("wire_format", &self.wire_format)
             .field("custom_transport", &self.transport.is_some())
+            .field("request_hook", &self.on_request.is_some())
             .field("rate_limit", &self.rate_limit)
             .field("custom_warning_handler", &self.warning_handler.is_some())
             .field("proxy_env", &self.proxy_env)
@@ -90,7 +92,35 @@ impl ClientBuilder {
             endpoints: Vec::new(),
             on_endpoint_health: None,
             transport: None,
+            on_request: None,
         }
+    }
+
+    /// Calls `hook` once per call of the client, when its final answer's head arrived
+    /// or it failed, with the method, [path template](super::path_template), status,
+    /// latency, tries, rate-limiter wait and sizes ([`RequestEvent`](super::RequestEvent)):
+    /// the place to feed Prometheus or OpenTelemetry metrics. The hook runs on the
+    /// request's task: keep it quick (update counters, don't block).
+    ///
+    /// ```no_run
+    /// # fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// static ERRORS: AtomicU64 = AtomicU64::new(0);
+    /// let client = k8s_client::Client::builder(config)
+    ///     .on_request(|e| {
+    ///         if e.status.is_none_or(|s| s >= 500) {
+    ///             ERRORS.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_request(
+        mut self,
+        hook: impl Fn(&super::RequestEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_request = Some(Arc::new(hook));
+        self
     }
 
     /// Sends every request through `transport` instead of the built-in HTTP stack
@@ -263,6 +293,7 @@ impl ClientBuilder {
                 warnings: self.warning_handler.unwrap_or_default(),
                 wire_format: self.wire_format,
                 transport: self.transport,
+                on_request: self.on_request,
                 discovery: std::sync::OnceLock::new(),
             }),
         })

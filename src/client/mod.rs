@@ -15,6 +15,7 @@ mod body;
 mod builder;
 mod custom;
 mod endpoints;
+mod observe;
 pub(crate) mod response;
 mod sni;
 mod stack;
@@ -28,6 +29,7 @@ pub use custom::{SendError, SendErrorKind, Transport};
 pub use endpoints::{
     ERROR_BURST, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason, MAX_PROBE_DELAY,
 };
+pub use observe::{RequestEvent, path_template};
 pub use response::MAX_ERROR_BODY_READ;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
@@ -107,6 +109,8 @@ struct Inner {
     rate_limiter: Option<RateLimiter>,
     warnings: WarningHandler,
     wire_format: WireFormat,
+    /// Called once per call ([`ClientBuilder::on_request`]).
+    on_request: Option<observe::RequestHook>,
     /// A custom lowest layer instead of the HTTP stack ([`ClientBuilder::transport`]).
     transport: Option<Arc<dyn Transport>>,
     /// The cache behind [`Client::discovery`], created on first use.
@@ -325,8 +329,63 @@ impl Client {
         .await
     }
 
-    /// The request loop: rate limit, credential, send, and the retry rules.
+    /// One call: the request loop inside a `request` span, then the request hook.
     async fn execute(&self, req: http::Request<Body>, mode: Mode) -> Result<Answer, Error> {
+        use tracing::Instrument;
+        let started = Instant::now();
+        let template = observe::path_template(req.uri().path());
+        let method = req.method().clone();
+        let span = tracing::debug_span!(
+            "request",
+            %method,
+            path = %template,
+            status = tracing::field::Empty,
+            tries = tracing::field::Empty,
+        );
+        let mut stats = Stats {
+            request_bytes: req.body().as_bytes().map(|b| b.len() as u64),
+            ..Stats::default()
+        };
+        let result = self
+            .execute_tries(req, mode, &mut stats)
+            .instrument(span.clone())
+            .await;
+        let status = result.as_ref().ok().map(|a| a.response.status().as_u16());
+        if let Some(status) = status {
+            span.record("status", status);
+        }
+        span.record("tries", stats.tries);
+        if let Some(hook) = &self.inner.on_request {
+            let response_bytes = result.as_ref().ok().and_then(|a| {
+                a.response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)?
+                    .to_str()
+                    .ok()?
+                    .parse()
+                    .ok()
+            });
+            hook(&RequestEvent {
+                method,
+                path_template: template,
+                status,
+                latency: started.elapsed(),
+                tries: stats.tries,
+                rate_limit_wait: stats.rate_limit_wait,
+                request_bytes: stats.request_bytes,
+                response_bytes,
+            });
+        }
+        result
+    }
+
+    /// The request loop: rate limit, credential, send, and the retry rules.
+    async fn execute_tries(
+        &self,
+        req: http::Request<Body>,
+        mode: Mode,
+        stats: &mut Stats,
+    ) -> Result<Answer, Error> {
         // The request timeout bounds the whole call: every try and every wait between tries.
         let deadline = self
             .inner
@@ -364,8 +423,11 @@ impl Client {
         let mut failed_over: Vec<usize> = Vec::new();
         loop {
             tries += 1;
+            stats.tries = tries;
             if let Some(limiter) = &self.inner.rate_limiter {
+                let waiting = Instant::now();
                 limiter.acquire(&method, &shown).await;
+                stats.rate_limit_wait += waiting.elapsed();
             }
             let credential = match &self.inner.auth {
                 Some(cache) => Some(cache.get().await?),
@@ -626,6 +688,14 @@ impl Client {
         headers.insert(AUTHORIZATION, value);
         Ok(())
     }
+}
+
+/// What one call cost, for the request hook.
+#[derive(Default)]
+struct Stats {
+    tries: u32,
+    rate_limit_wait: Duration,
+    request_bytes: Option<u64>,
 }
 
 /// What the request loop does after an answer.
