@@ -471,7 +471,7 @@ impl Discovery {
 }
 
 /// kubectl only logs a failed cache write; so do we.
-fn log_write(result: std::result::Result<(), DiscoveryError>) {
+fn log_write(result: std::result::Result<(), error::WriteCacheError>) {
     if let Err(error) = result {
         tracing::warn!(error = %crate::error::Report::new(&error), "discovery cache not written");
     }
