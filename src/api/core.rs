@@ -102,21 +102,21 @@ impl<K: Resource> Api<K> {
     ) -> Self {
         let namespaced = K::namespaced(dyntype);
         let (group, version, plural) = (K::group(dyntype), K::version(dyntype), K::plural(dyntype));
-        let request = match (namespace, namespaced, explicit) {
-            (Some(ns), false, true) => Request::refused(
+        // A value that cannot be a path segment is reported first, then the scope.
+        let scoped = namespace.filter(|_| namespaced);
+        let request = match (
+            collection_path(&group, &version, scoped, &plural),
+            namespace,
+        ) {
+            (Err(refused), _) => Request::refused(String::new(), refused),
+            (Ok(_), Some(ns)) if explicit && !namespaced => Request::refused(
                 String::new(),
                 Refused::ClusterScoped {
                     kind: K::kind(dyntype).into_owned(),
                     namespace: ns.to_owned(),
                 },
             ),
-            _ => {
-                let scoped = namespace.filter(|_| namespaced);
-                match collection_path(&group, &version, scoped, &plural) {
-                    Ok(path) => Request::new(path),
-                    Err(refused) => Request::refused(String::new(), refused),
-                }
-            }
+            (Ok(path), _) => Request::new(path),
         };
         let namespace = namespace.filter(|_| namespaced);
         Self {
