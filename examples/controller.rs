@@ -12,6 +12,8 @@
 //!
 //! The reconcile logic is public so the integration tests run exactly this code.
 
+mod api_common;
+
 use base64::Engine;
 use k8s_client::api::{Api, DeleteParams, Patch, PatchParams};
 use k8s_client::runtime::{
@@ -185,7 +187,11 @@ pub fn controller(client: Client, namespace: Option<&str>) -> Controller<ConfigM
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    api_common::exit(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

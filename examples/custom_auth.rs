@@ -8,6 +8,8 @@
 //! puts the same cache in front of it (refresh 10 s before expiry, one fetch for many
 //! concurrent requests, drop on 401 and retry once).
 
+mod api_common;
+
 use k8s_client::SecretString;
 use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, Credential, CredentialCache};
 use std::sync::Arc;
@@ -55,7 +57,11 @@ impl AuthProvider for TokenService {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    api_common::exit(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt::init();
     let provider = Arc::new(TokenService {
         mint: Box::new(|| {

@@ -10,8 +10,8 @@
 
 use k8s_client::discovery::{
     APIVersions, Discovery, DiscoverySnapshot, ServerAddressByClientCIDR, ServerVersion,
-    error_chain,
 };
+use k8s_client::error::Report;
 use k8s_client::{Client, Config};
 use std::process::ExitCode;
 
@@ -69,7 +69,7 @@ async fn main() -> ExitCode {
     match run(output).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            eprintln!("error: {:#}", e.report());
             ExitCode::FAILURE
         }
     }
@@ -190,6 +190,6 @@ fn print_table(snapshot: &DiscoverySnapshot) {
         println!("{}", line.join("   ").trim_end());
     }
     for failure in snapshot.failures() {
-        println!("unavailable: {}", error_chain(failure));
+        println!("unavailable: {}", Report::new(failure));
     }
 }

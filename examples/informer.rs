@@ -8,6 +8,8 @@
 //! every 10 seconds the cache is summarised through its indexes (pods per namespace and
 //! per node) without a single request to the API server.
 
+mod api_common;
+
 use k8s_client::api::Api;
 use k8s_client::runtime::{
     HandlerFns, ObjectKey, ReflectorConfig, SharedInformer, Store, indexers,
@@ -25,7 +27,11 @@ fn phase(pod: &Pod) -> &str {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    api_common::exit(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::try_from(Config::infer()?)?;
     let pods: Api<Pod> = match std::env::args().nth(1) {
         Some(ns) => Api::namespaced(client, &ns),

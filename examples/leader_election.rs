@@ -12,6 +12,8 @@
 //! Each leader also records an `events.k8s.io/v1` Event about the Lease (`LeaderElection`),
 //! as client-go's resource locks do.
 
+mod api_common;
+
 use clap::{Arg, ArgMatches, Command};
 use k8s_client::config::KubeconfigOptions;
 use k8s_client::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -77,7 +79,11 @@ fn duration(m: &ArgMatches, name: &str) -> Duration {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    api_common::exit(run().await)
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let m = command().get_matches();
     let mut options = KubeconfigOptions::default();
     options.kubeconfig = m.get_one::<String>("kubeconfig").map(Into::into);

@@ -207,13 +207,7 @@ async fn main() -> ExitCode {
     match run(matches).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut message = format!("error: {e}");
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{message}");
+            eprintln!("error: {}", k8s_client::error::Report::new(&*e));
             ExitCode::FAILURE
         }
     }

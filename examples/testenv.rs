@@ -6,10 +6,16 @@
 //! cargo run --all-features --example testenv -- --without-controller-manager
 //! ```
 
+mod api_common;
+
 use k8s_client::testenv::TestEnv;
 use std::time::Instant;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    api_common::exit(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let with_kcm = !std::env::args().any(|a| a == "--without-controller-manager");
     let env = TestEnv::builder().controller_manager(with_kcm).start()?;

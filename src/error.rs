@@ -3,7 +3,18 @@
 //!
 //! Every message states what failed at its own layer and where (file, context, field,
 //! URL, HTTP status and `Status.reason`); the underlying cause is reached through
-//! [`std::error::Error::source`], never pasted into the message.
+//! [`std::error::Error::source`], never pasted into the message. So `{}` on an error
+//! shows one layer; [`Error::report`] (or [`Report::new`] for any error) shows the whole
+//! chain:
+//!
+//! ```
+//! use k8s_client::Error;
+//! let err: Error = k8s_client::config::Kubeconfig::from_yaml("[").unwrap_err().into();
+//! // One line, causes joined with ": ", for logs:
+//! assert!(err.report().to_string().starts_with("configuration failed: parsing kubeconfig"));
+//! // `{:#}`: one cause per line, for a program's final error message:
+//! eprintln!("error: {:#}", err.report());
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +35,7 @@ pub enum Error {
     #[error("discovery failed")]
     Discovery(#[from] crate::discovery::DiscoveryError),
     /// Configuring, binding or serving the local proxy failed.
+    #[cfg(feature = "proxy")]
     #[error("local proxy failed")]
     Proxy(#[from] crate::proxy::ProxyError),
     /// Building a typed API request or reading a watch stream failed (not the server's answer).
@@ -64,6 +76,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Shows this error with all its causes: `{}` on one line, `{:#}` one cause per
+    /// line. See [`Report`].
+    pub fn report(&self) -> Report<'_> {
+        Report::new(self)
+    }
+
     /// The API error, when the server answered with a non-2xx status.
     pub fn api(&self) -> Option<&ApiError> {
         match self {
@@ -183,3 +201,121 @@ pub struct Status {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shows an error with its whole [`source`](std::error::Error::source) chain; from
+/// [`Error::report`] or [`Report::new`] (for any error, e.g. a `Box<dyn Error>`).
+///
+/// `{}` joins the messages with `": "` on one line (for logs); `{:#}` puts each cause
+/// on its own line after `caused by: ` (for a program's final error message). A cause
+/// whose text its wrapper already ends with (some errors of other crates paste their
+/// cause into their message) is shown once.
+///
+/// ```
+/// use k8s_client::error::Report;
+/// #[derive(Debug)]
+/// struct Outer(std::io::Error);
+/// impl std::fmt::Display for Outer {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("reading the token failed")
+///     }
+/// }
+/// impl std::error::Error for Outer {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let err = Outer(std::io::Error::other("permission denied"));
+/// assert_eq!(Report::new(&err).to_string(), "reading the token failed: permission denied");
+/// assert_eq!(
+///     format!("{:#}", Report::new(&err)),
+///     "reading the token failed\n  caused by: permission denied"
+/// );
+/// ```
+#[derive(Clone, Copy)]
+pub struct Report<'a> {
+    error: &'a (dyn std::error::Error + 'a),
+}
+
+impl<'a> Report<'a> {
+    /// A report of `error` and its causes.
+    pub fn new(error: &'a (dyn std::error::Error + 'a)) -> Self {
+        Self { error }
+    }
+}
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.error.to_string();
+        f.write_str(&shown)?;
+        let mut source = self.error.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !shown.ends_with(&text) {
+                if f.alternate() {
+                    write!(f, "\n  caused by: {text}")?;
+                } else {
+                    write!(f, ": {text}")?;
+                }
+            }
+            shown = text;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn every_cause_once_in_order() {
+        let err = Layer(
+            "a failed",
+            Some(Box::new(Layer(
+                "b failed: root",
+                Some(Box::new(Layer("root", None))),
+            ))),
+        );
+        assert_eq!(Report::new(&err).to_string(), "a failed: b failed: root");
+        assert_eq!(
+            format!("{:#}", Report::new(&err)),
+            "a failed\n  caused by: b failed: root"
+        );
+        assert_eq!(
+            format!("{:?}", Report::new(&err)),
+            "a failed: b failed: root"
+        );
+        let single = Layer("alone", None);
+        assert_eq!(format!("{:#}", Report::new(&single)), "alone");
+    }
+
+    #[test]
+    fn the_crate_error_reports_its_chain() {
+        let err: Error = crate::api::RequestError::ApplyWithoutFieldManager.into();
+        assert_eq!(err.to_string(), "typed API request failed");
+        assert_eq!(
+            err.report().to_string(),
+            "typed API request failed: server-side apply needs a field manager (PatchParams::apply(\"name\"))"
+        );
+    }
+}

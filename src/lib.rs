@@ -18,12 +18,11 @@
 //!
 //! ```no_run
 //! use k8s_client::api::{Api, ListParams};
-//! use k8s_client::{Client, Config};
+//! use k8s_client::Client;
 //! use k8s_openapi::api::core::v1::Pod;
 //!
 //! # async fn demo() -> Result<(), k8s_client::Error> {
-//! let config = Config::infer()?;                // kubeconfig, else in-cluster
-//! let client = Client::try_from(config)?;
+//! let client = Client::try_default().await?;    // kubeconfig, else in-cluster
 //!
 //! // What `curl $APISERVER/api` shows, with serverAddressByClientCIDRs.
 //! let versions = client.discovery().api_versions().await?;
@@ -44,7 +43,9 @@
 //! 2. the in-cluster service account: `KUBERNETES_SERVICE_HOST`/`_PORT` and the files
 //!    under `/var/run/secrets/kubernetes.io/serviceaccount/`.
 //!
-//! If both fail, the error carries both reasons. [`Config::from_kubeconfig`] takes
+//! In-cluster is tried only when the kubeconfig names no server (client-go's rule); a
+//! kubeconfig that is present but broken is an error of its own. If both fail, the
+//! error carries both reasons. [`Error::report`] prints any error with its causes. [`Config::from_kubeconfig`] takes
 //! kubectl's overrides (`--context`, `--namespace`, `--server`, `--token`, `--as`, …)
 //! through [`config::KubeconfigOptions`]; [`config::view`] renders `kubectl config view`.
 //! Every file and variable is read through an injectable [`config::Env`], so tests use a
@@ -97,10 +98,24 @@
 //!
 //! ## Features
 //!
-//! - `testenv`: `testenv::TestEnv` starts etcd, kube-apiserver and kube-controller-manager
-//!   on loopback with a fresh PKI and hands out admin, token and no-permission kubeconfigs —
-//!   envtest for Rust. Binaries come from `KUBEBUILDER_ASSETS` or are built from Kubernetes'
-//!   Go modules into `~/.cache/k8s-client/testenv/` (`testenv::Binaries::ensure`).
+//! Each Cargo feature is a capability; all but `testenv` (and `testing`) are on by
+//! default. `default-features = false` leaves the client, configuration, authentication
+//! (tokens, token files, client certificates, exec plugins), discovery and the typed and
+//! dynamic API over JSON.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `protobuf` | yes | built-in kinds read as protobuf (`codec`) |
+//! | `runtime` | yes | [`runtime`]: informers, controllers, work queue, leader election, events |
+//! | `proxy` | yes | [`proxy`]: an in-process `kubectl proxy` (hyper's server side) |
+//! | `oidc` | yes | the `oidc` kubeconfig auth-provider |
+//! | `socks` | yes | `socks5://` proxy URLs |
+//! | `gzip` | yes | [`ClientBuilder::gzip`] |
+//! | `testing` | no | `testing::MockTransport`: an in-memory [`client::Transport`] for unit tests without a cluster |
+//! | `testenv` | no | `testenv::TestEnv` starts etcd, kube-apiserver and kube-controller-manager on loopback with a fresh PKI — envtest for Rust. Binaries come from `KUBEBUILDER_ASSETS` or are built into `~/.cache/k8s-client/testenv/` |
+//!
+//! A kubeconfig that needs a feature the build leaves out fails with an error naming
+//! the feature (`AuthError::FeatureDisabled`, `TransportError::SocksDisabled`).
 //!
 //! The library depends on k8s-openapi without choosing a Kubernetes version, so the
 //! application picks one (`features = ["latest"]` or `v1_33` … `v1_37`).
@@ -119,11 +134,15 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 mod path;
+#[cfg(feature = "proxy")]
 pub mod proxy;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 mod secret;
 #[cfg(feature = "testenv")]
 pub mod testenv;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 
 pub use api::{Api, ApiResource, DynamicObject, Resource};
@@ -132,3 +151,8 @@ pub use config::Config;
 pub use discovery::Discovery;
 pub use error::{Error, Result};
 pub use secret::{SecretBytes, SecretString};
+
+/// The README's code, compiled (and the examples without a cluster run) as doctests.
+#[cfg(all(doctest, feature = "testing", feature = "testenv", feature = "proxy"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -79,6 +79,8 @@ pub(crate) enum Refused {
         path: String,
         problem: PathProblem,
     },
+    /// A namespace given for a kind that is not namespaced.
+    ClusterScoped { kind: String, namespace: String },
 }
 
 /// Whether `value` can be one path segment (client-go's `IsValidPathSegmentName`).

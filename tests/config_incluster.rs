@@ -1,5 +1,7 @@
 //! In-cluster configuration and `Config::infer` against a fake filesystem root.
 
+mod support;
+
 use k8s_client::Config;
 use k8s_client::config::{AuthConfig, ConfigError, FakeEnv, PemSource, SERVICE_ACCOUNT_DIR};
 use std::path::{Path, PathBuf};
@@ -151,4 +153,42 @@ fn infer_prefers_kubeconfig_then_incluster_then_reports_both() {
     let error = Config::infer_with(&env).unwrap_err();
     let source = std::error::Error::source(&error).expect("source");
     assert!(source.to_string().contains("no configuration"), "{source}");
+}
+
+#[test]
+fn a_present_but_broken_kubeconfig_is_an_error_not_a_fallback() {
+    let pod = full_pod();
+    std::fs::write(pod.dir.path().join("kc"), "clusters: [unclosed\n").unwrap();
+    let env = pod.env().with_var("KUBECONFIG", "/kc");
+    let logs = support::LogBuffer::default();
+    let result = tracing::subscriber::with_default(logs.subscriber(), || Config::infer_with(&env));
+    match result {
+        Err(ConfigError::UnusableKubeconfig { source }) => {
+            assert!(matches!(*source, ConfigError::Parse { .. }), "{source:?}")
+        }
+        other => panic!("expected UnusableKubeconfig, got {other:?}"),
+    }
+    // The in-cluster environment was there: the log says it was deliberately not used.
+    let text = logs.text();
+    assert!(text.contains("WARN"), "{text}");
+    assert!(
+        text.contains("not falling back to the in-cluster configuration"),
+        "{text}"
+    );
+
+    // A context that does not exist is "present but unusable" too.
+    std::fs::write(
+        pod.dir.path().join("kc"),
+        "current-context: gone\nclusters: [{name: c, cluster: {server: 'https://kc.example'}}]\n",
+    )
+    .unwrap();
+    match Config::infer_with(&env) {
+        Err(ConfigError::UnusableKubeconfig { source }) => {
+            assert!(
+                matches!(*source, ConfigError::ContextNotFound { .. }),
+                "{source:?}"
+            )
+        }
+        other => panic!("expected UnusableKubeconfig, got {other:?}"),
+    }
 }

@@ -190,7 +190,7 @@ async fn missing_pod_is_an_api_error() {
 /// Creates `object` (any namespaced kind, as JSON) in `ns`.
 async fn create<K>(client: &k8s_client::Client, ns: &str, object: serde_json::Value)
 where
-    K: k8s_client::Resource<DynamicType = ()>
+    K: k8s_client::Resource<DynamicType = (), Scope = k8s_client::api::NamespaceResourceScope>
         + serde::Serialize
         + serde::de::DeserializeOwned
         + Clone

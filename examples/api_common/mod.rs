@@ -1,23 +1,16 @@
-//! Shared by the API examples: print an error with its causes, exit non-zero.
+//! Shared by the examples: print an error with its causes, exit non-zero.
 
+use k8s_client::error::Report;
 use std::process::ExitCode;
 
-/// Exit code 0, or the error and each `source()` on stderr and exit code 1.
+/// Exit code 0, or the error with each cause on stderr (`Report`'s `{:#}`) and exit
+/// code 1.
 pub fn exit(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
-    let Err(e) = result else {
-        return ExitCode::SUCCESS;
-    };
-    eprintln!("error: {e}");
-    let mut shown = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        // A wrapper may display its cause's text itself; print each text once.
-        let text = cause.to_string();
-        if text != shown {
-            eprintln!("  caused by: {text}");
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {:#}", Report::new(&*e));
+            ExitCode::FAILURE
         }
-        shown = text;
-        source = cause.source();
     }
-    ExitCode::FAILURE
 }

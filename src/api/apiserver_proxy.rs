@@ -7,8 +7,8 @@ use crate::client::Body;
 use crate::error::Error;
 use crate::path::{self, PathBuilder, Refused};
 
-/// What the API server proxies to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the API server proxies to ([`ProxyTarget::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProxyKind {
     /// A pod (`/api/v1/namespaces/{ns}/pods/{target}/proxy`).
@@ -53,6 +53,16 @@ impl ProxyTarget {
     /// A node (its kubelet).
     pub fn node(name: &str) -> Self {
         Self::new(ProxyKind::Node, None, name)
+    }
+
+    /// What the target is: a pod, a service or a node.
+    ///
+    /// ```
+    /// use k8s_client::api::{ProxyKind, ProxyTarget};
+    /// assert_eq!(ProxyTarget::pod("default", "web-0").kind(), ProxyKind::Pod);
+    /// ```
+    pub fn kind(&self) -> ProxyKind {
+        self.kind
     }
 
     fn new(kind: ProxyKind, namespace: Option<&str>, name: &str) -> Self {

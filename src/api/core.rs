@@ -7,7 +7,9 @@ use super::resource::{ObjectList, PartialObjectMetadata, Resource};
 use super::watch::{WatchEvent, decode_stream};
 use crate::Client;
 use crate::error::{Error, Status};
+use crate::path::Refused;
 use futures_util::stream::{BoxStream, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
@@ -54,8 +56,18 @@ impl<K: Resource> fmt::Debug for Api<K> {
     }
 }
 
-impl<K: Resource<DynamicType = ()>> Api<K> {
-    /// Objects in `namespace` (for a cluster-scoped type the namespace is ignored).
+impl<K: Resource<DynamicType = (), Scope = NamespaceResourceScope>> Api<K> {
+    /// Objects in `namespace`.
+    ///
+    /// Only for namespaced kinds: for a cluster-scoped kind it does not compile (use
+    /// [`Api::all`]).
+    ///
+    /// ```compile_fail
+    /// # fn demo(client: k8s_client::Client) {
+    /// use k8s_openapi::api::core::v1::Namespace;
+    /// let namespaces: k8s_client::Api<Namespace> = k8s_client::Api::namespaced(client, "default");
+    /// # }
+    /// ```
     ///
     /// A namespace that cannot be one URL path segment (empty, `.`, `..`, or containing
     /// `/` or `%`) does not panic here: every verb of the handle fails with
@@ -64,26 +76,49 @@ impl<K: Resource<DynamicType = ()>> Api<K> {
         Self::namespaced_with(client, namespace, &())
     }
 
-    /// Objects of all namespaces (list and watch), or cluster-scoped objects.
-    pub fn all(client: Client) -> Self {
-        Self::all_with(client, &())
-    }
-
     /// Objects in the namespace of the client's configuration (the kubeconfig context's
-    /// namespace, the pod's namespace in-cluster, else `default`).
+    /// namespace, the pod's namespace in-cluster, else `default`). Only for namespaced
+    /// kinds, like [`Api::namespaced`].
     pub fn default_namespaced(client: Client) -> Self {
         Self::default_namespaced_with(client, &())
     }
 }
 
+impl<K: Resource<DynamicType = ()>> Api<K> {
+    /// Objects of all namespaces (list and watch), or cluster-scoped objects.
+    pub fn all(client: Client) -> Self {
+        Self::all_with(client, &())
+    }
+}
+
 impl<K: Resource> Api<K> {
-    fn build(client: Client, namespace: Option<&str>, dyntype: &K::DynamicType) -> Self {
-        let namespace = namespace.filter(|_| K::namespaced(dyntype));
+    /// `explicit`: the caller chose the namespace (refused for a cluster-scoped kind);
+    /// otherwise it is the config's default, ignored for a cluster-scoped kind.
+    fn build(
+        client: Client,
+        namespace: Option<&str>,
+        explicit: bool,
+        dyntype: &K::DynamicType,
+    ) -> Self {
+        let namespaced = K::namespaced(dyntype);
         let (group, version, plural) = (K::group(dyntype), K::version(dyntype), K::plural(dyntype));
-        let request = match collection_path(&group, &version, namespace, &plural) {
-            Ok(path) => Request::new(path),
-            Err(refused) => Request::refused(String::new(), refused),
+        // A value that cannot be a path segment is reported first, then the scope.
+        let scoped = namespace.filter(|_| namespaced);
+        let request = match (
+            collection_path(&group, &version, scoped, &plural),
+            namespace,
+        ) {
+            (Err(refused), _) => Request::refused(String::new(), refused),
+            (Ok(_), Some(ns)) if explicit && !namespaced => Request::refused(
+                String::new(),
+                Refused::ClusterScoped {
+                    kind: K::kind(dyntype).into_owned(),
+                    namespace: ns.to_owned(),
+                },
+            ),
+            (Ok(path), _) => Request::new(path),
         };
+        let namespace = namespace.filter(|_| namespaced);
         Self {
             client,
             request,
@@ -99,19 +134,25 @@ impl<K: Resource> Api<K> {
     /// from the server's discovery documents) are checked like the namespace: a value that
     /// cannot be one path segment makes every verb fail with [`RequestError::InvalidName`]
     /// naming it, before any I/O; this constructor never panics.
+    ///
+    /// A kind that is not namespaced (`ApiResource::namespaced` false) cannot be
+    /// addressed in a namespace: every verb fails with [`RequestError::ClusterScoped`],
+    /// before any I/O. Use [`Api::all_with`] for it.
     pub fn namespaced_with(client: Client, namespace: &str, dyntype: &K::DynamicType) -> Self {
-        Self::build(client, Some(namespace), dyntype)
+        Self::build(client, Some(namespace), true, dyntype)
     }
 
     /// Like [`Api::all`], with run-time type information.
     pub fn all_with(client: Client, dyntype: &K::DynamicType) -> Self {
-        Self::build(client, None, dyntype)
+        Self::build(client, None, false, dyntype)
     }
 
-    /// Like [`Api::default_namespaced`], with run-time type information.
+    /// Like [`Api::default_namespaced`], with run-time type information. For a kind that
+    /// is not namespaced, the config's namespace is ignored (as `kubectl get` ignores its
+    /// context's namespace for cluster-scoped kinds): the handle is cluster-wide.
     pub fn default_namespaced_with(client: Client, dyntype: &K::DynamicType) -> Self {
         let ns = client.default_namespace().to_owned();
-        Self::build(client, Some(&ns), dyntype)
+        Self::build(client, Some(&ns), false, dyntype)
     }
 
     /// The namespace this handle is scoped to (`None`: all namespaces or cluster-scoped).
@@ -406,5 +447,63 @@ mod tests {
         assert!(matches!(d, Deleted::Object(cm) if cm.metadata.name.as_deref() == Some("a")));
         let err = decode_deleted::<ConfigMap>(b"{", "/x").unwrap_err();
         assert!(matches!(err, Error::Decode { .. }));
+    }
+
+    /// A client whose every request would fail to connect: an answer proves no I/O.
+    fn offline_client() -> Client {
+        let mut config = crate::Config::new("https://127.0.0.1:1".parse().unwrap());
+        config.default_namespace = "team-a".into();
+        Client::try_from(config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_namespace_for_a_cluster_scoped_dynamic_kind_is_refused_before_io() {
+        let nodes = super::super::ApiResource::new("", "v1", "Node", "nodes", false);
+        let api: Api<super::super::DynamicObject> =
+            Api::namespaced_with(offline_client(), "team-a", &nodes);
+        let err = api.get("n1").await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Request(RequestError::ClusterScoped { kind, namespace })
+                if kind == "Node" && namespace == "team-a"),
+            "{err:?}"
+        );
+        let Error::Request(inner) = &err else {
+            unreachable!()
+        };
+        assert_eq!(
+            inner.to_string(),
+            "Node is cluster-scoped; it cannot be addressed in namespace \"team-a\""
+        );
+        let err = api.list(&ListParams::default()).await.unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Request(RequestError::ClusterScoped { .. })
+        ));
+        // The config's default namespace is ignored for such a kind, as kubectl does.
+        let api: Api<super::super::DynamicObject> =
+            Api::default_namespaced_with(offline_client(), &nodes);
+        assert_eq!(api.namespace(), None);
+        assert_eq!(api.request().collection(), "/api/v1/nodes");
+        // A namespaced dynamic kind keeps its namespace.
+        let cms = super::super::ApiResource::new("", "v1", "ConfigMap", "configmaps", true);
+        let api: Api<super::super::DynamicObject> =
+            Api::default_namespaced_with(offline_client(), &cms);
+        assert_eq!(api.namespace(), Some("team-a"));
+        assert_eq!(
+            api.request().collection(),
+            "/api/v1/namespaces/team-a/configmaps"
+        );
+    }
+
+    #[test]
+    fn typed_scopes_come_from_k8s_openapi() {
+        use k8s_openapi::api::core::v1::Namespace;
+        let namespaces: Api<Namespace> = Api::all(offline_client());
+        assert_eq!(namespaces.request().collection(), "/api/v1/namespaces");
+        let cms: Api<ConfigMap> = Api::default_namespaced(offline_client());
+        assert_eq!(
+            cms.request().collection(),
+            "/api/v1/namespaces/team-a/configmaps"
+        );
     }
 }

@@ -32,6 +32,19 @@ pub enum RequestError {
         /// What is wrong with it.
         problem: PathProblem,
     },
+    /// A namespace was given for a cluster-scoped kind
+    /// ([`Api::namespaced_with`](super::Api::namespaced_with) with an
+    /// [`ApiResource`](super::ApiResource) whose `namespaced` is false). Refused before
+    /// any I/O by every verb of the handle: the request would otherwise go to the
+    /// cluster-wide collection, which is not what a namespaced handle promises. Use
+    /// [`Api::all_with`](super::Api::all_with) for cluster-scoped kinds.
+    #[error("{kind} is cluster-scoped; it cannot be addressed in namespace {namespace:?}")]
+    ClusterScoped {
+        /// The kind.
+        kind: String,
+        /// The namespace that was given.
+        namespace: String,
+    },
     /// Serialising a request body to JSON failed.
     #[error("serialising the {type_name} request body failed")]
     Serialize {
@@ -115,6 +128,9 @@ impl From<Refused> for RequestError {
                 path,
                 problem,
             },
+            Refused::ClusterScoped { kind, namespace } => {
+                RequestError::ClusterScoped { kind, namespace }
+            }
         }
     }
 }

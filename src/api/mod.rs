@@ -56,6 +56,7 @@ mod watch_all;
 pub use apiserver_proxy::{ApiserverProxy, ProxyKind, ProxyTarget};
 pub use core::{Api, Deleted};
 pub use error::{PathProblem, RequestError};
+pub use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 pub use pager::{DEFAULT_PAGE_SIZE, ListStream};
 pub use params::{
     DEFAULT_MAX_EVENT_SIZE, DeleteParams, FieldValidation, ListParams, LogParams, Patch,
@@ -71,7 +72,8 @@ pub use remote::{
 pub(crate) use request::collection_path;
 pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request};
 pub use resource::{
-    ApiResource, DynamicObject, ObjectList, PartialObjectMetadata, Resource, ScopeKind, TypeMeta,
+    ApiResource, DynamicObject, DynamicResourceScope, ObjectList, PartialObjectMetadata, Resource,
+    ScopeKind, TypeMeta,
 };
 pub use sa_token::{SERVICE_ACCOUNT_NAME_ANNOTATION, SERVICE_ACCOUNT_TOKEN_TYPE, TokenSecret};
 pub use subresource::{ServiceAccountToken, TokenParams};

@@ -17,6 +17,13 @@ pub trait Resource: Sized {
     /// [`DynamicObject`].
     type DynamicType: Clone + Send + Sync + 'static;
 
+    /// Where objects live, as a type: k8s-openapi's `NamespaceResourceScope` or
+    /// `ClusterResourceScope` for its kinds, [`DynamicResourceScope`] when only the
+    /// [`DynamicType`](Self::DynamicType) knows. [`Api::namespaced`](crate::api::Api::namespaced)
+    /// exists only for `NamespaceResourceScope`, so a namespaced handle on a
+    /// cluster-scoped kind does not compile.
+    type Scope;
+
     /// The API group (`""` for the core group).
     fn group(dt: &Self::DynamicType) -> Cow<'_, str>;
     /// The API version (`v1`, `v1beta1`, …).
@@ -59,6 +66,11 @@ pub trait Resource: Sized {
     fn meta_mut(&mut self) -> &mut ObjectMeta;
 }
 
+/// The [`Resource::Scope`] of [`DynamicObject`]: whether objects live in a namespace is
+/// known only at run time, from [`ApiResource::namespaced`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DynamicResourceScope;
+
 /// Maps a k8s-openapi scope marker to "namespaced or not".
 ///
 /// Implemented for `NamespaceResourceScope` and `ClusterResourceScope` only, so that
@@ -82,6 +94,7 @@ where
     K::Scope: ScopeKind,
 {
     type DynamicType = ();
+    type Scope = K::Scope;
 
     fn group(_: &()) -> Cow<'_, str> {
         Cow::Borrowed(K::GROUP)
@@ -241,6 +254,7 @@ impl DynamicObject {
 
 impl Resource for DynamicObject {
     type DynamicType = ApiResource;
+    type Scope = DynamicResourceScope;
 
     fn group(dt: &ApiResource) -> Cow<'_, str> {
         Cow::Borrowed(&dt.group)

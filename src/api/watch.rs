@@ -412,7 +412,7 @@ mod tests {
                 .unwrap();
             rt.block_on(
                 decode_stream::<ConfigMap, _>(body, "/w".into(), max)
-                    .map(|r| r.map_err(|e| crate::discovery::error_chain(&e)))
+                    .map(|r| r.map_err(|e| crate::error::Report::new(&e).to_string()))
                     .collect(),
             )
         }

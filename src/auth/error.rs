@@ -39,6 +39,14 @@ pub enum AuthError {
     /// An OIDC auth-provider's failure (see [`OidcError`]).
     #[error(transparent)]
     Oidc(#[from] OidcError),
+    /// The kubeconfig asks for something this build of the crate leaves out.
+    #[error("{what} needs the crate feature {feature:?}, which this build does not enable")]
+    FeatureDisabled {
+        /// What was asked for.
+        what: &'static str,
+        /// The Cargo feature that provides it.
+        feature: &'static str,
+    },
     /// An in-tree auth-provider that kubectl removed (`gcp`, `azure`); the message is kubectl's.
     #[error("{message}")]
     RemovedAuthProvider {

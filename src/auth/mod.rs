@@ -7,6 +7,7 @@
 mod cache;
 mod error;
 mod exec;
+#[cfg(feature = "oidc")]
 mod oidc;
 mod provider;
 mod static_token;
@@ -15,6 +16,7 @@ mod token_file;
 pub use cache::{CredentialCache, FAILED_FETCH_BACKOFF};
 pub use error::{AuthError, ExecError, ExecOutputProblem, OidcError, PersistError};
 pub use exec::{DEFAULT_EXEC_TIMEOUT, EXEC_INFO_ENV, ExecProvider, MAX_EXEC_OUTPUT};
+#[cfg(feature = "oidc")]
 pub use oidc::{MAX_ISSUER_RESPONSE, OIDC_EXPIRY_DELTA, OidcProvider};
 pub use provider::{AuthProvider, BoxFuture, ClientIdentity, Credential};
 pub use static_token::{BasicAuth, StaticToken};
@@ -50,7 +52,13 @@ pub fn provider_for(config: &Config) -> Result<Option<Arc<dyn AuthProvider>>, Au
 
 fn auth_provider(config: &AuthProviderConfig) -> Result<Arc<dyn AuthProvider>, AuthError> {
     match config.name.as_str() {
+        #[cfg(feature = "oidc")]
         "oidc" => Ok(Arc::new(OidcProvider::new(config)?)),
+        #[cfg(not(feature = "oidc"))]
+        "oidc" => Err(AuthError::FeatureDisabled {
+            what: "the oidc auth-provider",
+            feature: "oidc",
+        }),
         "gcp" => Err(AuthError::RemovedAuthProvider {
             name: "gcp",
             message: GCP_REMOVED,

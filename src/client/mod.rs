@@ -13,9 +13,11 @@
 
 mod body;
 mod builder;
+mod custom;
 mod endpoints;
 mod endpoints_cidr;
 mod endpoints_slice;
+mod observe;
 pub(crate) mod response;
 mod sni;
 mod stack;
@@ -25,11 +27,13 @@ mod warnings;
 
 pub use body::{Body, BodyStream};
 pub use builder::ClientBuilder;
+pub use custom::{SendError, SendErrorKind, Transport};
 pub use endpoints::{
     ERROR_BURST, EndpointDiscovery, EndpointEvent, EndpointStatus, FIRST_PROBE_DELAY, HealthReason,
     MAX_PROBE_DELAY,
 };
 pub use endpoints_slice::MAX_DISCOVERED_ENDPOINTS;
+pub use observe::{RequestEvent, path_template};
 pub use response::MAX_ERROR_BODY_READ;
 pub use upgrade::{UpgradeOutcome, Upgraded};
 
@@ -65,9 +69,9 @@ use crate::transport::{MAX_TRIES, TransportError, retry};
 use bytes::Bytes;
 use endpoints::{EndpointSet, HealthReason as Reason};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use response::Answer;
+use response::{Answer, Received};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use warnings::WarningHandler;
 
@@ -109,6 +113,12 @@ struct Inner {
     rate_limiter: Option<RateLimiter>,
     warnings: WarningHandler,
     wire_format: WireFormat,
+    /// Called once per call ([`ClientBuilder::on_request`]).
+    on_request: Option<observe::RequestHook>,
+    /// A custom lowest layer instead of the HTTP stack ([`ClientBuilder::transport`]).
+    transport: Option<Arc<dyn Transport>>,
+    /// The cache behind [`Client::discovery`], created on first use.
+    discovery: OnceLock<Arc<crate::discovery::Inner>>,
 }
 
 impl fmt::Debug for Client {
@@ -159,11 +169,31 @@ impl Client {
         ClientBuilder::new(config)
     }
 
-    /// A [`Discovery`](crate::discovery::Discovery) for this client with default options
-    /// (aggregated discovery, memory cache only). Keep it to reuse its cache; use
-    /// [`Discovery::builder`](crate::discovery::Discovery::builder) for a disk cache.
-    pub fn discovery(&self) -> crate::discovery::Discovery {
-        crate::discovery::Discovery::new(self.clone())
+    /// A client with default options for the inferred configuration: [`Config::infer`]
+    /// (the kubeconfig, else the in-cluster service account), then
+    /// [`Client::try_from`]. The counterpart of kube-rs's `Client::try_default`.
+    ///
+    /// It is `async` (as kube-rs's is) only so that the configuration files are read on
+    /// tokio's blocking pool instead of a runtime worker; nothing is sent to the server
+    /// here (credentials, exec plugins included, are fetched by the first request).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), k8s_client::Error> {
+    /// let client = k8s_client::Client::try_default().await?;
+    /// println!("talking to {}", client.cluster_url());
+    /// # Ok(()) }
+    /// ```
+    pub async fn try_default() -> Result<Self, Error> {
+        let config = match tokio::task::spawn_blocking(Config::infer).await {
+            Ok(inferred) => inferred?,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        };
+        Client::try_from(config)
+    }
+
+    /// The slot of the client's own discovery cache ([`Client::discovery`]).
+    pub(crate) fn discovery_cache(&self) -> &OnceLock<Arc<crate::discovery::Inner>> {
+        &self.inner.discovery
     }
 
     /// The namespace of the config's context (else `default`).
@@ -263,12 +293,22 @@ impl Client {
     /// the raw connection; on any other status returns the whole response, so a proxy
     /// can relay the server's error unchanged.
     pub async fn send_upgrade(&self, req: http::Request<Body>) -> Result<UpgradeOutcome, Error> {
+        if self.inner.transport.is_some() {
+            let url = url::resolve(&self.inner.base, req.uri(), None)?;
+            return Err(TransportError::UpgradeUnsupported {
+                url: url::for_display(&url),
+            }
+            .into());
+        }
         let answer = self.execute(req, Mode::Upgrade).await?;
         if answer.response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
             return Ok(UpgradeOutcome::Response(answer.into_http()));
         }
         let url = answer.url;
-        let response: http::Response<reqwest::Body> = answer.response.into();
+        let Received::Http(response) = answer.response else {
+            unreachable!("upgrades go through the built-in HTTP stack")
+        };
+        let response: http::Response<reqwest::Body> = response.into();
         let (parts, body) = response.into_parts();
         let head = http::Response::from_parts(parts.clone(), ());
         let io = reqwest::Response::from(http::Response::from_parts(parts, body))
@@ -316,24 +356,17 @@ impl Client {
                 .check()
                 .await?;
             let headers = answer.response.headers().clone();
-            let (method, url) = (answer.method, answer.url);
-            match answer.response.bytes().await {
+            let (method, url) = (answer.method.clone(), answer.url.clone());
+            match answer.bytes().await {
                 Ok(bytes) => return Ok((bytes, headers, url)),
                 Err(e) => {
                     let wait = connection_backoff(tries);
-                    if resend
-                        && tries < MAX_TRIES
-                        && within(deadline, wait)
-                        && retry::is_connection_lost(&e)
-                    {
+                    if resend && tries < MAX_TRIES && within(deadline, wait) && body_lost(&e) {
                         tracing::debug!(%method, %url, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost while reading the body; retrying");
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    return Err(Error::Transport(TransportError::ResponseBody {
-                        url,
-                        source: Box::new(e.without_url()),
-                    }));
+                    return Err(e);
                 }
             }
         }
@@ -358,18 +391,75 @@ impl Client {
         .await
     }
 
-    /// The request loop: rate limit, credential, send, and the retry rules.
+    /// One call within the request timeout.
     async fn execute(&self, req: http::Request<Body>, mode: Mode) -> Result<Answer, Error> {
         self.execute_until(req, mode, self.deadline()).await
     }
 
-    /// [`execute`](Self::execute) within `deadline`: the request timeout bounds the whole
-    /// call, every try, every wait between tries and the wait for a credential.
+    /// [`execute`](Self::execute) within `deadline`, which bounds the whole call: every
+    /// try, every wait between tries and the wait for a credential. The request loop runs
+    /// inside a `request` span; the request hook sees its outcome.
     async fn execute_until(
         &self,
         req: http::Request<Body>,
         mode: Mode,
         deadline: Option<Instant>,
+    ) -> Result<Answer, Error> {
+        use tracing::Instrument;
+        let started = Instant::now();
+        let template = observe::path_template(req.uri().path());
+        let method = req.method().clone();
+        let span = tracing::debug_span!(
+            "request",
+            %method,
+            path = %template,
+            status = tracing::field::Empty,
+            tries = tracing::field::Empty,
+        );
+        let mut stats = Stats {
+            request_bytes: req.body().as_bytes().map(|b| b.len() as u64),
+            ..Stats::default()
+        };
+        let result = self
+            .execute_tries(req, mode, deadline, &mut stats)
+            .instrument(span.clone())
+            .await;
+        let status = result.as_ref().ok().map(|a| a.response.status().as_u16());
+        if let Some(status) = status {
+            span.record("status", status);
+        }
+        span.record("tries", stats.tries);
+        if let Some(hook) = &self.inner.on_request {
+            let response_bytes = result.as_ref().ok().and_then(|a| {
+                a.response
+                    .headers()
+                    .get(http::header::CONTENT_LENGTH)?
+                    .to_str()
+                    .ok()?
+                    .parse()
+                    .ok()
+            });
+            hook(&RequestEvent {
+                method,
+                path_template: template,
+                status,
+                latency: started.elapsed(),
+                tries: stats.tries,
+                rate_limit_wait: stats.rate_limit_wait,
+                request_bytes: stats.request_bytes,
+                response_bytes,
+            });
+        }
+        result
+    }
+
+    /// The request loop: rate limit, credential, send, and the retry rules.
+    async fn execute_tries(
+        &self,
+        req: http::Request<Body>,
+        mode: Mode,
+        deadline: Option<Instant>,
+        stats: &mut Stats,
     ) -> Result<Answer, Error> {
         let (parts, body) = req.into_parts();
         let honour_retry_after = parts.extensions.get::<NoRetryAfter>().is_none();
@@ -411,8 +501,11 @@ impl Client {
         let mut failed_over: Vec<usize> = Vec::new();
         loop {
             tries += 1;
+            stats.tries = tries;
             if let Some(limiter) = &self.inner.rate_limiter {
+                let waiting = Instant::now();
                 limiter.acquire(&method, &shown).await;
+                stats.rate_limit_wait += waiting.elapsed();
             }
             let credential = match (&self.inner.auth, deadline) {
                 (Some(cache), Some(deadline)) => Some(
@@ -432,6 +525,81 @@ impl Client {
             let mut request_headers = headers.clone();
             if let Some(credential) = &credential {
                 self.authorize(&mut request_headers, credential)?;
+            }
+            if let Some(transport) = &self.inner.transport {
+                let body = match once.as_ref().and_then(Body::try_clone) {
+                    Some(copy) => copy,
+                    None => once.take().expect("a streamed body is sent only once"),
+                };
+                let mut request = http::Request::new(body);
+                *request.method_mut() = method.clone();
+                *request.uri_mut() =
+                    http::Uri::try_from(url.as_str()).map_err(|e| TransportError::Custom {
+                        method: method.clone(),
+                        url: shown.clone(),
+                        source: SendError::new(SendErrorKind::NotSent, e),
+                    })?;
+                *request.headers_mut() = request_headers;
+                tracing::trace!(%method, url = %shown, try_number = tries, "sending request through the custom transport");
+                let sent = match deadline {
+                    Some(deadline) => {
+                        match tokio::time::timeout_at(deadline.into(), transport.send(request))
+                            .await
+                        {
+                            Ok(sent) => sent,
+                            Err(elapsed) => Err(SendError::new(SendErrorKind::Timeout, elapsed)),
+                        }
+                    }
+                    None => transport.send(request).await,
+                };
+                let response = match sent {
+                    Ok(response) => response,
+                    Err(e) => {
+                        let wait = connection_backoff(tries);
+                        if e.kind() == SendErrorKind::ConnectionLost
+                            && replayable
+                            && retry::is_safe_to_resend(&method)
+                            && tries < MAX_TRIES
+                            && within(deadline, wait)
+                        {
+                            tracing::debug!(%method, url = %shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        return Err(TransportError::Custom {
+                            method,
+                            url: shown,
+                            source: e,
+                        }
+                        .into());
+                    }
+                };
+                match self.after_response(
+                    Received::Custom(response),
+                    &method,
+                    &shown,
+                    None,
+                    &credential,
+                    own_authorization,
+                    &mut auth_retried,
+                    replayable,
+                    honour_retry_after,
+                    tries,
+                    deadline,
+                ) {
+                    Next::Retry(None) => continue,
+                    Next::Retry(Some(wait)) => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Next::Done(response) => {
+                        return Ok(Answer {
+                            method,
+                            url: shown,
+                            response,
+                        });
+                    }
+                }
             }
             let endpoint = if cluster_request {
                 endpoints.start_due_probes(request_headers.get(AUTHORIZATION), identity);
@@ -511,43 +679,82 @@ impl Client {
                     return Err(send_error(method, shown, e).into());
                 }
             };
-            self.inner.warnings.handle(response.headers());
-            let status = response.status();
             if cluster_request {
-                endpoints.answered(&endpoint, status, seen);
+                endpoints.answered(&endpoint, response.status(), seen);
             }
-            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = status.as_u16(), "response received");
-            if status == http::StatusCode::UNAUTHORIZED
-                && !auth_retried
-                && !own_authorization
-                && let (Some(cache), Some(credential)) = (&self.inner.auth, &credential)
-            {
-                // Drop the rejected credential even when this request cannot be repeated,
-                // so the next one starts with a fresh credential.
-                cache.invalidate(credential);
-                auth_retried = true;
-                if replayable {
-                    tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = response.status().as_u16(), "response received");
+            match self.after_response(
+                Received::Http(response),
+                &method,
+                &shown,
+                Some(endpoint.shown.as_str()),
+                &credential,
+                own_authorization,
+                &mut auth_retried,
+                replayable,
+                honour_retry_after,
+                tries,
+                deadline,
+            ) {
+                Next::Retry(None) => continue,
+                Next::Retry(Some(wait)) => {
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
+                Next::Done(response) => {
+                    return Ok(Answer {
+                        method,
+                        url: shown,
+                        response,
+                    });
+                }
             }
-            if let Some(wait) = retry::retry_after(status, response.headers())
-                && honour_retry_after
-                && replayable
-                && tries < MAX_TRIES
-                && within(deadline, wait)
-            {
-                tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
-                drop(response);
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            return Ok(Answer {
-                method,
-                url: shown,
-                response,
-            });
         }
+    }
+
+    /// What an answer means for the request loop: warnings logged, a `401` refreshes
+    /// the credential (and retries once), `Retry-After` waits and retries.
+    #[allow(clippy::too_many_arguments)]
+    fn after_response(
+        &self,
+        response: Received,
+        method: &http::Method,
+        shown: &str,
+        endpoint: Option<&str>,
+        credential: &Option<Arc<Credential>>,
+        own_authorization: bool,
+        auth_retried: &mut bool,
+        replayable: bool,
+        honour_retry_after: bool,
+        tries: u32,
+        deadline: Option<Instant>,
+    ) -> Next {
+        self.inner.warnings.handle(response.headers());
+        let status = response.status();
+        if status == http::StatusCode::UNAUTHORIZED
+            && !*auth_retried
+            && !own_authorization
+            && let (Some(cache), Some(credential)) = (&self.inner.auth, credential)
+        {
+            // Drop the rejected credential even when this request cannot be repeated,
+            // so the next one starts with a fresh credential.
+            cache.invalidate(credential);
+            *auth_retried = true;
+            if replayable {
+                tracing::debug!(%method, url = %shown, endpoint = endpoint.unwrap_or("custom transport"), provider = cache.provider().name(), "401 Unauthorized; refreshing the credential and retrying once");
+                return Next::Retry(None);
+            }
+        }
+        if let Some(wait) = retry::retry_after(status, response.headers())
+            && honour_retry_after
+            && replayable
+            && tries < MAX_TRIES
+            && within(deadline, wait)
+        {
+            tracing::debug!(%method, url = %shown, endpoint = endpoint.unwrap_or("custom transport"), status = status.as_u16(), try_number = tries, wait_s = wait.as_secs(), "server asked to retry after a delay");
+            return Next::Retry(Some(wait));
+        }
+        Next::Done(response)
     }
 
     /// Sets `Authorization` from the credential (unless the caller set one), marked
@@ -573,6 +780,28 @@ impl Client {
         headers.insert(AUTHORIZATION, value);
         Ok(())
     }
+}
+
+/// What one call cost, for the request hook.
+#[derive(Default)]
+struct Stats {
+    tries: u32,
+    rate_limit_wait: Duration,
+    request_bytes: Option<u64>,
+}
+
+/// What the request loop does after an answer.
+enum Next {
+    /// Send again, after the wait if any (the answer is dropped first).
+    Retry(Option<Duration>),
+    /// The answer to return.
+    Done(Received),
+}
+
+/// Whether `e` is a response body cut off by a lost connection.
+fn body_lost(e: &Error) -> bool {
+    matches!(e, Error::Transport(TransportError::ResponseBody { source, .. })
+        if retry::is_connection_lost(source.as_ref()))
 }
 
 /// Whether waiting `wait` from now still ends before `deadline` (if any).

@@ -4,6 +4,7 @@
 use super::body::Body;
 use crate::error::{ApiError, Error, Status};
 use crate::transport::TransportError;
+use bytes::Bytes;
 use futures_util::StreamExt;
 
 /// At most this much of a non-`Status` error body is kept.
@@ -19,7 +20,29 @@ pub const MAX_ERROR_BODY_READ: usize = 1024 * 1024;
 pub(crate) struct Answer {
     pub(crate) method: http::Method,
     pub(crate) url: String,
-    pub(crate) response: reqwest::Response,
+    pub(crate) response: Received,
+}
+
+/// A response from the built-in HTTP stack, or from a custom transport.
+pub(crate) enum Received {
+    Http(reqwest::Response),
+    Custom(http::Response<Body>),
+}
+
+impl Received {
+    pub(crate) fn status(&self) -> http::StatusCode {
+        match self {
+            Received::Http(r) => r.status(),
+            Received::Custom(r) => r.status(),
+        }
+    }
+
+    pub(crate) fn headers(&self) -> &http::HeaderMap {
+        match self {
+            Received::Http(r) => r.headers(),
+            Received::Custom(r) => r.headers(),
+        }
+    }
 }
 
 impl Answer {
@@ -48,10 +71,27 @@ impl Answer {
         })))
     }
 
+    /// The whole body.
+    pub(crate) async fn bytes(self) -> Result<Bytes, Error> {
+        let url = self.url;
+        match self.response {
+            Received::Http(response) => response.bytes().await.map_err(|e| {
+                Error::Transport(TransportError::ResponseBody {
+                    url,
+                    source: Box::new(e.without_url()),
+                })
+            }),
+            Received::Custom(response) => response.into_body().collect_bytes().await,
+        }
+    }
+
     /// Into an `http::Response` whose body streams.
     pub(crate) fn into_http(self) -> http::Response<Body> {
         let url = self.url;
-        let response: http::Response<reqwest::Body> = self.response.into();
+        let response: http::Response<reqwest::Body> = match self.response {
+            Received::Http(response) => response.into(),
+            Received::Custom(response) => return response,
+        };
         let (parts, body) = response.into_parts();
         let chunks = http_body_util::BodyDataStream::new(body).map(move |r| {
             r.map_err(|e| {
@@ -67,10 +107,14 @@ impl Answer {
 
 /// Reads up to `limit` bytes of `response`'s body; `true` when that is the whole body.
 /// A body that is longer, or fails midway, is dropped unread (its connection closes).
-async fn read_at_most(mut response: reqwest::Response, limit: usize) -> (Vec<u8>, bool) {
+async fn read_at_most(response: Received, limit: usize) -> (Vec<u8>, bool) {
+    let mut chunks = match response {
+        Received::Http(response) => Chunks::Http(response),
+        Received::Custom(response) => Chunks::Custom(response.into_body().into_stream()),
+    };
     let mut body = Vec::new();
     loop {
-        match response.chunk().await {
+        match chunks.next().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > limit {
                     body.extend_from_slice(&chunk[..limit - body.len()]);
@@ -81,6 +125,22 @@ async fn read_at_most(mut response: reqwest::Response, limit: usize) -> (Vec<u8>
             Ok(None) => return (body, true),
             // What arrived is still worth showing; the status code is what matters.
             Err(_) => return (body, true),
+        }
+    }
+}
+
+/// A body read chunk by chunk.
+enum Chunks {
+    Http(reqwest::Response),
+    Custom(super::body::BodyStream),
+}
+
+impl Chunks {
+    /// The next chunk; `Err` when reading failed (the cause is not needed).
+    async fn next(&mut self) -> Result<Option<Bytes>, ()> {
+        match self {
+            Chunks::Http(r) => r.chunk().await.map_err(drop),
+            Chunks::Custom(s) => s.next().await.transpose().map_err(drop),
         }
     }
 }

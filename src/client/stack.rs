@@ -199,8 +199,10 @@ fn build(
     let stamps = stamps(&settings.tls, identity.is_some());
     let material = TlsMaterial::load(&settings.tls, identity)?;
     let http = base_builder(settings)
-        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?)
-        .gzip(settings.gzip)
+        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?);
+    #[cfg(feature = "gzip")]
+    let http = http.gzip(settings.gzip);
+    let http = http
         .timeout_opt(settings.timeout)
         .read_timeout_opt(settings.read_timeout)
         .http2_keep_alive_interval(settings.http2_health.interval)

@@ -308,6 +308,16 @@ pub enum ConfigError {
         /// Why the in-cluster config failed.
         incluster: Box<ConfigError>,
     },
+    /// [`Config::infer`](crate::Config::infer) found a kubeconfig that cannot be used;
+    /// in-cluster configuration is not tried then (client-go's rule).
+    #[error(
+        "the kubeconfig is present but cannot be used (in-cluster configuration is not tried when a kubeconfig is present)"
+    )]
+    UnusableKubeconfig {
+        /// Why the kubeconfig cannot be used.
+        #[source]
+        source: Box<ConfigError>,
+    },
     /// `--minify` needs a current context.
     #[error("current-context must exist in order to minify")]
     MinifyWithoutContext,

@@ -13,7 +13,18 @@ impl Config {
     ///    current context;
     /// 2. else the in-cluster service-account environment.
     ///
-    /// When both fail, [`ConfigError::Infer`] carries both reasons.
+    /// In-cluster configuration is tried only when the kubeconfig names no server to
+    /// talk to (client-go's "empty config": [`ConfigError::NoConfiguration`] — no files,
+    /// or no current context — or a context whose cluster is undefined or has no
+    /// server); when both fail, [`ConfigError::Infer`] carries both reasons. A
+    /// kubeconfig that is present but cannot be used (unreadable, unparsable, naming a
+    /// missing context or file, invalid) is an error,
+    /// [`ConfigError::UnusableKubeconfig`], and in-cluster configuration is not tried:
+    /// client-go's deferred loading (what kubectl and `rest.InClusterConfig` users
+    /// get) does the same, while kube-rs falls back on any kubeconfig error. Falling
+    /// back would quietly point a program meant for the kubeconfig's cluster at the
+    /// cluster it runs in, with the pod's service-account rights. When the in-cluster
+    /// environment is present in that case, a `warn` log says it was not used.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), k8s_client::Error> {
@@ -36,14 +47,27 @@ impl Config {
     pub fn infer_with(env: &dyn Env) -> Result<Self, ConfigError> {
         match Self::from_kubeconfig_with(&KubeconfigOptions::default(), env) {
             Ok(config) => Ok(config),
-            Err(kubeconfig) => {
-                tracing::debug!(
-                    error = &kubeconfig as &dyn std::error::Error,
-                    "no usable kubeconfig; trying in-cluster config"
-                );
+            // client-go's "empty config": nothing names a server to talk to.
+            Err(
+                kubeconfig @ (ConfigError::NoConfiguration
+                | ConfigError::ClusterNotFound { .. }
+                | ConfigError::MissingServer { .. }),
+            ) => {
+                tracing::debug!("no kubeconfig configuration; trying in-cluster config");
                 Self::incluster_with(env).map_err(|incluster| ConfigError::Infer {
                     kubeconfig: Box::new(kubeconfig),
                     incluster: Box::new(incluster),
+                })
+            }
+            Err(kubeconfig) => {
+                if env.var("KUBERNETES_SERVICE_HOST").is_some() {
+                    tracing::warn!(
+                        error = %crate::error::Report::new(&kubeconfig),
+                        "the kubeconfig cannot be used; not falling back to the in-cluster configuration"
+                    );
+                }
+                Err(ConfigError::UnusableKubeconfig {
+                    source: Box::new(kubeconfig),
                 })
             }
         }

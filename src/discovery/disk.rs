@@ -1,6 +1,7 @@
 //! The opt-in disk cache in kubectl's layout: [`DiskCache`].
 
 use super::DiscoveryError;
+use super::error::WriteCacheError;
 use super::types::{APIGroupList, APIResourceList};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -170,7 +171,7 @@ impl DiskCache {
             .then_some(list)
     }
 
-    pub(crate) async fn write_groups(&self, list: &APIGroupList) -> Result<(), DiscoveryError> {
+    pub(crate) async fn write_groups(&self, list: &APIGroupList) -> Result<(), WriteCacheError> {
         let list = APIGroupList {
             kind: Some("APIGroupList".to_owned()),
             api_version: Some("v1".to_owned()),
@@ -182,7 +183,7 @@ impl DiskCache {
     pub(crate) async fn write_resources(
         &self,
         list: &APIResourceList,
-    ) -> Result<(), DiscoveryError> {
+    ) -> Result<(), WriteCacheError> {
         let Some(path) = self.resources_path(&list.group_version) else {
             return Ok(());
         };
@@ -221,8 +222,8 @@ impl DiskCache {
 
     /// Writes `value` as JSON to a temporary file next to `path`, then renames it over
     /// `path` (directories `0750`, file `0660`, as kubectl).
-    async fn write<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), DiscoveryError> {
-        let fail = |source| DiscoveryError::WriteCache {
+    async fn write<T: Serialize>(&self, path: &Path, value: &T) -> Result<(), WriteCacheError> {
+        let fail = |source| WriteCacheError {
             path: path.to_owned(),
             source,
         };

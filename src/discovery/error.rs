@@ -81,16 +81,16 @@ pub enum DiscoveryError {
         /// The URL (without user name and password).
         url: String,
     },
-    /// Writing a disk cache file failed. Discovery logs this (tracing WARN) and goes on
-    /// without the file, as kubectl does; it is not returned by discovery calls.
-    #[error("writing discovery cache file {path} failed")]
-    WriteCache {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+}
+
+/// Writing a disk cache file failed. Discovery logs this (tracing WARN) and goes on
+/// without the file, as kubectl does; it is never returned.
+#[derive(Debug, thiserror::Error)]
+#[error("writing discovery cache file {path} failed")]
+pub(crate) struct WriteCacheError {
+    pub(crate) path: PathBuf,
+    #[source]
+    pub(crate) source: std::io::Error,
 }
 
 impl DiscoveryError {

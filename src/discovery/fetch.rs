@@ -12,7 +12,6 @@ use crate::error::Error;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{ACCEPT, CONTENT_TYPE};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A `GET` of `path` with `Accept: accept` (no I/O).
@@ -54,10 +53,10 @@ pub fn resources_path(group_version: &str) -> Result<String, DiscoveryError> {
 }
 
 /// Issues discovery requests through a [`Client`] and counts them.
-#[derive(Clone, Debug)]
-pub(crate) struct Fetcher {
-    pub client: Client,
-    pub requests: Arc<AtomicU64>,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fetcher<'a> {
+    pub client: &'a Client,
+    pub requests: &'a AtomicU64,
     pub concurrency: usize,
     pub aggregated: bool,
 }
@@ -93,7 +92,7 @@ pub(crate) struct Live {
     pub aggregated: bool,
 }
 
-impl Fetcher {
+impl Fetcher<'_> {
     /// The request URL for messages: the cluster URL (without user info) and `path`.
     pub fn url(&self, path: &str) -> String {
         let base = self.client.cluster_url();
@@ -388,9 +387,11 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
+        let client = Client::try_from(config).unwrap();
+        let requests = AtomicU64::new(0);
         let fetcher = Fetcher {
-            client: Client::try_from(config).unwrap(),
-            requests: Arc::default(),
+            client: &client,
+            requests: &requests,
             concurrency: 1,
             aggregated: true,
         };
@@ -401,9 +402,10 @@ mod tests {
             debug.contains("h.example:6443") && !debug.contains("hunter2"),
             "{debug}"
         );
+        let plain_client =
+            Client::try_from(crate::Config::new("http://[::1]:8080".parse().unwrap())).unwrap();
         let plain = Fetcher {
-            client: Client::try_from(crate::Config::new("http://[::1]:8080".parse().unwrap()))
-                .unwrap(),
+            client: &plain_client,
             ..fetcher
         };
         assert_eq!(plain.url("/apis"), "http://[::1]:8080/apis");

@@ -55,10 +55,15 @@ use std::time::Duration;
 /// Discovery of one server through a [`Client`]. Cheap to clone; clones share the
 /// in-memory cache, the disk cache and the request counter.
 ///
+/// [`Client::discovery`] hands out handles on the client's own discovery cache: every
+/// call, on the client or any of its clones, shares one cache for the life of the
+/// client, so calling it per operation costs no extra discovery requests.
+/// [`Discovery::new`] and [`Discovery::builder`] make a separate cache (with a disk
+/// cache, other options, or to start cold).
+///
 /// ```no_run
 /// # async fn demo(client: k8s_client::Client) -> k8s_client::Result<()> {
-/// use k8s_client::discovery::Discovery;
-/// let discovery = Discovery::new(client);
+/// let discovery = client.discovery();
 /// let api = discovery.api_versions().await?;
 /// println!("{}", serde_json::to_string_pretty(&api).unwrap());
 /// let deploy = discovery.resolve("deploy").await?;
@@ -67,11 +72,16 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct Discovery {
+    client: Client,
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    fetcher: Fetcher,
+/// The state of one discovery cache. It holds no [`Client`], so the client can keep
+/// its own cache ([`Client::discovery`]) without a reference cycle.
+pub(crate) struct Inner {
+    requests: AtomicU64,
+    concurrency: usize,
+    aggregated: bool,
     disk: Option<DiskCache>,
     clock: Arc<dyn Clock>,
     refresh_on_miss_after: Duration,
@@ -85,10 +95,10 @@ struct Inner {
 impl std::fmt::Debug for Discovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Discovery")
-            .field("cluster_url", &self.inner.fetcher.url(""))
+            .field("cluster_url", &self.fetcher().url(""))
             .field("disk_cache", &self.inner.disk)
-            .field("aggregated", &self.inner.fetcher.aggregated)
-            .field("concurrency", &self.inner.fetcher.concurrency)
+            .field("aggregated", &self.inner.aggregated)
+            .field("concurrency", &self.inner.concurrency)
             .field("requests", &self.request_count())
             .finish_non_exhaustive()
     }
@@ -155,13 +165,11 @@ impl DiscoveryBuilder {
             (_, disk) => disk,
         };
         Discovery {
+            client: self.client,
             inner: Arc::new(Inner {
-                fetcher: Fetcher {
-                    client: self.client,
-                    requests: Arc::default(),
-                    concurrency: self.concurrency,
-                    aggregated: self.aggregated,
-                },
+                requests: AtomicU64::new(0),
+                concurrency: self.concurrency,
+                aggregated: self.aggregated,
                 disk,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 refresh_on_miss_after: self.refresh_on_miss_after,
@@ -179,10 +187,45 @@ impl From<Client> for Discovery {
     }
 }
 
+impl Client {
+    /// The client's discovery: aggregated discovery, memory cache only. Every handle
+    /// from this client and its clones shares one cache (and one request counter) for
+    /// the life of the client; [`Discovery::invalidate`] on any of them clears it for
+    /// all. Use [`Discovery::builder`] for a disk cache or other options.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: k8s_client::Client) -> k8s_client::Result<()> {
+    /// // Cheap to call per operation: only the first call fetches.
+    /// let pods = client.discovery().resolve("po").await?;
+    /// let deploys = client.clone().discovery().resolve("deploy").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn discovery(&self) -> Discovery {
+        let inner = self
+            .discovery_cache()
+            .get_or_init(|| Discovery::builder(self.clone()).build().inner)
+            .clone();
+        Discovery {
+            client: self.clone(),
+            inner,
+        }
+    }
+}
+
 impl Discovery {
-    /// Discovery with default options: aggregated discovery, memory cache only.
+    /// A separate discovery cache with default options: aggregated discovery, memory
+    /// cache only. [`Client::discovery`] shares the client's cache instead.
     pub fn new(client: Client) -> Self {
         Self::builder(client).build()
+    }
+
+    fn fetcher(&self) -> Fetcher<'_> {
+        Fetcher {
+            client: &self.client,
+            requests: &self.inner.requests,
+            concurrency: self.inner.concurrency,
+            aggregated: self.inner.aggregated,
+        }
     }
 
     /// Discovery with options (disk cache, concurrency, legacy only, clock).
@@ -199,7 +242,7 @@ impl Discovery {
 
     /// The client requests go through.
     pub fn client(&self) -> &Client {
-        &self.inner.fetcher.client
+        &self.client
     }
 
     /// The disk cache, if enabled.
@@ -209,27 +252,27 @@ impl Discovery {
 
     /// How many HTTP requests this discovery (and its clones) has sent so far.
     pub fn request_count(&self) -> u64 {
-        self.inner.fetcher.requests.load(Ordering::Relaxed)
+        self.inner.requests.load(Ordering::Relaxed)
     }
 
     /// `GET /version`.
     pub async fn server_version(&self) -> Result<ServerVersion> {
-        self.inner.fetcher.get_json("/version").await
+        self.fetcher().get_json("/version").await
     }
 
     /// `GET /api`: the core group's versions and `serverAddressByClientCIDRs`.
     pub async fn api_versions(&self) -> Result<APIVersions> {
-        self.inner.fetcher.get_json("/api").await
+        self.fetcher().get_json("/api").await
     }
 
     /// `GET /apis`: the named groups with their versions and preferred version.
     pub async fn api_groups(&self) -> Result<APIGroupList> {
-        self.inner.fetcher.get_json("/apis").await
+        self.fetcher().get_json("/apis").await
     }
 
     /// `GET /api/v1` (`group_version` `v1`) or `/apis/<group>/<version>`.
     pub async fn resources_for(&self, group_version: &str) -> Result<APIResourceList> {
-        self.inner.fetcher.resources(group_version).await
+        self.fetcher().resources(group_version).await
     }
 
     /// Every group, version and resource, from the memory cache, else the disk cache
@@ -358,7 +401,7 @@ impl Discovery {
         {
             return Ok(snapshot);
         }
-        let live = self.inner.fetcher.everything().await?;
+        let live = self.fetcher().everything().await?;
         if let Some(disk) = &self.inner.disk {
             let groups = APIGroupList {
                 groups: live.groups.clone(),
@@ -407,7 +450,7 @@ impl Discovery {
             }
         }
         tracing::debug!(dir = %disk.dir().display(), cached = found.len(), missing = missing.len(), "discovery from disk cache");
-        let (fetched, mut failures) = self.inner.fetcher.resources_of(missing).await;
+        let (fetched, mut failures) = self.fetcher().resources_of(missing).await;
         failures.extend(foreign);
         for list in fetched {
             log_write(disk.write_resources(&list).await);
@@ -428,8 +471,8 @@ impl Discovery {
 }
 
 /// kubectl only logs a failed cache write; so do we.
-fn log_write(result: std::result::Result<(), DiscoveryError>) {
+fn log_write(result: std::result::Result<(), error::WriteCacheError>) {
     if let Err(error) = result {
-        tracing::warn!(error = %error_chain(&error), "discovery cache not written");
+        tracing::warn!(error = %crate::error::Report::new(&error), "discovery cache not written");
     }
 }

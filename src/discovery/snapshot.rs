@@ -244,14 +244,9 @@ impl Serialize for DiscoverySnapshot {
     }
 }
 
-/// An error and its sources, joined with `: `.
+/// An error and its sources, joined with `: ` (the same text as
+/// [`Report`](crate::error::Report)'s `{}`, which is the documented way; kept for
+/// existing callers).
 pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::error::Report::new(error).to_string()
 }

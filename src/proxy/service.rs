@@ -308,13 +308,7 @@ fn upstream_error(
     url: &str,
     error: &(dyn std::error::Error + 'static),
 ) -> Response<ProxyBody> {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let mut message = crate::error::Report::new(error).to_string();
     tracing::error!(target: "k8s_client::proxy", %method, url, error = %message, "error while proxying request");
     message.push('\n');
     text(StatusCode::INTERNAL_SERVER_ERROR, &message)

@@ -77,6 +77,9 @@ pub enum TransportError {
         #[source]
         source: BoxError,
     },
+    /// A `socks5://` proxy URL, and the crate's `socks` feature is off.
+    #[error("SOCKS5 proxy URLs need the crate feature \"socks\", which this build does not enable")]
+    SocksDisabled,
     /// The proxy URL has a scheme other than http, https, socks5 or socks5h.
     #[error("proxy URL scheme {scheme:?} is not supported (use http, https, socks5 or socks5h)")]
     UnsupportedProxyScheme {
@@ -212,6 +215,24 @@ pub enum TransportError {
         /// The stream's error.
         #[source]
         source: BoxError,
+    },
+    /// A custom [`Transport`](crate::client::Transport) could not exchange the request.
+    #[error("{method} {url} through the custom transport failed")]
+    Custom {
+        /// The request method.
+        method: http::Method,
+        /// The request URL (without credentials).
+        url: String,
+        /// The transport's error, with its kind.
+        #[source]
+        source: crate::client::SendError,
+    },
+    /// A connection upgrade was asked of a client whose custom
+    /// [`Transport`](crate::client::Transport) cannot upgrade connections.
+    #[error("{url}: connection upgrades need the built-in HTTP transport")]
+    UpgradeUnsupported {
+        /// The request URL.
+        url: String,
     },
     /// The connection upgrade (exec, attach, port-forward) failed after the 101 answer.
     #[error("upgrading the connection of {url} failed")]

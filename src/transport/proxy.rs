@@ -163,18 +163,22 @@ impl ProxyRules {
 
 /// Accepts http, https, socks5 and socks5h. `socks5` is turned into `socks5h` so that the
 /// proxy resolves the server's name, as Go's SOCKS5 dialer does.
-fn normalize_scheme(mut url: url::Url) -> Result<url::Url, TransportError> {
+fn normalize_scheme(url: url::Url) -> Result<url::Url, TransportError> {
     match url.scheme() {
-        "http" | "https" | "socks5h" => Ok(url),
+        "http" | "https" => Ok(url),
+        #[cfg(feature = "socks")]
+        "socks5h" => Ok(url),
+        #[cfg(feature = "socks")]
         "socks5" => {
             // `Url::set_scheme` refuses some special/non-special switches; rebuild instead.
             let rebuilt = format!("socks5h{}", &url.as_str()["socks5".len()..]);
-            url = url::Url::parse(&rebuilt).map_err(|source| TransportError::InvalidProxyUrl {
+            url::Url::parse(&rebuilt).map_err(|source| TransportError::InvalidProxyUrl {
                 source_name: "proxy-url".to_owned(),
                 source,
-            })?;
-            Ok(url)
+            })
         }
+        #[cfg(not(feature = "socks"))]
+        "socks5" | "socks5h" => Err(TransportError::SocksDisabled),
         other => Err(TransportError::UnsupportedProxyScheme {
             scheme: other.to_owned(),
         }),

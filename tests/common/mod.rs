@@ -106,13 +106,7 @@ pub fn apiserver_port(env: &TestEnv) -> u16 {
 
 /// An error and its sources.
 pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(&format!("\n  caused by: {cause}"));
-        source = cause.source();
-    }
-    s
+    format!("{:#}", k8s_client::error::Report::new(e))
 }
 
 /// How a raw test client authenticates.

@@ -21,6 +21,7 @@ pub fn run() -> Result {
         ],
         &[],
     )?;
+    check_features()?;
     // The generated protobuf decoders must equal a fresh generation from the pinned modules.
     crate::codegen::run(&["--check"])?;
     let binaries = ensure_binaries()?;
@@ -52,6 +53,46 @@ pub fn run() -> Result {
         &[],
     )?;
     eprintln!("xtask test: all checks passed");
+    Ok(())
+}
+
+/// The library's Cargo features, each of which must build alone.
+const FEATURES: &[&str] = &[
+    "protobuf", "runtime", "proxy", "oidc", "socks", "gzip", "testing", "testenv",
+];
+
+/// `cargo check --lib` with the default features, with none, and with each feature
+/// alone; then the API docs with warnings denied. Quick: no tests, no codegen.
+fn check_features() -> Result {
+    let started = std::time::Instant::now();
+    // `--lib` builds no dev-dependencies, so k8s-openapi takes its Kubernetes version from
+    // the environment (as for docs.rs) instead of the dev-dependency's `latest` feature.
+    let version = [("K8S_OPENAPI_ENABLED_VERSION", "1.37")];
+    let check = ["check", "--quiet", "-p", "k8s-client", "--lib"];
+    cargo(&check, &version)?;
+    cargo(&[&check[..], &["--no-default-features"]].concat(), &version)?;
+    for feature in FEATURES {
+        cargo(
+            &[
+                &check[..],
+                &["--no-default-features", "--features", feature],
+            ]
+            .concat(),
+            &version,
+        )?;
+    }
+    cargo(
+        &[
+            "doc",
+            "--quiet",
+            "-p",
+            "k8s-client",
+            "--no-deps",
+            "--all-features",
+        ],
+        &[version[0], ("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    eprintln!("feature checks and docs: {:.0?}", started.elapsed());
     Ok(())
 }
 

@@ -171,14 +171,7 @@ fn main() -> ExitCode {
     match run(&m) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let mut text = err.to_string();
-            let mut source = err.source();
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            eprintln!("proxy-bench: {text}");
+            eprintln!("proxy-bench: {}", k8s_client::error::Report::new(&*err));
             ExitCode::FAILURE
         }
     }

@@ -173,7 +173,7 @@ impl OidcProvider {
                         source,
                     };
                     tracing::warn!(
-                        error = %crate::discovery::error_chain(&error),
+                        error = %crate::error::Report::new(&error),
                         "keeping the refreshed OIDC tokens in memory only"
                     );
                 }

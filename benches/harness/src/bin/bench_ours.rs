@@ -31,19 +31,8 @@ fn main() {
         .expect("a current-thread runtime builds");
     let outcome = rt
         .block_on(run(&args, started))
-        .unwrap_or_else(|e| Outcome::failed(error_chain(&*e)));
+        .unwrap_or_else(|e| Outcome::failed(k8s_client::error::Report::new(&*e).to_string()));
     outcome.print();
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        cur = s.source();
-    }
-    text
 }
 
 async fn run(args: &Args, started: Instant) -> Result<Outcome> {

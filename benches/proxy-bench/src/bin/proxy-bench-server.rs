@@ -35,14 +35,10 @@ async fn main() -> ExitCode {
     match run(kubeconfig).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let mut text = err.to_string();
-            let mut source = err.source();
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            eprintln!("proxy-bench-server: {text}");
+            eprintln!(
+                "proxy-bench-server: {}",
+                k8s_client::error::Report::new(&*err)
+            );
             ExitCode::FAILURE
         }
     }
