@@ -370,3 +370,36 @@ async fn watch_all_and_an_informer_lose_no_event_across_killed_apiservers() {
         );
     }
 }
+
+/// kube-apiserver's `--goaway-chance` (here its maximum, 2 %) makes servers send HTTP/2
+/// GOAWAY on random requests so clients reconnect and spread out: a graceful GOAWAY is not
+/// an outage, so no request fails and no endpoint is ejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn goaway_chance_reconnects_fail_nothing_and_eject_nothing() {
+    let Some(binaries) = common::binaries() else {
+        return;
+    };
+    let env = TestEnv::builder()
+        .binaries(binaries)
+        .controller_manager(false)
+        .apiservers(SERVERS)
+        .apiserver_arg("--goaway-chance=0.02")
+        .start()
+        .unwrap_or_else(|e| panic!("the control plane did not start: {}", common::chain(&e)));
+    let events = Arc::default();
+    let client = client_with_events(&env, Arc::clone(&events));
+    let (sent, failures) = load(&client, 2_000, || true).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {sent} GETs failed, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+    let events = events.lock().unwrap().clone();
+    assert!(events.is_empty(), "no endpoint changed health: {events:?}");
+    assert!(
+        answered(&client).iter().all(|&n| n > 0),
+        "every server served: {:?}",
+        answered(&client)
+    );
+}

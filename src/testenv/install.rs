@@ -294,18 +294,23 @@ fn goflags() -> OsString {
 
 const LDFLAGS_STRIP: &str = "-s -w";
 
-fn build_etcd(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnvError> {
+/// Builds `main_package` into `out/binary` in a Go module of its own (`module`), so its
+/// requirements are its own: `go get requirement`, `go mod tidy`, `go build`.
+fn build_standalone(
+    go_bin: &Path,
+    dir: &Path,
+    out: &Path,
+    module: &str,
+    requirement: &str,
+    main_package: &str,
+    binary: &str,
+) -> Result<(), TestEnvError> {
     create_dir_all(dir)?;
-    write(&dir.join("go.mod"), "module k8sclient.local/testenv-etcd\n")?;
-    write(&dir.join("tools.go"), &tools_go(&[ETCD_MAIN_PACKAGE]))?;
-    go(
-        go_bin,
-        dir,
-        &["get", &format!("{ETCD_MAIN_PACKAGE}@{ETCD_VERSION}")],
-        false,
-    )?;
+    write(&dir.join("go.mod"), &format!("module {module}\n"))?;
+    write(&dir.join("tools.go"), &tools_go(&[main_package]))?;
+    go(go_bin, dir, &["get", requirement], false)?;
     go(go_bin, dir, &["mod", "tidy", "-e"], false)?;
-    let target = out.join(ETCD);
+    let target = out.join(binary);
     go(
         go_bin,
         dir,
@@ -316,7 +321,7 @@ fn build_etcd(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnvError>
             LDFLAGS_STRIP,
             "-o",
             &target.to_string_lossy(),
-            ETCD_MAIN_PACKAGE,
+            main_package,
         ],
         false,
     )?;
@@ -336,7 +341,15 @@ fn build_missing(
             "building etcd {ETCD_VERSION} from Go modules (in {})",
             work.display()
         ));
-        build_etcd(go_bin, &work.join("etcd"), out)?;
+        build_standalone(
+            go_bin,
+            &work.join("etcd"),
+            out,
+            "k8sclient.local/testenv-etcd",
+            &format!("{ETCD_MAIN_PACKAGE}@{ETCD_VERSION}"),
+            ETCD_MAIN_PACKAGE,
+            ETCD,
+        )?;
     }
     let kubernetes: Vec<&str> = [APISERVER, CONTROLLER_MANAGER, SCHEDULER]
         .into_iter()
@@ -351,38 +364,17 @@ fn build_missing(
     }
     if missing.contains(&KWOK) {
         progress(&format!("building kwok {KWOK_VERSION} from Go modules"));
-        build_kwok(go_bin, &work.join("kwok"), out)?;
-    }
-    Ok(())
-}
-
-/// kwok in a module of its own: its `k8s.io/*` requirements are its own.
-fn build_kwok(go_bin: &Path, dir: &Path, out: &Path) -> Result<(), TestEnvError> {
-    create_dir_all(dir)?;
-    write(&dir.join("go.mod"), "module k8sclient.local/testenv-kwok\n")?;
-    write(&dir.join("tools.go"), &tools_go(&[KWOK_MAIN_PACKAGE]))?;
-    go(
-        go_bin,
-        dir,
-        &["get", &format!("{KWOK_MODULE}@{KWOK_VERSION}")],
-        false,
-    )?;
-    go(go_bin, dir, &["mod", "tidy", "-e"], false)?;
-    let target = out.join(KWOK);
-    go(
-        go_bin,
-        dir,
-        &[
-            "build",
-            "-trimpath",
-            "-ldflags",
-            LDFLAGS_STRIP,
-            "-o",
-            &target.to_string_lossy(),
+        // kwok's `k8s.io/*` requirements differ from the control plane's.
+        build_standalone(
+            go_bin,
+            &work.join("kwok"),
+            out,
+            "k8sclient.local/testenv-kwok",
+            &format!("{KWOK_MODULE}@{KWOK_VERSION}"),
             KWOK_MAIN_PACKAGE,
-        ],
-        false,
-    )?;
+            KWOK,
+        )?;
+    }
     Ok(())
 }
 

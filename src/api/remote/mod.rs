@@ -1,6 +1,46 @@
 //! Streams to and from pods through the API server: `exec`, `attach` (WebSocket,
 //! `v5.channel.k8s.io` with `v4.channel.k8s.io` fallback) and `portforward` — see `docs/streaming.md`.
 
+/// `AsyncRead` or `AsyncWrite` for a newtype over a `DuplexStream`, forwarded to it.
+macro_rules! duplex_io {
+    (read $t:ty) => {
+        impl tokio::io::AsyncRead for $t {
+            fn poll_read(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+            }
+        }
+    };
+    (write $t:ty) => {
+        impl tokio::io::AsyncWrite for $t {
+            fn poll_write(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+            }
+
+            fn poll_flush(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut self.0).poll_flush(cx)
+            }
+
+            fn poll_shutdown(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+            }
+        }
+    };
+}
+
 mod cp;
 mod error;
 mod exec;
