@@ -175,18 +175,28 @@ async fn failures_name_the_path_and_keep_tars_message() {
         panic!("{err:?}");
     };
     assert!(stderr.contains("No such file or directory"), "{stderr}");
-    let k = support::kubectl(
-        env,
-        &[
-            "-n",
-            &ns,
-            "cp",
-            &format!("box:{}", missing.display()),
-            "/tmp/never-written",
-        ],
-        b"",
-    )
-    .await;
+    // kwok's exec sometimes ends the stream before the process's stderr is copied (a race
+    // in the simulated kubelet, not in kubectl): ask kubectl until it reports something.
+    let mut k = None;
+    for _ in 0..5 {
+        let out = support::kubectl(
+            env,
+            &[
+                "-n",
+                &ns,
+                "cp",
+                &format!("box:{}", missing.display()),
+                "/tmp/never-written",
+            ],
+            b"",
+        )
+        .await;
+        if !out.stdout.is_empty() || !out.stderr.is_empty() {
+            k = Some(out);
+            break;
+        }
+    }
+    let k = k.expect("kubectl cp reported the missing file in one of 5 tries");
     assert!(
         String::from_utf8_lossy(&k.stdout).contains("No such file or directory")
             || String::from_utf8_lossy(&k.stderr).contains("No such file or directory"),
