@@ -105,8 +105,9 @@ impl ClientBuilder {
     /// Calls `hook` once per call of the client, when its final answer's head arrived
     /// or it failed, with the method, [path template](super::path_template), status,
     /// latency, tries, rate-limiter wait and sizes ([`RequestEvent`](super::RequestEvent)):
-    /// the place to feed Prometheus or OpenTelemetry metrics. The hook runs on the
-    /// request's task: keep it quick (update counters, don't block).
+    /// the place to feed Prometheus or OpenTelemetry metrics. A whole-body read whose
+    /// body breaks off after the answer's head and is sent again reports each sending.
+    /// The hook runs on the request's task: keep it quick (update counters, don't block).
     ///
     /// ```no_run
     /// # fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
