@@ -25,11 +25,21 @@ pub(crate) enum WireType {
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     depth: u32,
+    /// The raw key (tag and wire type) [`Reader::key`] returned last.
+    last_key: u64,
 }
+
+/// At most this many elements are reserved ahead for a repeated field (more grow the
+/// vector as usual), so a hostile run of empty elements cannot reserve much.
+const MAX_RESERVE_AHEAD: usize = 1 << 16;
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, depth: 0 }
+        Self {
+            buf,
+            depth: 0,
+            last_key: 0,
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -70,6 +80,7 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let key = self.varint()?;
+        self.last_key = key;
         let tag = u32::try_from(key >> 3).map_err(|_| DecodeError::BadTag)?;
         if tag == 0 {
             return Err(DecodeError::BadTag);
@@ -116,7 +127,24 @@ impl<'a> Reader<'a> {
         Ok(Reader {
             buf,
             depth: self.depth + 1,
+            last_key: 0,
         })
+    }
+
+    /// How many occurrences of the field whose key was just read stand back to back
+    /// from here (this one included), as an encoder writes a repeated field. A
+    /// malformed tail ends the count; decoding reports it.
+    fn run_length(&self, wt: WireType) -> usize {
+        let mut ahead = Reader::new(self.buf);
+        let mut n = 0;
+        while n < MAX_RESERVE_AHEAD && ahead.skip(wt).is_ok() {
+            n += 1;
+            match ahead.varint() {
+                Ok(key) if key == self.last_key => {}
+                _ => break,
+            }
+        }
+        n.max(1)
     }
 
     /// Skips a field this decoder does not know (a newer server's field).
@@ -175,6 +203,9 @@ pub(crate) const GO_ZERO_TIME: jiff::Timestamp = jiff::Timestamp::constant(-62_1
 
 /// One field value: scalars, strings, bytes, messages and the special types.
 pub(crate) trait Value: Sized {
+    /// Whether a repeated field of this type may come packed (scalars).
+    const PACKABLE: bool = false;
+
     /// Decodes a fresh value.
     fn decode(wt: WireType, r: &mut Reader<'_>) -> Result<Self, DecodeError>;
 
@@ -228,7 +259,7 @@ impl<T: Value> Value for Vec<T> {
     fn decode(wt: WireType, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let mut out = Vec::new();
         inline(wt, r, |tag, wt, r| match tag {
-            1 => T::decode_repeated(wt, r, &mut out),
+            1 => repeated(&mut out, wt, r),
             _ => r.skip(wt),
         })?;
         Ok(out)
@@ -313,12 +344,18 @@ pub(crate) fn opt_box<T: Value>(
     Ok(())
 }
 
-/// One element of a repeated field.
+/// One element of a repeated field. The first one reserves room for the whole run of
+/// elements that follows, so decoded vectors hold no spare capacity (objects kept in a
+/// cache for long stay as small as they can).
 pub(crate) fn repeated<T: Value>(
     f: &mut Vec<T>,
     wt: WireType,
     r: &mut Reader<'_>,
 ) -> Result<(), DecodeError> {
+    let packed = T::PACKABLE && wt == WireType::Len;
+    if f.capacity() == 0 && !packed {
+        f.reserve_exact(r.run_length(wt));
+    }
     T::decode_repeated(wt, r, f)
 }
 
@@ -328,7 +365,7 @@ pub(crate) fn opt_repeated<T: Value>(
     wt: WireType,
     r: &mut Reader<'_>,
 ) -> Result<(), DecodeError> {
-    T::decode_repeated(wt, r, f.get_or_insert_with(Vec::new))
+    repeated(f.get_or_insert_with(Vec::new), wt, r)
 }
 
 /// One entry of a `map<string, V>` field (key 1, value 2; a missing value is V's

@@ -43,6 +43,7 @@ impl Value for ByteString {
 macro_rules! varint_value {
     ($t:ty, $conv:expr) => {
         impl Value for $t {
+            const PACKABLE: bool = true;
             fn decode(wt: WireType, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
                 let v = r.varint_field(wt)?;
                 Ok($conv(v))
@@ -77,6 +78,7 @@ varint_value!(i64, |v: u64| v as i64);
 varint_value!(bool, |v: u64| v != 0);
 
 impl Value for f64 {
+    const PACKABLE: bool = true;
     fn decode(wt: WireType, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(f64::from_bits(r.fixed64(wt)?))
     }
@@ -332,6 +334,49 @@ mod tests {
         // Epoch written explicitly is a real time.
         let epoch: Time = decode(&[0x08, 0x00]).unwrap();
         assert!(!epoch.is_null());
+    }
+
+    #[test]
+    fn repeated_fields_hold_no_spare_capacity() {
+        // Field 1 three times back to back, then field 2, then field 1 again.
+        let bytes = [0x0a, 0x01, b'a', 0x0a, 0x00, 0x0a, 0x00, 0x12, 0x00, 0x0a, 0x00];
+        let (mut ones, mut twos) = (Vec::<String>::new(), Vec::<String>::new());
+        let mut r = Reader::new(&bytes);
+        while let Some((tag, wt)) = r.key().unwrap() {
+            match tag {
+                1 => rt::repeated(&mut ones, wt, &mut r).unwrap(),
+                _ => rt::repeated(&mut twos, wt, &mut r).unwrap(),
+            }
+        }
+        assert_eq!(ones, ["a", "", "", ""]);
+        assert_eq!((twos.len(), twos.capacity()), (1, 1));
+        // A run that is not back to back grows the usual way.
+        assert!(ones.capacity() >= 4);
+        let mut exact = Vec::<String>::new();
+        let mut r = Reader::new(&bytes[..7]);
+        while let Some((_, wt)) = r.key().unwrap() {
+            rt::repeated(&mut exact, wt, &mut r).unwrap();
+        }
+        assert_eq!((exact.len(), exact.capacity()), (3, 3));
+        // A hostile run of empty elements reserves a bounded amount ahead and still
+        // decodes; a truncated tail is an error, not a panic.
+        let many: Vec<u8> = [0x0a, 0x00].repeat(200_000);
+        let mut v = Vec::<String>::new();
+        let mut r = Reader::new(&many);
+        while let Some((_, wt)) = r.key().unwrap() {
+            rt::repeated(&mut v, wt, &mut r).unwrap();
+        }
+        assert_eq!(v.len(), 200_000);
+        let mut r = Reader::new(&[0x0a, 0x00, 0x0a, 0x05]);
+        let mut v = Vec::<String>::new();
+        let (_, wt) = r.key().unwrap().unwrap();
+        rt::repeated(&mut v, wt, &mut r).unwrap();
+        let (_, wt) = r.key().unwrap().unwrap();
+        assert!(rt::repeated(&mut v, wt, &mut r).is_err());
+        // Packed scalars are unaffected.
+        let mut ints = Vec::<i64>::new();
+        rt::repeated(&mut ints, WireType::Len, &mut Reader::new(&[3, 1, 2, 3])).unwrap();
+        assert_eq!(ints, [1, 2, 3]);
     }
 
     #[test]

@@ -241,10 +241,22 @@ impl<K: Object> Store<K> {
         inner.indices.insert(name.to_owned(), index);
     }
 
-    /// Applies the transform hook and wraps the object.
+    /// Applies the transform hook and wraps the object. The metadata's lists give back
+    /// the spare room a decoder left in them (a cached object lives long; JSON decoding
+    /// grows a one-entry `managedFields` to room for four).
     pub fn prepare(&self, mut obj: K) -> Arc<K> {
         if let Some(t) = &self.transform {
             t(&mut obj);
+        }
+        let meta = obj.object_meta_mut();
+        if let Some(v) = &mut meta.managed_fields {
+            v.shrink_to_fit();
+        }
+        if let Some(v) = &mut meta.finalizers {
+            v.shrink_to_fit();
+        }
+        if let Some(v) = &mut meta.owner_references {
+            v.shrink_to_fit();
         }
         Arc::new(obj)
     }
