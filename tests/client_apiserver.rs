@@ -562,3 +562,60 @@ async fn no_secret_reaches_logs_debug_or_errors() {
         assert!(!seen.contains(secret), "a secret leaked:\n{seen}");
     }
 }
+
+#[tokio::test]
+async fn whole_collection_lists_go_over_http1_unless_turned_off() {
+    let Some(env) = common::control_plane() else {
+        return;
+    };
+    let list = || {
+        let mut req = http::Request::get("/api/v1/namespaces")
+            .body(Default::default())
+            .unwrap();
+        req.extensions_mut().insert(k8s_client::client::LargeResponse);
+        req
+    };
+    let client = direct_client(token_config(env));
+    let resp = client.send(list()).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_11);
+    let body = resp.into_body().collect_bytes().await.unwrap();
+    let namespaces: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(namespaces["kind"], "NamespaceList");
+    // Everything else still shares HTTP/2.
+    let resp = client
+        .send(http::Request::get("/version").body(Default::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    // Turned off, large answers share the HTTP/2 connection too.
+    let shared = Client::builder(token_config(env))
+        .proxy_env(ProxyEnv::none())
+        .http1_for_large_responses(false)
+        .build()
+        .unwrap();
+    let resp = shared.send(list()).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    // The typed list marks itself when it has no limit; the answer is the same.
+    let logs = LogBuffer::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    type Namespaces = k8s_client::Api<k8s_openapi::api::core::v1::Namespace>;
+    let names = |l: k8s_client::api::ObjectList<k8s_openapi::api::core::v1::Namespace>| {
+        l.items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect::<Vec<_>>()
+    };
+    let whole = names(Namespaces::all(client.clone()).list(&Default::default()).await.unwrap());
+    assert!(logs.text().contains("large_response=true"), "{}", logs.text());
+    let via_h2 = names(Namespaces::all(shared).list(&Default::default()).await.unwrap());
+    assert!(whole.iter().any(|n| n == "default"));
+    assert_eq!(whole, via_h2);
+    let page = Namespaces::all(client)
+        .list(&k8s_client::api::ListParams::default().limit(1))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let text = logs.text();
+    let last = text.lines().filter(|l| l.contains("sending request")).last().unwrap();
+    assert!(last.contains("large_response=false"), "{last}");
+}

@@ -133,7 +133,12 @@ impl Request {
 
     fn list_as(&self, lp: &ListParams, accept: &str) -> Built {
         let path = with_query(self.base()?, |q| lp.append_query(q));
-        build(http::Method::GET, path, accept, None)
+        let mut req = build(http::Method::GET, path, accept, None)?;
+        if lp.limit.unwrap_or(0) == 0 {
+            // The whole collection in one answer.
+            req.extensions_mut().insert(crate::client::LargeResponse);
+        }
+        Ok(req)
     }
 
     /// `GET` one page of the collection.
@@ -328,6 +333,21 @@ mod tests {
 
     fn header(req: &http::Request<Vec<u8>>, name: http::HeaderName) -> &str {
         req.headers().get(name).unwrap().to_str().unwrap()
+    }
+
+    #[test]
+    fn only_a_whole_collection_list_is_marked_as_a_large_response() {
+        let large = |req: Built| {
+            req.unwrap()
+                .extensions()
+                .get::<crate::client::LargeResponse>()
+                .is_some()
+        };
+        assert!(large(r().list(&ListParams::default())));
+        assert!(large(r().list_metadata(&ListParams::default())));
+        assert!(large(r().list(&ListParams::default().limit(0))));
+        assert!(!large(r().list(&ListParams::default().limit(500))));
+        assert!(!large(r().get("x")));
     }
 
     #[test]

@@ -48,6 +48,18 @@ pub use upgrade::{UpgradeOutcome, Upgraded};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NoRetryAfter;
 
+/// A request extension: the answer may be large (a whole collection). Such a request
+/// goes over an HTTP/1.1 connection of its own, which receives large bodies faster than
+/// the shared HTTP/2 connection (see [`ClientBuilder::http1_for_large_responses`]).
+/// [`Api::list`](crate::api::Api::list) sets it when the list has no `limit`.
+///
+/// ```
+/// let mut req = http::Request::get("/api/v1/pods").body(Vec::<u8>::new()).unwrap();
+/// req.extensions_mut().insert(k8s_client::client::LargeResponse);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LargeResponse;
+
 /// How [`Api`](crate::api::Api) asks for objects of built-in kinds
 /// ([`ClientBuilder::wire_format`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -463,6 +475,7 @@ impl Client {
     ) -> Result<Answer, Error> {
         let (parts, body) = req.into_parts();
         let honour_retry_after = parts.extensions.get::<NoRetryAfter>().is_none();
+        let large_response = parts.extensions.get::<LargeResponse>().is_some();
         let method = parts.method;
         let url = url::resolve(
             &self.inner.base,
@@ -615,6 +628,7 @@ impl Client {
                 None => once.take().expect("a streamed body is sent only once"),
             };
             let client = match mode {
+                Mode::Normal if large_response => &built.large,
                 Mode::Normal => &built.http,
                 Mode::Upgrade => &built.upgrade,
             };
@@ -633,7 +647,7 @@ impl Client {
                 // What is left of the request timeout (the client's own applies per try).
                 builder = builder.timeout(deadline.saturating_duration_since(Instant::now()));
             }
-            tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "sending request");
+            tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, large_response, "sending request");
             let in_flight = endpoint.start();
             let seen = in_flight.seen();
             let sent = builder.send().await;

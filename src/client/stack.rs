@@ -40,12 +40,17 @@ pub(crate) struct StackSettings {
     pub(crate) gzip: bool,
     pub(crate) sni: Option<SniRewrite>,
     pub(crate) http2_health: Http2Health,
+    /// Whether large responses get HTTP/1.1 connections of their own.
+    pub(crate) http1_for_large_responses: bool,
 }
 
 /// One generation of HTTP clients.
 pub(crate) struct Built {
     /// For ordinary requests (HTTP/2 via ALPN, HTTP/1.1 fallback).
     pub(crate) http: reqwest::Client,
+    /// For requests marked [`LargeResponse`](super::LargeResponse): HTTP/1.1 only, with
+    /// the ordinary client's timeouts and compression (or the ordinary client itself).
+    pub(crate) large: reqwest::Client,
     /// For connection upgrades (HTTP/1.1 only, no overall or read timeout).
     pub(crate) upgrade: reqwest::Client,
     identity: Option<ClientIdentity>,
@@ -198,13 +203,8 @@ fn build(
     // Stamp before reading, so a change during the read is seen at the next check.
     let stamps = stamps(&settings.tls, identity.is_some());
     let material = TlsMaterial::load(&settings.tls, identity)?;
-    let http = base_builder(settings)
-        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?);
-    #[cfg(feature = "gzip")]
-    let http = http.gzip(settings.gzip);
-    let http = http
-        .timeout_opt(settings.timeout)
-        .read_timeout_opt(settings.read_timeout)
+    let http = requests_builder(settings)
+        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?)
         .http2_keep_alive_interval(settings.http2_health.interval)
         .http2_keep_alive_timeout(settings.http2_health.timeout)
         .http2_keep_alive_while_idle(true)
@@ -212,6 +212,17 @@ fn build(
         .map_err(|e| TransportError::Build {
             source: Box::new(e),
         })?;
+    let large = if settings.http1_for_large_responses {
+        requests_builder(settings)
+            .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H1)?)
+            .http1_only()
+            .build()
+            .map_err(|e| TransportError::Build {
+                source: Box::new(e),
+            })?
+    } else {
+        http.clone()
+    };
     let upgrade = base_builder(settings)
         .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H1)?)
         .http1_only()
@@ -221,10 +232,20 @@ fn build(
         })?;
     Ok(Built {
         http,
+        large,
         upgrade,
         identity: identity.cloned(),
         stamps,
     })
+}
+
+/// The base with what ordinary (not upgrade) requests add: compression and timeouts.
+fn requests_builder(settings: &StackSettings) -> reqwest::ClientBuilder {
+    let b = base_builder(settings);
+    #[cfg(feature = "gzip")]
+    let b = b.gzip(settings.gzip);
+    b.timeout_opt(settings.timeout)
+        .read_timeout_opt(settings.read_timeout)
 }
 
 fn base_builder(settings: &StackSettings) -> reqwest::ClientBuilder {
