@@ -96,12 +96,12 @@ impl Case {
     /// containing `gzip`) run only where bodies are large enough for the
     /// apiserver to compress them (lists and the initial watch); the raw
     /// clients (names starting with `raw`) have no exec-plugin support; a
-    /// streaming-list variant runs only in the cases that name it.
+    /// streaming-list or transform variant runs only in the cases that name it.
     pub fn includes(&self, client: &str) -> bool {
         if !self.only.is_empty() {
             return self.only.contains(&client);
         }
-        if client.contains("streaming") {
+        if client.contains("streaming") || client.contains("without managedFields") {
             return false;
         }
         if client.contains("gzip") {
@@ -115,11 +115,13 @@ impl Case {
 pub const CLIENT_GO: &str = "client-go (default: protobuf)";
 
 /// The clients of the informer case: ours (default wire format, then JSON, then
-/// with a streaming list), client-go's shared informer and kube-rs's reflector.
+/// with a streaming list, then with a store that drops `managedFields`), client-go's
+/// shared informer and kube-rs's reflector.
 pub const INFORMER_CLIENTS: &[&str] = &[
     "ours",
     "ours JSON",
     "ours streaming list",
+    "ours without managedFields",
     CLIENT_GO,
     "client-go JSON",
     "kube-rs",
@@ -364,12 +366,14 @@ mod tests {
             .find(|c| c.id == "informer")
             .expect("case exists");
         assert!(informer.includes("ours streaming list") && informer.includes("kube-rs"));
+        assert!(informer.includes("ours without managedFields"));
         assert!(!informer.includes("python") && !informer.includes("raw HTTP/1.1"));
         assert!(
             cases
                 .iter()
                 .filter(|c| c.id != "informer")
-                .all(|c| !c.includes("ours streaming list"))
+                .all(|c| !c.includes("ours streaming list")
+                    && !c.includes("ours without managedFields"))
         );
         let discovery: Vec<&str> = cases
             .iter()

@@ -5,7 +5,8 @@
 //! `InformerFactory`, on a current-thread runtime like every Rust client of the
 //! benchmark. The client reads built-in kinds as protobuf (its default);
 //! `json=1` forces JSON, `gzip=1` turns on compression (off by default) and
-//! `streaming=1` makes the informer use a streaming list.
+//! `streaming=1` makes the informer use a streaming list, `drop_managed_fields=1`
+//! gives it a store whose transform drops `managedFields`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_client::api::{ListParams, WatchEvent, WatchParams};
 use k8s_client::client::WireFormat;
 use k8s_client::discovery::DiskCache;
-use k8s_client::runtime::{HandlerFns, InformerFactory, ReflectorConfig};
+use k8s_client::runtime::{HandlerFns, InformerFactory, ReflectorConfig, SharedInformer, Store};
 use k8s_client::{Api, Client, Config, Discovery};
 use k8s_client_bench::protocol::{self, Args, Outcome};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -170,14 +171,23 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
             }
             let t0 = Instant::now();
             let factory = InformerFactory::new();
-            let informer = factory.informer(cms.clone(), config);
+            let informer = if args.str("drop_managed_fields", "0") == "1" {
+                // A store that drops `managedFields` (client-go's `SetTransform`), alone.
+                let store = Store::new().with_transform(|cm: &mut ConfigMap| {
+                    cm.metadata.managed_fields = None;
+                });
+                SharedInformer::with_store(cms.clone(), store, config)
+            } else {
+                factory.informer(cms.clone(), config)
+            };
             let added = Arc::new(AtomicU64::new(0));
             let counter = Arc::clone(&added);
             informer.add_handler(HandlerFns::new().on_add(move |_cm: &Arc<ConfigMap>| {
                 counter.fetch_add(1, Ordering::Relaxed);
             }));
             factory.start();
-            if !factory.wait_for_cache_sync().await {
+            informer.start();
+            if !factory.wait_for_cache_sync().await || !informer.wait_until_synced().await {
                 return Err("the informer stopped before its cache synced".into());
             }
             out.in_process_s = Some(t0.elapsed().as_secs_f64());
@@ -186,6 +196,7 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
             tokio::time::sleep(protocol::STEADY_AFTER).await;
             out.steady_rss_kib = protocol::rss_kib();
             factory.stop();
+            informer.stop();
             if added.load(Ordering::Relaxed) == 0 {
                 return Err("the handler saw no add".into());
             }
