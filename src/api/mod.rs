@@ -43,7 +43,7 @@
 mod apiserver_proxy;
 mod core;
 mod error;
-mod pager;
+pub(crate) mod pager;
 mod params;
 mod remote;
 mod request;

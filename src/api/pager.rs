@@ -1,12 +1,16 @@
 //! [`ListStream`]: all objects of a list, fetched page by page, never more than one page
-//! held at a time.
+//! held at a time — and a protobuf page held encoded, each object decoded as it is
+//! yielded, so the page's decoded objects are never all in memory together.
 
 use super::core::Api;
 use super::params::ListParams;
 use super::resource::{ObjectList, Resource};
+#[cfg(feature = "protobuf")]
+use crate::codec::page::EncodedItems;
 use crate::error::Error;
 use futures_util::future::BoxFuture;
 use futures_util::stream::Stream;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::pin::Pin;
@@ -24,8 +28,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub struct ListStream<K: Resource> {
     api: Api<K>,
     params: ListParams,
-    items: std::vec::IntoIter<K>,
-    next: Option<BoxFuture<'static, Result<ObjectList<K>, Error>>>,
+    items: PageItems<K>,
+    next: Option<BoxFuture<'static, Result<Page<K>, Error>>>,
     pages: usize,
     resource_version: Option<String>,
     done: bool,
@@ -33,6 +37,54 @@ pub struct ListStream<K: Resource> {
 
 // Never pin-projected: every field is moved or replaced only through `&mut Self`.
 impl<K: Resource> Unpin for ListStream<K> {}
+
+/// One fetched page: its metadata and its objects.
+pub(crate) struct Page<K> {
+    pub(crate) metadata: ListMeta,
+    pub(crate) items: PageItems<K>,
+}
+
+impl<K> Page<K> {
+    pub(crate) fn decoded(list: ObjectList<K>) -> Self {
+        Page {
+            metadata: list.metadata,
+            items: PageItems::Decoded(list.items.into_iter()),
+        }
+    }
+}
+
+/// The objects of a page not yet yielded.
+pub(crate) enum PageItems<K> {
+    /// Decoded (a JSON answer).
+    Decoded(std::vec::IntoIter<K>),
+    /// Still encoded (a protobuf answer from `url`).
+    #[cfg(feature = "protobuf")]
+    Encoded { items: EncodedItems, url: String },
+}
+
+impl<K: Resource + 'static> PageItems<K> {
+    fn len(&self) -> usize {
+        match self {
+            PageItems::Decoded(items) => items.len(),
+            #[cfg(feature = "protobuf")]
+            PageItems::Encoded { items, .. } => items.len(),
+        }
+    }
+
+    fn next_item(&mut self, dyntype: &K::DynamicType) -> Option<Result<K, Error>> {
+        match self {
+            PageItems::Decoded(items) => items.next().map(Ok),
+            #[cfg(feature = "protobuf")]
+            PageItems::Encoded { items, url } => Some(match items.next_item::<K>()? {
+                Ok(mut item) => {
+                    item.complete(dyntype);
+                    Ok(item)
+                }
+                Err(e) => Err(crate::codec::negotiate_error::<K>(url.clone(), e)),
+            }),
+        }
+    }
+}
 
 impl<K> ListStream<K>
 where
@@ -44,7 +96,7 @@ where
         Self {
             api,
             params,
-            items: Vec::new().into_iter(),
+            items: PageItems::Decoded(Vec::new().into_iter()),
             next: None,
             pages: 0,
             resource_version: None,
@@ -78,8 +130,14 @@ where
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Some(item) = this.items.next() {
-                return Poll::Ready(Some(Ok(item)));
+            match this.items.next_item(&this.api.dyntype) {
+                Some(Ok(item)) => return Poll::Ready(Some(Ok(item))),
+                Some(Err(e)) => {
+                    this.done = true;
+                    this.items = PageItems::Decoded(Vec::new().into_iter());
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {}
             }
             if this.done {
                 return Poll::Ready(None);
@@ -87,7 +145,7 @@ where
             let fut = this.next.get_or_insert_with(|| {
                 let api = this.api.clone();
                 let params = this.params.clone();
-                Box::pin(async move { api.list(&params).await })
+                Box::pin(async move { api.list_page(&params).await })
             });
             let page = ready!(fut.as_mut().poll(cx));
             this.next = None;
@@ -95,9 +153,9 @@ where
                 Ok(page) => {
                     this.pages += 1;
                     if this.resource_version.is_none() {
-                        this.resource_version = page.resource_version().map(str::to_owned);
+                        this.resource_version = page.metadata.resource_version.clone();
                     }
-                    match page.continue_token() {
+                    match page.metadata.continue_.as_deref().filter(|c| !c.is_empty()) {
                         Some(token) => {
                             // A continue token carries the snapshot's version; the server
                             // refuses `resourceVersion` next to it.
@@ -107,8 +165,8 @@ where
                         }
                         None => this.done = true,
                     }
-                    // Replacing the iterator frees the previous page's buffer.
-                    this.items = page.items.into_iter();
+                    // Replacing the items frees the previous page's buffer.
+                    this.items = page.items;
                 }
                 Err(e) => {
                     this.done = true;
@@ -123,6 +181,17 @@ impl<K> Api<K>
 where
     K: Resource + Serialize + DeserializeOwned + Send + 'static,
 {
+    /// One page of the collection: protobuf pages stay encoded until their objects are
+    /// taken.
+    async fn list_page(&self, lp: &ListParams) -> Result<Page<K>, Error> {
+        #[cfg(feature = "protobuf")]
+        if self.uses_protobuf() {
+            return self.list_page_negotiated(self.request.list(lp)).await;
+        }
+        let list = self.list(lp).await?;
+        Ok(Page::decoded(list))
+    }
+
     /// Every object matching `lp`, page by page (`lp.limit`, default
     /// [`DEFAULT_PAGE_SIZE`]), holding at most one page in memory.
     ///

@@ -25,12 +25,13 @@
 mod error;
 mod generated;
 mod negotiate;
+pub(crate) mod page;
 pub(crate) mod rt;
 mod value;
 pub(crate) mod watch;
 
 pub use error::{DecodeError, ProtobufError};
-pub(crate) use negotiate::accept_protobuf_watch;
+pub(crate) use negotiate::{accept_protobuf_watch, error as negotiate_error};
 
 use crate::api::ObjectList;
 use crate::error::Status;

@@ -1,7 +1,9 @@
 //! Content negotiation of [`Api`] for built-in kinds: ask for protobuf with JSON as the
 //! fallback, and decode whichever the server answered.
 
+use super::page::split_list;
 use super::{ProtobufError, decode, decode_list};
+use crate::api::pager::{Page, PageItems};
 use crate::api::{Api, ObjectList, RequestError, Resource};
 use crate::client::WireFormat;
 use crate::client::response::decode_json;
@@ -18,7 +20,7 @@ pub(crate) const ACCEPT_PROTOBUF_WATCH: &str =
 
 type Built = Result<http::Request<Vec<u8>>, RequestError>;
 
-fn error<T>(url: String, source: ProtobufError) -> Error {
+pub(crate) fn error<T>(url: String, source: ProtobufError) -> Error {
     Error::DecodeProtobuf {
         url,
         type_name: std::any::type_name::<T>(),
@@ -43,6 +45,27 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
             decode::<K>(&bytes).map_err(|e| error::<K>(url, e))
         } else {
             decode_json(&bytes, url)
+        }
+    }
+
+    /// Sends a list `GET` asking for protobuf; a protobuf answer keeps its items
+    /// encoded (decoded one by one as they are taken), a JSON answer is decoded.
+    pub(crate) async fn list_page_negotiated(&self, req: Built) -> Result<Page<K>, Error> {
+        let mut req = req?;
+        req.headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
+        let url = req.uri().to_string();
+        let (bytes, protobuf) = self.client.request_negotiated(req).await?;
+        if protobuf {
+            let (metadata, items) =
+                split_list::<K>(bytes).map_err(|e| error::<ObjectList<K>>(url.clone(), e))?;
+            Ok(Page {
+                metadata,
+                items: PageItems::Encoded { items, url },
+            })
+        } else {
+            let list: ObjectList<K> = decode_json(&bytes, url)?;
+            Ok(Page::decoded(list))
         }
     }
 

@@ -339,7 +339,9 @@ mod tests {
     #[test]
     fn repeated_fields_hold_no_spare_capacity() {
         // Field 1 three times back to back, then field 2, then field 1 again.
-        let bytes = [0x0a, 0x01, b'a', 0x0a, 0x00, 0x0a, 0x00, 0x12, 0x00, 0x0a, 0x00];
+        let bytes = [
+            0x0a, 0x01, b'a', 0x0a, 0x00, 0x0a, 0x00, 0x12, 0x00, 0x0a, 0x00,
+        ];
         let (mut ones, mut twos) = (Vec::<String>::new(), Vec::<String>::new());
         let mut r = Reader::new(&bytes);
         while let Some((tag, wt)) = r.key().unwrap() {
