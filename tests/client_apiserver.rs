@@ -572,7 +572,8 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
         let mut req = http::Request::get("/api/v1/namespaces")
             .body(Default::default())
             .unwrap();
-        req.extensions_mut().insert(k8s_client::client::LargeResponse);
+        req.extensions_mut()
+            .insert(k8s_client::client::LargeResponse);
         req
     };
     let client = direct_client(token_config(env));
@@ -583,7 +584,11 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
     assert_eq!(namespaces["kind"], "NamespaceList");
     // Everything else still shares HTTP/2.
     let resp = client
-        .send(http::Request::get("/version").body(Default::default()).unwrap())
+        .send(
+            http::Request::get("/version")
+                .body(Default::default())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(resp.version(), http::Version::HTTP_2);
@@ -605,9 +610,23 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
             .filter_map(|n| n.metadata.name)
             .collect::<Vec<_>>()
     };
-    let whole = names(Namespaces::all(client.clone()).list(&Default::default()).await.unwrap());
-    assert!(logs.text().contains("large_response=true"), "{}", logs.text());
-    let via_h2 = names(Namespaces::all(shared).list(&Default::default()).await.unwrap());
+    let whole = names(
+        Namespaces::all(client.clone())
+            .list(&Default::default())
+            .await
+            .unwrap(),
+    );
+    assert!(
+        logs.text().contains("large_response=true"),
+        "{}",
+        logs.text()
+    );
+    let via_h2 = names(
+        Namespaces::all(shared)
+            .list(&Default::default())
+            .await
+            .unwrap(),
+    );
     assert!(whole.iter().any(|n| n == "default"));
     assert_eq!(whole, via_h2);
     let page = Namespaces::all(client)
@@ -616,6 +635,10 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
         .unwrap();
     assert_eq!(page.items.len(), 1);
     let text = logs.text();
-    let last = text.lines().filter(|l| l.contains("sending request")).last().unwrap();
+    let last = text
+        .lines()
+        .filter(|l| l.contains("sending request"))
+        .last()
+        .unwrap();
     assert!(last.contains("large_response=false"), "{last}");
 }

@@ -368,13 +368,9 @@ mod tests {
         assert!(informer.includes("ours streaming list") && informer.includes("kube-rs"));
         assert!(informer.includes("ours without managedFields"));
         assert!(!informer.includes("python") && !informer.includes("raw HTTP/1.1"));
-        assert!(
-            cases
-                .iter()
-                .filter(|c| c.id != "informer")
-                .all(|c| !c.includes("ours streaming list")
-                    && !c.includes("ours without managedFields"))
-        );
+        assert!(cases.iter().filter(|c| c.id != "informer").all(|c| {
+            !c.includes("ours streaming list") && !c.includes("ours without managedFields")
+        }));
         let discovery: Vec<&str> = cases
             .iter()
             .filter(|c| c.letter == 'g')
