@@ -71,6 +71,7 @@ impl<K: Resource + 'static> PageItems<K> {
         }
     }
 
+    #[cfg_attr(not(feature = "protobuf"), allow(unused_variables))]
     fn next_item(&mut self, dyntype: &K::DynamicType) -> Option<Result<K, Error>> {
         match self {
             PageItems::Decoded(items) => items.next().map(Ok),
