@@ -143,6 +143,10 @@ where
             if this.done {
                 return Poll::Ready(None);
             }
+            if this.next.is_none() {
+                // The used-up page (and its buffer) goes before the next one arrives.
+                this.items = PageItems::Decoded(Vec::new().into_iter());
+            }
             let fut = this.next.get_or_insert_with(|| {
                 let api = this.api.clone();
                 let params = this.params.clone();
@@ -166,7 +170,6 @@ where
                         }
                         None => this.done = true,
                     }
-                    // Replacing the items frees the previous page's buffer.
                     this.items = page.items;
                 }
                 Err(e) => {
