@@ -8,6 +8,7 @@ use crate::api::{Api, ObjectList, RequestError, Resource};
 use crate::client::WireFormat;
 use crate::client::response::decode_json;
 use crate::error::Error;
+use bytes::Bytes;
 use http::header::{ACCEPT, HeaderValue};
 use serde::de::DeserializeOwned;
 
@@ -34,52 +35,48 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
         self.client.wire_format() == WireFormat::Protobuf && super::supports::<K>()
     }
 
-    /// Sends a `GET` of one object asking for protobuf.
-    pub(crate) async fn get_negotiated(&self, req: Built) -> Result<K, Error> {
+    /// Sends a read asking for protobuf (JSON as the fallback); returns the body, whether
+    /// it is protobuf, and the request's URI for errors.
+    async fn read_negotiated(&self, req: Built) -> Result<(Bytes, bool, String), Error> {
         let mut req = req?;
         req.headers_mut()
             .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
         let url = req.uri().to_string();
         let (bytes, protobuf) = self.client.request_negotiated(req).await?;
-        if protobuf {
-            decode::<K>(&bytes).map_err(|e| error::<K>(url, e))
-        } else {
-            decode_json(&bytes, url)
+        Ok((bytes, protobuf, url))
+    }
+
+    /// Sends a `GET` of one object asking for protobuf.
+    pub(crate) async fn get_negotiated(&self, req: Built) -> Result<K, Error> {
+        match self.read_negotiated(req).await? {
+            (bytes, true, url) => decode::<K>(&bytes).map_err(|e| error::<K>(url, e)),
+            (bytes, false, url) => decode_json(&bytes, url),
         }
     }
 
     /// Sends a list `GET` asking for protobuf; a protobuf answer keeps its items
     /// encoded (decoded one by one as they are taken), a JSON answer is decoded.
     pub(crate) async fn list_page_negotiated(&self, req: Built) -> Result<Page<K>, Error> {
-        let mut req = req?;
-        req.headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
-        let url = req.uri().to_string();
-        let (bytes, protobuf) = self.client.request_negotiated(req).await?;
-        if protobuf {
-            let (metadata, items) =
-                split_list::<K>(bytes).map_err(|e| error::<ObjectList<K>>(url.clone(), e))?;
-            Ok(Page {
-                metadata,
-                items: PageItems::Encoded { items, url },
-            })
-        } else {
-            let list: ObjectList<K> = decode_json(&bytes, url)?;
-            Ok(Page::decoded(list))
+        match self.read_negotiated(req).await? {
+            (bytes, true, url) => {
+                let (metadata, items) =
+                    split_list::<K>(bytes).map_err(|e| error::<ObjectList<K>>(url.clone(), e))?;
+                Ok(Page {
+                    metadata,
+                    items: PageItems::Encoded { items, url },
+                })
+            }
+            (bytes, false, url) => Ok(Page::decoded(decode_json(&bytes, url)?)),
         }
     }
 
     /// Sends a list `GET` asking for protobuf.
     pub(crate) async fn list_negotiated(&self, req: Built) -> Result<ObjectList<K>, Error> {
-        let mut req = req?;
-        req.headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
-        let url = req.uri().to_string();
-        let (bytes, protobuf) = self.client.request_negotiated(req).await?;
-        if protobuf {
-            decode_list::<K>(&bytes).map_err(|e| error::<ObjectList<K>>(url, e))
-        } else {
-            decode_json(&bytes, url)
+        match self.read_negotiated(req).await? {
+            (bytes, true, url) => {
+                decode_list::<K>(&bytes).map_err(|e| error::<ObjectList<K>>(url, e))
+            }
+            (bytes, false, url) => decode_json(&bytes, url),
         }
     }
 }
