@@ -628,8 +628,7 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
     let text = logs.text();
     let last = text
         .lines()
-        .filter(|l| l.contains("sending request"))
-        .last()
+        .rfind(|l| l.contains("sending request"))
         .unwrap();
     assert!(last.contains("large_response=false"), "{last}");
 }
