@@ -419,15 +419,20 @@ impl Client {
     ) -> Result<Answer, Error> {
         use tracing::Instrument;
         let started = Instant::now();
-        let template = observe::path_template(req.uri().path());
         let method = req.method().clone();
         let span = tracing::debug_span!(
             "request",
             %method,
-            path = %template,
+            path = tracing::field::Empty,
             status = tracing::field::Empty,
             tries = tracing::field::Empty,
         );
+        // The template costs a few allocations: only when someone will see it.
+        let template = (self.inner.on_request.is_some() || !span.is_disabled())
+            .then(|| observe::path_template(req.uri().path()));
+        if let Some(template) = &template {
+            span.record("path", template.as_str());
+        }
         let mut stats = Stats {
             request_bytes: req.body().as_bytes().map(|b| b.len() as u64),
             ..Stats::default()
@@ -453,7 +458,7 @@ impl Client {
             });
             hook(&RequestEvent {
                 method,
-                path_template: template,
+                path_template: template.unwrap_or_default(),
                 status,
                 latency: started.elapsed(),
                 tries: stats.tries,
