@@ -160,12 +160,19 @@ impl TryFrom<Config> for Client {
     }
 }
 
-#[cfg(feature = "protobuf")]
+/// Whether an answer is protobuf (never without the `protobuf` feature, which is what
+/// asks for it).
 fn is_protobuf(headers: &HeaderMap) -> bool {
-    headers
+    #[cfg(feature = "protobuf")]
+    return headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(crate::codec::PROTOBUF))
+        .is_some_and(|v| v.starts_with(crate::codec::PROTOBUF));
+    #[cfg(not(feature = "protobuf"))]
+    {
+        let _ = headers;
+        false
+    }
 }
 
 /// Which HTTP client a request goes through.
@@ -243,8 +250,8 @@ impl Client {
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<(Bytes, bool), Error> {
-        let (bytes, headers, _) = self.checked_body(req).await?;
-        Ok((bytes, is_protobuf(&headers)))
+        let (bytes, protobuf, _) = self.checked_body(req).await?;
+        Ok((bytes, protobuf))
     }
 
     /// Like [`request_stream`](Self::request_stream), also telling whether the answer is
@@ -337,14 +344,14 @@ impl Client {
     }
 
     /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer and reads the whole
-    /// body; returns it with the answer's headers and (redacted) URL. A safe request
+    /// body; returns it with whether it is protobuf and the (redacted) URL. A safe request
     /// (GET, HEAD, OPTIONS) whose body breaks off because the connection was lost (the
     /// server crashed or went away mid-answer) is sent again, like one whose connection
     /// broke before the answer, within the same request timeout and try budget.
     async fn checked_body(
         &self,
         req: http::Request<Vec<u8>>,
-    ) -> Result<(Bytes, http::HeaderMap, String), Error> {
+    ) -> Result<(Bytes, bool, String), Error> {
         let deadline = self.deadline();
         let resend = retry::is_safe_to_resend(req.method());
         let mut req = Some(req);
@@ -367,10 +374,10 @@ impl Client {
                 .await?
                 .check()
                 .await?;
-            let headers = answer.response.headers().clone();
+            let protobuf = is_protobuf(answer.response.headers());
             let (method, url) = (answer.method.clone(), answer.url.clone());
             match answer.bytes().await {
-                Ok(bytes) => return Ok((bytes, headers, url)),
+                Ok(bytes) => return Ok((bytes, protobuf, url)),
                 Err(e) => {
                     let wait = connection_backoff(tries);
                     if resend && tries < MAX_TRIES && within(deadline, wait) && body_lost(&e) {
