@@ -76,9 +76,12 @@ pub struct Discovery {
     inner: Arc<Inner>,
 }
 
+/// The cache [`Client::discovery`] shares, kept in the client's extension slot.
+struct ClientCache(Arc<Inner>);
+
 /// The state of one discovery cache. It holds no [`Client`], so the client can keep
 /// its own cache ([`Client::discovery`]) without a reference cycle.
-pub(crate) struct Inner {
+struct Inner {
     requests: AtomicU64,
     concurrency: usize,
     aggregated: bool,
@@ -201,13 +204,10 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn discovery(&self) -> Discovery {
-        let inner = self
-            .discovery_cache()
-            .get_or_init(|| Discovery::builder(self.clone()).build().inner)
-            .clone();
+        let shared = self.extension(|| ClientCache(Discovery::builder(self.clone()).build().inner));
         Discovery {
             client: self.clone(),
-            inner,
+            inner: shared.0.clone(),
         }
     }
 }
