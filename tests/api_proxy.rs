@@ -6,10 +6,8 @@
 //! Needs root (`ip netns`); when the namespace cannot be created the test fails and says
 //! why — it does not skip.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::{setup, wait_for_default_sa};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use k8s_client::api::{Api, ApiserverProxy, Patch, PatchParams, PostParams, ProxyTarget};
@@ -19,6 +17,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use support::api::setup;
+use support::api::wait_for_default_sa;
 
 /// Runs `ip args…`, failing the test with the command's stderr.
 fn ip(args: &[&str]) {
