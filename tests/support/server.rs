@@ -55,11 +55,31 @@ impl Upstream {
         .await
     }
 
+    /// Serves plain HTTP on `listener` (one made elsewhere, e.g. inside a network
+    /// namespace).
+    pub fn on<F>(listener: tokio::net::TcpListener, handler: F) -> Self
+    where
+        F: Fn(Request<Incoming>) -> UpFuture + Send + Sync + 'static,
+    {
+        Self::serve_on(listener, None, handler)
+    }
+
     async fn serve<F>(tls: Option<tokio_rustls::TlsAcceptor>, handler: F) -> Self
     where
         F: Fn(Request<Incoming>) -> UpFuture + Send + Sync + 'static,
     {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(listener, tls, handler)
+    }
+
+    fn serve_on<F>(
+        listener: tokio::net::TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(Request<Incoming>) -> UpFuture + Send + Sync + 'static,
+    {
         let addr = listener.local_addr().unwrap();
         let handler = Arc::new(handler);
         let task = tokio::spawn(async move {
