@@ -8,16 +8,21 @@ mod support;
 use k8s_client::api::Api;
 use k8s_client::testenv::TestEnv;
 use k8s_openapi::api::core::v1::ConfigMap;
+use soak::kit::{Report, pick};
+use soak::workload::{self, Progress};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::env::blocking;
-use support::soak::Report;
-use support::soak::pick;
-use support::soak::workload::{self, Progress};
 
-/// The other scenarios, a file each (`tests/soak/`).
+/// The suite's machinery and its other scenarios, a file each in `tests/soak/`: only
+/// this test binary compiles them.
 mod soak {
+    pub mod kit;
+    pub mod relay;
+    pub mod tries;
+    pub mod workload;
+
     mod credentials;
     mod network;
     mod throttling;

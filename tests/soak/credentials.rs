@@ -2,7 +2,7 @@
 //! plugin whose tokens expire every few seconds, that then fails and hangs, and a CA
 //! bundle rewritten on disk.
 
-use crate::support::soak::{Report, config, pick};
+use crate::soak::kit::{Report, config, pick};
 use k8s_client::Client;
 use k8s_client::testenv::TestEnv;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! controls: resets, a black hole and slow reads. The HTTP/2 health check and the
 //! request timeout must detect a dead connection and the client must recover.
 
-use crate::support::soak::relay::{Mode, Relay};
-use crate::support::soak::{Report, pick};
+use crate::soak::kit::{Report, pick};
+use crate::soak::relay::{Mode, Relay};
 use k8s_client::Client;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,8 +1,9 @@
 //! API Priority and Fairness rejecting in storms: a priority level with one seat that
 //! rejects instead of queueing, on a server with a tiny in-flight budget.
 
+use crate::soak::kit::{Report, cpu_time, pick};
+use crate::soak::tries;
 use crate::support::env::blocking;
-use crate::support::soak::{Report, cpu_time, pick, tries};
 use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::testenv::TestEnv;
 use k8s_client::{Client, Config};

@@ -14,10 +14,10 @@
 //! | [`runtime`] | the watch-cutting relay of the runtime tests |
 //! | [`streams`] | pods that run on simulated nodes (`testenv`) |
 //! | [`kubectl`] | running kubectl for differential tests |
-//! | [`soak`] | the soak suite's sizes, fault relay, workload and figures (`testenv`) |
 //!
 //! Only what a test binary calls is code-generated for it; the rest is type-checked
-//! once per binary, which costs little (see docs/testing.md).
+//! once per binary (see docs/testing.md for the cost). Machinery of one binary alone
+//! stays with it: the soak suite's is in `tests/soak/`.
 #![allow(dead_code)]
 
 pub mod auth;
@@ -34,8 +34,6 @@ pub mod api;
 pub mod env;
 #[cfg(feature = "proxy")]
 pub mod proxy;
-#[cfg(feature = "testenv")]
-pub mod soak;
 #[cfg(feature = "testenv")]
 pub mod streams;
 

@@ -1,9 +1,5 @@
-//! The soak suite's machinery: sizes, a TCP relay with injectable faults, the change
-//! workload with its watchers, GET load with failure accounting, and CPU measurement.
-
-pub mod relay;
-pub mod tries;
-pub mod workload;
+//! The soak suite's sizes, configs, CPU measurement and figures; the fault relay, the
+//! change workload and try counting are its siblings.
 
 use k8s_client::Config;
 use std::path::Path;

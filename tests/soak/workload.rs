@@ -307,15 +307,11 @@ async fn change<F, Fut>(
                 assert!(
                     Instant::now() < until,
                     "changing {name} kept failing for {deadline:?}: {}",
-                    k8s_client::error::Report::new(&e).to_string()
+                    e.report()
                 );
                 let transient =
                     matches!(e.code(), None | Some(429) | Some(500..=599)) || e.is_conflict();
-                assert!(
-                    transient,
-                    "changing {name}: {}",
-                    k8s_client::error::Report::new(&e).to_string()
-                );
+                assert!(transient, "changing {name}: {}", e.report());
                 failed_before = true;
                 progress.retried.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(200)).await;
