@@ -2,10 +2,8 @@
 //! delete semantics of `Api<K>` against the real API server, for ConfigMaps, Secrets,
 //! ServiceAccounts, Namespaces, Pods and a CRD through `DynamicObject`.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::{eventually, setup, wait_for_default_sa};
 use k8s_client::api::{
     Api, ApiResource, DeleteParams, Deleted, DynamicObject, ListParams, LogParams, Patch,
     PatchParams, PostParams, Preconditions, Resource,
@@ -18,6 +16,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::fmt::Debug;
 use std::time::Duration;
+use support::api::setup;
+use support::api::wait_for_default_sa;
+use support::eventually;
 
 fn label<K: Resource>(obj: &K, key: &str) -> Option<String> {
     obj.meta().labels.as_ref()?.get(key).cloned()
@@ -491,7 +492,7 @@ async fn server_errors_are_typed() {
     assert!(message.contains("Not_Valid"), "{message}");
 
     // 403 Forbidden for a user without RBAC rights; the Status names the user.
-    let denied: Api<ConfigMap> = Api::namespaced(api_support::noperm(env), &ns);
+    let denied: Api<ConfigMap> = Api::namespaced(support::env::noperm_client(env), &ns);
     let err = denied.list(&ListParams::default()).await.unwrap_err();
     assert!(err.is_forbidden(), "{err}");
     assert_eq!(err.reason(), Some("Forbidden"));

@@ -4,10 +4,8 @@
 //! Checks the typed error on `watch`, on a continued `list`, and that `watch_all` relists
 //! and goes on without losing an object.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::{SELECTOR, eventually, labelled_cm, name_of};
 use futures_util::StreamExt;
 use k8s_client::Error;
 use k8s_client::api::{
@@ -15,6 +13,10 @@ use k8s_client::api::{
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use std::time::Duration;
+use support::api::SELECTOR;
+use support::api::labelled_cm;
+use support::api::name_of;
+use support::eventually;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -38,12 +40,12 @@ async fn watch_error(api: &Api<ConfigMap>, rv: &str) -> Option<Error> {
 
 #[tokio::test]
 async fn expired_versions_are_gone_and_watch_all_recovers() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = support::env::binaries() else {
         return;
     };
-    let env = common::compacting_control_plane(binaries).await;
-    let ns = common::unique_namespace(&env, "gone").await;
-    let api: Api<ConfigMap> = Api::namespaced(api_support::admin(&env), &ns);
+    let env = support::env::compacting_control_plane(binaries).await;
+    let ns = support::env::unique_namespace(&env, "gone").await;
+    let api: Api<ConfigMap> = Api::namespaced(support::env::admin_client(&env), &ns);
     for name in ["a", "b", "c"] {
         api.create(&PostParams::default(), &labelled_cm(name))
             .await
@@ -87,7 +89,7 @@ async fn expired_versions_are_gone_and_watch_all_recovers() {
 
     // watch_all from that version: relists (a, b, c), then follows new changes.
     let mut all = api.watch_all_from(&WatchParams::default().labels(SELECTOR), "1");
-    let mut next = async || api_support::next_ok(&mut all).await;
+    let mut next = async || support::api::next_ok(&mut all).await;
     assert_eq!(next().await, WatchAllEvent::ListStarted);
     let mut listed = Vec::new();
     let rv = loop {

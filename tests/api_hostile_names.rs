@@ -4,10 +4,8 @@
 //! acting on another object. Names the API server accepts (RBAC `system:…` names with
 //! colons) keep working.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::setup;
 use k8s_client::api::{
     Api, ApiserverProxy, DeleteParams, Deleted, ListParams, Patch, PatchParams, PathProblem,
     PostParams, ProxyTarget, RequestError,
@@ -18,6 +16,7 @@ use k8s_client::{Client, Error};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use serde_json::json;
+use support::api::setup;
 
 const HOSTILE: &[&str] = &[
     "db\\",

@@ -1,14 +1,13 @@
 //! Pagination against the real API server: 1,200 ConfigMaps listed with `limit=100`
 //! exactly once each, and `list_stream` holding at most one page.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::setup;
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_client::api::{Api, ListParams, PostParams, VersionMatch};
 use k8s_openapi::api::core::v1::ConfigMap;
 use std::collections::BTreeMap;
+use support::api::setup;
 
 const COUNT: usize = 1200;
 

@@ -3,7 +3,9 @@
 //! byte for byte; refused values never produce a request. Hostile names against a real
 //! API server are in `api_hostile_names.rs`.
 
-mod proxy_util;
+mod support;
+
+use support::logs::LogBuffer;
 
 use http::Response;
 use k8s_client::api::{
@@ -14,8 +16,9 @@ use k8s_client::client::Body;
 use k8s_client::transport::TransportError;
 use k8s_client::{Client, Error};
 use k8s_openapi::api::core::v1::ConfigMap;
-use proxy_util::{Upstream, full};
 use std::sync::{Arc, Mutex};
+use support::server::Upstream;
+use support::server::full;
 
 const NOT_FOUND: &str =
     r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#;
@@ -101,46 +104,11 @@ async fn hostile_names_reach_the_server_as_built() {
     );
 }
 
-/// Collects what `tracing` writes, for comparing the logged URL with the wire.
-#[derive(Clone, Default)]
-struct LogBuf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
-    type Writer = LogBuf;
-    fn make_writer(&'a self) -> LogBuf {
-        self.clone()
-    }
-}
-
-/// Everything this binary logs (a global subscriber: a scoped one misses events whose
-/// callsite another test thread registered first).
-fn logs() -> &'static LogBuf {
-    static LOGS: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = LogBuf::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        logs
-    })
-}
-
 #[tokio::test]
 async fn the_logged_url_is_what_the_server_receives() {
-    let logs = logs();
+    // Everything this binary logs (a global subscriber: a scoped one misses events whose
+    // callsite another test thread registered first).
+    let logs = LogBuffer::global();
     let (upstream, seen) = recorder().await;
     let client = client_with_prefix(&upstream, "/k8s/clusters/c-1");
     let origin = format!("http://{}", upstream.addr);
@@ -148,7 +116,7 @@ async fn the_logged_url_is_what_the_server_receives() {
         let cms: Api<ConfigMap> = Api::namespaced(client.clone(), hostile);
         let _ = cms.get(hostile).await.unwrap_err();
         let received = seen.lock().unwrap().pop().unwrap();
-        let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+        let text = logs.text();
         let logged: Vec<&str> = text
             .lines()
             .filter(|l| l.contains("sending request"))

@@ -6,12 +6,11 @@
 //! Needs root (`ip netns`); when the namespace cannot be created the test fails and says
 //! why — it does not skip.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::{setup, wait_for_default_sa};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use support::server::{UpFuture, Upstream, full};
+
+use http_body_util::BodyExt;
 use k8s_client::api::{Api, ApiserverProxy, Patch, PatchParams, PostParams, ProxyTarget};
 use k8s_client::client::Body;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
@@ -19,6 +18,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use support::api::setup;
+use support::api::wait_for_default_sa;
 
 /// Runs `ip args…`, failing the test with the command's stderr.
 fn ip(args: &[&str]) {
@@ -126,38 +127,27 @@ impl Drop for NetNs {
     }
 }
 
-/// Answers every request with JSON describing it (method, path, query, body).
-async fn echo_server(listener: tokio::net::TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(
-                |req: http::Request<hyper::body::Incoming>| async move {
-                    let method = req.method().to_string();
-                    let path = req.uri().path().to_owned();
-                    let query = req.uri().query().unwrap_or_default().to_owned();
-                    let body = req.into_body().collect().await?.to_bytes();
-                    let answer = json!({
-                        "method": method, "path": path, "query": query,
-                        "body": String::from_utf8_lossy(&body),
-                    });
-                    let response = http::Response::builder()
-                        .status(if path == "/missing" { 404 } else { 200 })
-                        .header("content-type", "application/json")
-                        .header("x-served-by", "netns-echo")
-                        .body(Full::new(Bytes::from(answer.to_string())))
-                        .unwrap();
-                    Ok::<_, hyper::Error>(response)
-                },
-            );
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await;
-        });
-    }
+/// Answers every request on `listener` with JSON describing it (method, path, query,
+/// body).
+fn echo_server(listener: tokio::net::TcpListener) -> Upstream {
+    Upstream::on(listener, |req| {
+        Box::pin(async move {
+            let method = req.method().to_string();
+            let path = req.uri().path().to_owned();
+            let query = req.uri().query().unwrap_or_default().to_owned();
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let answer = json!({
+                "method": method, "path": path, "query": query,
+                "body": String::from_utf8_lossy(&body),
+            });
+            http::Response::builder()
+                .status(if path == "/missing" { 404 } else { 200 })
+                .header("content-type", "application/json")
+                .header("x-served-by", "netns-echo")
+                .body(full(answer.to_string()))
+                .unwrap()
+        }) as UpFuture
+    })
 }
 
 async fn read_json(response: http::Response<Body>) -> serde_json::Value {
@@ -173,7 +163,7 @@ async fn service_reached_through_the_apiserver_proxy() {
     };
     let netns = NetNs::create();
     let listener = tokio::net::TcpListener::from_std(netns.listen(8080)).unwrap();
-    let server = tokio::spawn(echo_server(listener));
+    let server = echo_server(listener);
 
     // The API server proxies a Service only to endpoint addresses that are IPs of a pod
     // in the same namespace (its `isValidAddress`): a pod (which stays Pending: there are
@@ -277,6 +267,6 @@ async fn service_reached_through_the_apiserver_proxy() {
     assert_eq!(status["kind"], "Status");
     assert_eq!(status["reason"], "ServiceUnavailable");
 
-    server.abort();
+    drop(server);
     drop(netns);
 }

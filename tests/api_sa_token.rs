@@ -2,16 +2,18 @@
 //! token controller fills the Secret): the legacy token Secret, the TokenRequest API, and
 //! what a program in a pod does with the mounted files (`Config::incluster`).
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::{setup, wait_for_default_sa};
+use support::logs::LogBuffer;
+
 use k8s_client::api::{Api, PostParams, RequestError, TokenParams};
 use k8s_client::config::{AuthConfig, FakeEnv, PemSource};
 use k8s_client::{Client, Config, Error, SecretString};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use std::time::Duration;
+use support::api::setup;
+use support::api::wait_for_default_sa;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -182,32 +184,14 @@ async fn in_cluster_config_from_the_mounted_files() {
 }
 
 /// Everything logged at TRACE while the closure's future runs on this thread.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn tokens_never_reach_logs_or_debug_output() {
     let Some((env, client, ns)) = setup("sa-logs").await else {
         return;
     };
     wait_for_default_sa(&client, &ns).await;
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let captured = LogBuffer::default();
+    let subscriber = captured.subscriber();
     // The test runtime is single-threaded: the default subscriber sees every event.
     let _guard = tracing::subscriber::set_default(subscriber);
 
@@ -228,7 +212,7 @@ async fn tokens_never_reach_logs_or_debug_output() {
     );
     whoami(&sa).await.unwrap();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(!logs.is_empty(), "the subscriber captured nothing");
     for token in [
         filled.token.expose_secret(),

@@ -2,10 +2,8 @@
 //! bookmark, 410 Gone as a typed error, `watch_all` recovering from it, and the bounded
 //! event size.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::{SELECTOR, labelled_cm, name_of, setup};
 use futures_util::StreamExt;
 use k8s_client::Error;
 use k8s_client::api::{
@@ -15,6 +13,10 @@ use k8s_client::api::{
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
 use std::time::Duration;
+use support::api::SELECTOR;
+use support::api::labelled_cm;
+use support::api::name_of;
+use support::api::setup;
 
 /// Bounds every wait on the server (a deadline, not a synchronisation).
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -139,7 +141,7 @@ async fn watch_all_resumes_across_server_timeouts_without_losing_events() {
         .unwrap();
     // The server ends each watch after 2 s; watch_all must resume from the last version.
     let mut all = api.watch_all(&WatchParams::default().labels(SELECTOR).timeout(2));
-    let mut next = async || api_support::next_ok(&mut all).await;
+    let mut next = async || support::api::next_ok(&mut all).await;
     assert_eq!(next().await, WatchAllEvent::ListStarted);
     assert!(matches!(next().await, WatchAllEvent::Listed(o) if name_of(&o) == "x"));
     assert!(matches!(next().await, WatchAllEvent::ListDone { .. }));
@@ -210,7 +212,7 @@ async fn streaming_list_sends_the_state_then_a_marked_bookmark() {
     let mut events = api.watch(&wp, "").await.unwrap();
     let mut initial = Vec::new();
     let end = loop {
-        match api_support::next_ok(&mut events).await {
+        match support::api::next_ok(&mut events).await {
             WatchEvent::Added(o) => initial.push(name_of(&o)),
             WatchEvent::Bookmark(b) if b.is_initial_events_end() => break b,
             WatchEvent::Bookmark(_) => {}
@@ -225,7 +227,7 @@ async fn streaming_list_sends_the_state_then_a_marked_bookmark() {
         .await
         .unwrap();
     loop {
-        match api_support::next_ok(&mut events).await {
+        match support::api::next_ok(&mut events).await {
             WatchEvent::Added(o) => break assert_eq!(name_of(&o), "s4"),
             WatchEvent::Bookmark(_) => {}
             other => panic!("unexpected {other:?}"),

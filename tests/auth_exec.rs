@@ -9,7 +9,10 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use support::{Plugin, config_with, eventually, rfc3339};
+use support::auth::Plugin;
+use support::auth::config_with;
+use support::auth::rfc3339;
+use support::eventually;
 
 const V1: &str = "client.authentication.k8s.io/v1";
 const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
@@ -111,7 +114,7 @@ async fn interactive_always_requires_a_terminal() {
 #[tokio::test]
 async fn client_certificate_status() {
     let plugin = Plugin::new();
-    let pki = support::test_pki();
+    let pki = support::auth::test_pki();
     plugin.respond(
         V1,
         json!({"clientCertificateData": pki.server_cert_pem, "clientKeyData": pki.server_key_pem}),
@@ -384,6 +387,7 @@ async fn timeout_kills_the_plugin() {
         .to_owned();
     eventually(
         "the timed-out plugin to be gone",
+        Duration::from_secs(20),
         || match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => true,
             Ok(stat) => stat

@@ -2,7 +2,6 @@
 //! for many waiting requests (hung or failing plugin), bounded plugin output, a 401 to the
 //! caller's own `Authorization`, and no URL password in any error.
 
-mod proxy_util;
 mod support;
 
 use http::{Request, Response};
@@ -12,11 +11,14 @@ use k8s_client::auth::{
 };
 use k8s_client::config::ExecInteractiveMode;
 use k8s_client::{Client, Error};
-use proxy_util::{UpFuture, Upstream, full, within};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::Plugin;
+use support::auth::Plugin;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::full;
+use support::within;
 
 const V1: &str = "client.authentication.k8s.io/v1";
 
@@ -230,7 +232,7 @@ fn everything_shown(err: &Error) -> String {
 #[tokio::test]
 async fn a_password_in_the_cluster_url_never_shows() {
     const SECRET: &str = "pw-S3CR3T";
-    let logs = support::LogBuffer::global();
+    let logs = support::logs::LogBuffer::global();
     let with_userinfo =
         |addr: std::net::SocketAddr| format!("http://admin:{SECRET}@{addr}").parse().unwrap();
 

@@ -7,9 +7,14 @@ mod support;
 use k8s_client::auth::{AuthProvider, CredentialCache, TokenFile, provider_for};
 use k8s_client::config::{AuthConfig, ExecInteractiveMode};
 use serde_json::json;
-use support::{
-    LeakCheck, LogBuffer, Plugin, TestIssuer, config_with, jwt, oidc_config, write_kubeconfig,
-};
+use support::auth::Plugin;
+use support::auth::TestIssuer;
+use support::auth::config_with;
+use support::auth::jwt;
+use support::auth::oidc_config;
+use support::auth::write_kubeconfig;
+use support::logs::LeakCheck;
+use support::logs::LogBuffer;
 
 const V1: &str = "client.authentication.k8s.io/v1";
 
@@ -72,7 +77,7 @@ async fn no_fixture_secret_in_logs_debug_or_errors() {
     let p = provider_for(&config).unwrap().unwrap();
     seen.show(&p);
     seen.show(&p.fetch().await.unwrap());
-    let pki = support::test_pki();
+    let pki = support::auth::test_pki();
     seen.secret(pki.server_key_pem.lines().nth(1).unwrap());
     plugin.respond(
         V1,

@@ -5,7 +5,11 @@ mod support;
 use k8s_client::auth::{AuthError, AuthProvider, CredentialCache, OidcError, provider_for};
 use k8s_client::config::AuthConfig;
 use std::sync::atomic::Ordering;
-use support::{TestIssuer, config_with, jwt, oidc_config, write_kubeconfig};
+use support::auth::TestIssuer;
+use support::auth::config_with;
+use support::auth::jwt;
+use support::auth::oidc_config;
+use support::auth::write_kubeconfig;
 
 fn bearer(c: &k8s_client::auth::Credential) -> String {
     c.authorization.as_ref().unwrap().expose_secret().to_owned()
@@ -173,7 +177,7 @@ async fn falls_back_to_client_credentials_in_the_body() {
 #[tokio::test]
 async fn never_trusts_an_issuer_outside_the_idp_ca() {
     let issuer = issuer("r", "unused", None).await;
-    let other = support::test_pki();
+    let other = support::auth::test_pki();
     let dir = tempfile::tempdir().unwrap();
     let wrong_ca =
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &other.ca_pem);
@@ -338,7 +342,7 @@ fn required_keys_and_removed_providers() {
 
 #[tokio::test]
 async fn issuer_url_credentials_stay_out_of_debug_errors_and_logs() {
-    support::LogBuffer::global();
+    support::logs::LogBuffer::global();
     let issuer = issuer("r", "unused", None).await;
     let dir = tempfile::tempdir().unwrap();
     let ca = issuer.ca_data();
@@ -365,7 +369,7 @@ async fn issuer_url_credentials_stay_out_of_debug_errors_and_logs() {
     assert!(shown.contains("<redacted>@127.0.0.1"), "{shown}");
     assert!(!shown.contains("idp-pw-SECRET"), "{shown}");
     assert!(
-        !support::LogBuffer::global()
+        !support::logs::LogBuffer::global()
             .text()
             .contains("idp-pw-SECRET")
     );

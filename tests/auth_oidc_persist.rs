@@ -9,7 +9,12 @@ use k8s_client::auth::{AuthProvider, OidcProvider};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use support::{LeakCheck, LogBuffer, TestIssuer, jwt, oidc_config, write_kubeconfig};
+use support::auth::TestIssuer;
+use support::auth::jwt;
+use support::auth::oidc_config;
+use support::auth::write_kubeconfig;
+use support::logs::LeakCheck;
+use support::logs::LogBuffer;
 
 const CLIENT_SECRET: &str = "client-secret-value";
 

@@ -8,8 +8,9 @@
 //! in the Debug and Display output of its configs, clients and errors.
 #![cfg(feature = "testenv")]
 
-mod common;
 mod support;
+
+use support::env::admin_client as admin;
 
 use k8s_client::config::{AuthConfig, ExecInteractiveMode, PemSource};
 use k8s_client::testenv::{NOPERM_USER, TOKEN_USER, TestEnv};
@@ -18,10 +19,19 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{
-    LeakCheck, LogBuffer, Plugin, create, direct_client, get, jwt_claim, key_fixture,
-    kubeconfig_config, request_token, rfc3339, testenv_secrets, whoami,
-};
+use support::auth::Plugin;
+use support::auth::direct_client;
+use support::auth::jwt_claim;
+use support::auth::key_fixture;
+use support::auth::rfc3339;
+use support::env::testenv_secrets;
+use support::kubeconfig_config;
+use support::logs::LeakCheck;
+use support::logs::LogBuffer;
+use support::requests::create;
+use support::requests::get;
+use support::requests::request_token;
+use support::requests::whoami;
 
 const V1: &str = "client.authentication.k8s.io/v1";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -32,13 +42,8 @@ const CLIENT_LOGS: &[&str] = &["sending request"];
 
 fn setup() -> Option<(&'static TestEnv, LeakCheck)> {
     LogBuffer::global();
-    let env = common::control_plane()?;
+    let env = support::env::control_plane()?;
     Some((env, LeakCheck::new(testenv_secrets(env))))
-}
-
-/// The admin (client certificate) of the environment, for setting up objects.
-fn admin(env: &TestEnv) -> Client {
-    direct_client(kubeconfig_config(env.admin_kubeconfig(), |_| {}))
 }
 
 /// The environment's server and CA with `auth`.
@@ -243,7 +248,7 @@ async fn token_file_rotated_during_the_test() {
         return;
     };
     let admin = admin(env);
-    let ns = common::unique_namespace(env, "token-file").await;
+    let ns = support::env::unique_namespace(env, "token-file").await;
     create(
         &admin,
         &format!("/api/v1/namespaces/{ns}/serviceaccounts"),

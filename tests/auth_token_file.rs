@@ -5,7 +5,7 @@ mod support;
 use k8s_client::auth::{AuthError, AuthProvider, CredentialCache, TokenFile, provider_for};
 use k8s_client::config::AuthConfig;
 use std::time::{Duration, SystemTime};
-use support::config_with;
+use support::auth::config_with;
 
 fn bearer(c: &k8s_client::auth::Credential) -> &str {
     c.authorization.as_ref().unwrap().expose_secret()

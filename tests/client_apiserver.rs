@@ -3,7 +3,6 @@
 //! server warnings, HTTP/2 and the rate limiter.
 #![cfg(feature = "testenv")]
 
-mod common;
 mod support;
 
 use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, ClientIdentity, Credential};
@@ -15,7 +14,11 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{LogBuffer, direct_client, get, key_fixture, whoami};
+use support::auth::direct_client;
+use support::auth::key_fixture;
+use support::logs::LogBuffer;
+use support::requests::get;
+use support::requests::whoami;
 
 /// The admin token, the environment's CA, no proxy.
 fn token_config(env: &TestEnv) -> Config {
@@ -27,7 +30,7 @@ fn token_config(env: &TestEnv) -> Config {
 
 #[tokio::test]
 async fn static_token_over_http2() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let client = direct_client(token_config(env));
@@ -51,7 +54,7 @@ async fn static_token_over_http2() {
 
 #[tokio::test]
 async fn wrong_ca_is_a_clear_tls_error() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
@@ -75,7 +78,7 @@ async fn wrong_ca_is_a_clear_tls_error() {
 
 #[tokio::test]
 async fn tls_server_name_verifies_against_that_name() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let mut config = token_config(env);
@@ -104,7 +107,7 @@ async fn tls_server_name_verifies_against_that_name() {
 
 #[tokio::test]
 async fn insecure_skip_tls_verify_works_and_warns() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let mut config = token_config(env);
@@ -133,7 +136,7 @@ fn cert_config(env: &TestEnv, cert: PemSource, key: KeySource) -> Config {
 
 #[tokio::test]
 async fn client_certificates_with_rsa_and_ec_keys() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -169,7 +172,7 @@ async fn client_certificates_with_rsa_and_ec_keys() {
 
 #[tokio::test]
 async fn changed_certificate_files_are_read_again() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -229,7 +232,7 @@ async fn changed_certificate_files_are_read_again() {
 
 #[tokio::test]
 async fn unauthorized_and_forbidden_carry_the_servers_status() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let mut config = token_config(env);
@@ -309,7 +312,7 @@ fn rotating_client(env: &TestEnv) -> (Client, Arc<Rotating>) {
 
 #[tokio::test]
 async fn a_401_refreshes_the_credential_and_retries_once() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let (client, provider) = rotating_client(env);
@@ -324,7 +327,7 @@ async fn a_401_refreshes_the_credential_and_retries_once() {
 
 #[tokio::test]
 async fn a_401_to_a_streamed_body_is_returned_but_drops_the_credential() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let (client, provider) = rotating_client(env);
@@ -350,7 +353,7 @@ async fn a_401_to_a_streamed_body_is_returned_but_drops_the_credential() {
 
 #[tokio::test]
 async fn impersonation_reaches_the_server() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let mut config = token_config(env);
@@ -382,7 +385,7 @@ async fn impersonation_reaches_the_server() {
 
 #[tokio::test]
 async fn server_warnings_reach_the_handler() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -414,7 +417,7 @@ async fn server_warnings_reach_the_handler() {
 
 #[tokio::test]
 async fn rate_limiter_spaces_requests() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let client = Client::builder(token_config(env))
@@ -440,7 +443,7 @@ async fn rate_limiter_spaces_requests() {
 
 #[tokio::test]
 async fn upgrade_refused_by_the_server_is_returned_as_a_response() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let client = direct_client(token_config(env));
@@ -501,7 +504,7 @@ impl AuthProvider for CertPlugin {
 
 #[tokio::test]
 async fn client_identity_from_a_credential_is_used_and_rotated() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let identity = |key: &str, user: &str| ClientIdentity {
@@ -533,7 +536,7 @@ async fn client_identity_from_a_credential_is_used_and_rotated() {
 
 #[tokio::test]
 async fn no_secret_reaches_logs_debug_or_errors() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let logs = LogBuffer::default();
@@ -565,7 +568,7 @@ async fn no_secret_reaches_logs_debug_or_errors() {
 
 #[tokio::test]
 async fn whole_collection_lists_go_over_http1_unless_turned_off() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let list = || {

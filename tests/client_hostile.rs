@@ -3,7 +3,7 @@
 //! 5xx, redirects to another host, a 50 MB error body, a 1 MB response header, a body that
 //! never ends, a connection that never answers.
 
-mod proxy_util;
+mod support;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -11,10 +11,16 @@ use http::{Request, Response, StatusCode};
 use k8s_client::client::{Body, MAX_ERROR_BODY_READ};
 use k8s_client::transport::{MAX_RETRY_AFTER, TransportError};
 use k8s_client::{Client, Error};
-use proxy_util::{UpBody, UpFuture, Upstream, channel_body, eventually, full, within};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::eventually;
+use support::server::UpBody;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::channel_body;
+use support::server::full;
+use support::within;
 
 fn get(path: &str) -> Request<Vec<u8>> {
     Request::get(path).body(Vec::new()).unwrap()
@@ -267,9 +273,11 @@ async fn a_50_mb_error_body_is_read_only_up_to_the_limit() {
     );
     assert!(text.len() < 2048, "only the start is kept");
     // The connection is closed rather than drained: the server stops producing.
-    eventually("the server to see the connection close", || {
-        dropped.load(Ordering::SeqCst)
-    })
+    eventually(
+        "the server to see the connection close",
+        Duration::from_secs(30),
+        || dropped.load(Ordering::SeqCst),
+    )
     .await;
     let sent = produced.load(Ordering::SeqCst);
     assert!(

@@ -5,7 +5,7 @@
 //! a DNS lookup, and these tests send no traffic beyond loopback.
 #![cfg(feature = "testenv")]
 
-mod common;
+mod support;
 
 use k8s_client::config::{AuthConfig, PemSource};
 use k8s_client::testenv::TestEnv;
@@ -160,7 +160,7 @@ async fn through_proxy_url(env: &TestEnv, proxy: &str, server: &str) -> Value {
 
 #[tokio::test]
 async fn proxy_url_with_http_connect() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let (proxy, targets) = connect_proxy().await;
@@ -171,20 +171,20 @@ async fn proxy_url_with_http_connect() {
     // A proxy-url applies even to loopback servers (as in client-go).
     assert_eq!(
         targets.lock().unwrap().first().cloned(),
-        Some(format!("127.0.0.1:{}", common::apiserver_port(env)))
+        Some(format!("127.0.0.1:{}", support::env::apiserver_port(env)))
     );
 }
 
 #[tokio::test]
 async fn proxy_url_with_socks5_resolves_names_at_the_proxy() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let (proxy, targets) = socks5_proxy().await;
     // Only the proxy knows this name; TLS still verifies it (it is in the certificate).
     let server = format!(
         "https://kubernetes.default.svc:{}",
-        common::apiserver_port(env)
+        support::env::apiserver_port(env)
     );
     assert_eq!(
         through_proxy_url(env, &proxy, &server).await["kind"],
@@ -194,20 +194,20 @@ async fn proxy_url_with_socks5_resolves_names_at_the_proxy() {
         targets.lock().unwrap().first().cloned(),
         Some(format!(
             "kubernetes.default.svc:{}",
-            common::apiserver_port(env)
+            support::env::apiserver_port(env)
         ))
     );
 }
 
 #[tokio::test]
 async fn https_proxy_from_the_environment() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let (proxy, targets) = connect_proxy().await;
     let server = format!(
         "https://kubernetes.default.svc:{}",
-        common::apiserver_port(env)
+        support::env::apiserver_port(env)
     );
     let proxy_env = ProxyEnv::from_lookup(|name| (name == "HTTPS_PROXY").then(|| proxy.clone()));
     let client = Client::builder(config(env, &server))
@@ -220,7 +220,7 @@ async fn https_proxy_from_the_environment() {
 
 #[tokio::test]
 async fn environment_proxy_skips_loopback_servers() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let (proxy, targets) = connect_proxy().await;

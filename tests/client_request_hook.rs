@@ -1,8 +1,7 @@
 //! The request hook against a real API server: one event per call, with the path
 //! template, the server's status, and the body sizes it reported.
 
-mod api_support;
-mod common;
+mod support;
 
 use k8s_client::Client;
 use k8s_client::api::{Api, ListParams, PostParams};
@@ -12,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 #[tokio::test]
 async fn every_call_reports_template_status_and_timing() {
-    let Some((_, admin, ns)) = api_support::setup("hook").await else {
+    let Some((_, admin, ns)) = support::api::setup("hook").await else {
         return;
     };
     let events: Arc<Mutex<Vec<RequestEvent>>> = Arc::default();

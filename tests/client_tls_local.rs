@@ -2,37 +2,30 @@
 //! server on the IPv6 loopback (testenv binds IPv4 only). A small rustls server records
 //! the handshake.
 
+mod support;
+
 use k8s_client::config::PemSource;
 use k8s_client::transport::{ProxyEnv, TransportError};
 use k8s_client::{Client, Config, Error};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+use rcgen::SanType;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use support::server::{Leaf, TestCa};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// A CA and a server certificate for `sans` signed by it.
 struct Pki {
     ca_pem: String,
-    cert_der: rustls::pki_types::CertificateDer<'static>,
-    key_der: rustls::pki_types::PrivateKeyDer<'static>,
+    leaf: Leaf,
 }
 
 fn pki(sans: Vec<SanType>) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(DnType::CommonName, "tls-test-ca");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = sans;
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let ca = TestCa::new("tls-test-ca");
+    let leaf = ca.leaf(sans);
     Pki {
-        ca_pem: ca_cert.pem(),
-        cert_der: cert.der().clone(),
-        key_der: rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        ca_pem: ca.pem,
+        leaf,
     }
 }
 
@@ -40,15 +33,7 @@ type Snis = Arc<Mutex<Vec<Option<String>>>>;
 
 /// An HTTPS server on `bind` answering `{}` to every request and recording each SNI.
 async fn serve(bind: &str, pki: &Pki) -> std::io::Result<(SocketAddr, Snis)> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![pki.cert_der.clone()], pki.key_der.clone_key())
-    .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = pki.leaf.server_config();
     let config = Arc::new(config);
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;

@@ -160,7 +160,7 @@ fn a_present_but_broken_kubeconfig_is_an_error_not_a_fallback() {
     let pod = full_pod();
     std::fs::write(pod.dir.path().join("kc"), "clusters: [unclosed\n").unwrap();
     let env = pod.env().with_var("KUBECONFIG", "/kc");
-    let logs = support::LogBuffer::default();
+    let logs = support::logs::LogBuffer::default();
     let result = tracing::subscriber::with_default(logs.subscriber(), || Config::infer_with(&env));
     match result {
         Err(ConfigError::UnusableKubeconfig { source }) => {

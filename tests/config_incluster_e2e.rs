@@ -4,7 +4,6 @@
 //! control plane, and the client built from `Config::incluster_with` lists namespaces.
 #![cfg(feature = "testenv")]
 
-mod common;
 mod support;
 
 use k8s_client::config::{AuthConfig, FakeEnv, PemSource, SERVICE_ACCOUNT_DIR};
@@ -17,10 +16,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{
-    LeakCheck, LogBuffer, create, direct_client, get, kubeconfig_config, request_token,
-    testenv_secrets, whoami,
-};
+use support::auth::direct_client;
+use support::env::testenv_secrets;
+use support::kubeconfig_config;
+use support::logs::LeakCheck;
+use support::logs::LogBuffer;
+use support::requests::create;
+use support::requests::get;
+use support::requests::request_token;
+use support::requests::whoami;
 
 const SA: &str = "lister";
 
@@ -35,7 +39,7 @@ impl Pod {
     /// the service-account files below a fresh root.
     async fn new(env: &TestEnv, leaks: &mut LeakCheck) -> Self {
         let admin = direct_client(kubeconfig_config(env.admin_kubeconfig(), |_| {}));
-        let namespace = common::unique_namespace(env, "incluster").await;
+        let namespace = support::env::unique_namespace(env, "incluster").await;
         create(
             &admin,
             &format!("/api/v1/namespaces/{namespace}/serviceaccounts"),
@@ -158,7 +162,7 @@ const CLIENT_LOGS: &[&str] = &["sending request"];
 
 fn setup() -> Option<(&'static TestEnv, LeakCheck)> {
     LogBuffer::global();
-    let env = common::control_plane()?;
+    let env = support::env::control_plane()?;
     Some((env, LeakCheck::new(testenv_secrets(env))))
 }
 
@@ -168,7 +172,7 @@ async fn incluster_config_lists_namespaces() {
         return;
     };
     let pod = Pod::new(env, &mut leaks).await;
-    let config = pod.config("127.0.0.1", common::apiserver_port(env));
+    let config = pod.config("127.0.0.1", support::env::apiserver_port(env));
     assert_eq!(
         config.cluster_url.as_str(),
         format!("{}/", env.server_url())
@@ -223,7 +227,7 @@ async fn incluster_config_with_an_ipv6_service_host() {
     };
     let relay = match Ipv6Relay::start(SocketAddr::from((
         [127, 0, 0, 1],
-        common::apiserver_port(env),
+        support::env::apiserver_port(env),
     )))
     .await
     {
@@ -257,7 +261,7 @@ async fn incluster_ca_file_is_read_again_when_it_changes() {
     let pod = Pod::new(env, &mut leaks).await;
     let other_ca = rcgen::generate_simple_self_signed(vec!["other-ca".to_owned()]).unwrap();
     pod.replace("ca.crt", &other_ca.cert.pem());
-    let client = direct_client(pod.config("127.0.0.1", common::apiserver_port(env)));
+    let client = direct_client(pod.config("127.0.0.1", support::env::apiserver_port(env)));
     let err = whoami(&client).await.unwrap_err();
     assert!(
         matches!(err, Error::Transport(TransportError::Tls { .. })),

@@ -4,35 +4,27 @@
 //! down is in `discovery_partial.rs`.
 #![cfg(feature = "testenv")]
 
-mod common;
 mod support;
 
-use k8s_client::config::{ClientCertificate, KeySource, PemSource};
+use support::env::admin_client as client;
+
+use k8s_client::Client;
 use k8s_client::discovery::{
     Clock, Discovery, DiscoveryError, DiscoverySnapshot, DiskCache, SnapshotSource, error_chain,
 };
 use k8s_client::testenv::TestEnv;
-use k8s_client::{Client, Config};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use support::{create, delete, wait_for};
-
-fn client(env: &TestEnv) -> Client {
-    let mut config = Config::new(env.server_url().parse().expect("server URL"));
-    config.tls.ca = Some(PemSource::Data(env.ca_pem().as_bytes().to_vec()));
-    config.tls.client_certificate = Some(ClientCertificate {
-        cert: PemSource::Data(env.admin_cert_pem().as_bytes().to_vec()),
-        key: KeySource::Data(env.admin_key_pem().clone()),
-    });
-    Client::try_from(config).expect("client from the testenv admin credentials")
-}
+use support::eventually;
+use support::requests::create;
+use support::requests::delete;
 
 /// The raw JSON text of `GET path` with the admin certificate (not through our Client).
 async fn raw_get(env: &TestEnv, path: &str) -> String {
-    let response = common::admin_client(env)
+    let response = support::env::raw_admin(env)
         .get(format!("{}{path}", env.server_url()))
         .send()
         .await
@@ -70,7 +62,7 @@ fn resource_set(snapshot: &DiscoverySnapshot) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn documents_equal_the_raw_answers() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let discovery = Discovery::new(client(env));
@@ -96,7 +88,7 @@ async fn documents_equal_the_raw_answers() {
     assert_eq!(default.client_cidr, "0.0.0.0/0");
     assert_eq!(
         default.server_address,
-        format!("127.0.0.1:{}", common::apiserver_port(env))
+        format!("127.0.0.1:{}", support::env::apiserver_port(env))
     );
 
     // /apis and one group version: equal field by field.
@@ -161,13 +153,13 @@ async fn documents_equal_the_raw_answers() {
 
 #[tokio::test]
 async fn address_selection_from_this_host() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let discovery = Discovery::new(client(env));
     let route = discovery.local_route().await.expect("local route");
     assert_eq!(route.local, std::net::IpAddr::from([127, 0, 0, 1]));
-    assert_eq!(route.server.port(), common::apiserver_port(env));
+    assert_eq!(route.server.port(), support::env::apiserver_port(env));
     let chosen = discovery
         .server_address_from_here()
         .await
@@ -176,13 +168,13 @@ async fn address_selection_from_this_host() {
     assert_eq!(chosen.client_cidr, "0.0.0.0/0");
     assert_eq!(
         chosen.server_address,
-        format!("127.0.0.1:{}", common::apiserver_port(env))
+        format!("127.0.0.1:{}", support::env::apiserver_port(env))
     );
 }
 
 #[tokio::test]
 async fn aggregated_and_legacy_discovery_agree() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let aggregated = Discovery::new(client(env));
@@ -259,7 +251,7 @@ async fn create_crd(client: &Client, group: &str, plural: &str, kind: &str, shor
     )
     .await;
     let path = format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.{group}");
-    wait_for(
+    eventually(
         &format!("CRD {plural}.{group} established"),
         Duration::from_secs(60),
         || async {
@@ -277,7 +269,7 @@ async fn create_crd(client: &Client, group: &str, plural: &str, kind: &str, shor
 
 #[tokio::test]
 async fn crds_appear_after_invalidation_and_names_resolve_like_kubectl() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let client = client(env);
@@ -304,7 +296,7 @@ async fn crds_appear_after_invalidation_and_names_resolve_like_kubectl() {
         "discovery failed: the server doesn't have a resource type \"wdg\""
     );
 
-    let widget = wait_for(
+    let widget = eventually(
         "the CRD in discovery after invalidation",
         Duration::from_secs(60),
         || async {
@@ -393,7 +385,7 @@ async fn crds_appear_after_invalidation_and_names_resolve_like_kubectl() {
         .build();
     eager.groups_and_resources().await.unwrap();
     create_crd(&client, &group, "gadgets", "Gadget", "gdg").await;
-    let gadget = wait_for(
+    let gadget = eventually(
         "the second CRD through refresh on miss",
         Duration::from_secs(60),
         || async { eager.resolve("gdg").await.ok() },
@@ -491,7 +483,7 @@ async fn kubectl_api_resources(
 /// HTTP requests the client sent (its TRACE `sending request` event, one per attempt), after
 /// checking that they are the requests discovery logged (DEBUG `discovery request`).
 async fn capture_requests<T>(future: impl Future<Output = T>) -> (T, Vec<String>) {
-    let buffer = support::LogBuffer::default();
+    let buffer = support::logs::LogBuffer::default();
     let subscriber = buffer.subscriber();
     let value = {
         let _guard = tracing::subscriber::set_default(subscriber);
@@ -550,7 +542,7 @@ impl Clock for Later {
 
 #[tokio::test]
 async fn disk_cache_is_warm_expires_and_heals() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let root = tempfile::tempdir().unwrap();
@@ -569,7 +561,7 @@ async fn disk_cache_is_warm_expires_and_heals() {
         dir,
         root.path()
             .join("discovery")
-            .join(format!("127.0.0.1_{}", common::apiserver_port(env)))
+            .join(format!("127.0.0.1_{}", support::env::apiserver_port(env)))
     );
     assert!(dir.join("servergroups.json").is_file());
     assert!(dir.join("v1/serverresources.json").is_file());

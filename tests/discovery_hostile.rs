@@ -4,15 +4,16 @@
 //! a mismatch is a per-group-version failure and never lands in the memory snapshot or
 //! the disk cache under any group version.
 
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
+mod support;
 
 use http::Response;
 use k8s_client::discovery::{Discovery, DiscoveryError, DiskCache};
-use proxy_util::{UpFuture, Upstream, full};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::full;
 
 /// An upstream answering `GET <path>` with the JSON in `docs` (404 otherwise).
 async fn server(docs: HashMap<&'static str, serde_json::Value>) -> Upstream {
@@ -21,10 +22,7 @@ async fn server(docs: HashMap<&'static str, serde_json::Value>) -> Upstream {
         let docs = docs.clone();
         Box::pin(async move {
             match docs.get(req.uri().path()) {
-                Some(doc) => Response::builder()
-                    .header("content-type", "application/json")
-                    .body(full(serde_json::to_vec(doc).unwrap()))
-                    .unwrap(),
+                Some(doc) => support::server::json(200, doc),
                 None => Response::builder()
                     .status(404)
                     .body(full("404 page not found"))

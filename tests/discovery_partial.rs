@@ -3,18 +3,19 @@
 //! aggregated discovery, 503 in legacy discovery), and everything else still resolves.
 #![cfg(feature = "testenv")]
 
-mod common;
 mod support;
 
 use k8s_client::discovery::{Discovery, DiscoveryError, DiscoverySnapshot, error_chain};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{create, delete, wait_for};
+use support::eventually;
+use support::requests::create;
+use support::requests::delete;
 
 /// Refreshes until `group_version` is among the failures (the aggregator notices a new
 /// APIService asynchronously); the call itself must keep succeeding.
 async fn failing(discovery: &Discovery, group_version: &str) -> Arc<DiscoverySnapshot> {
-    wait_for(
+    eventually(
         &format!("{group_version} failing"),
         Duration::from_secs(60),
         || async {
@@ -42,11 +43,12 @@ fn failure_of<'a>(snapshot: &'a DiscoverySnapshot, group_version: &str) -> &'a D
 
 #[tokio::test]
 async fn unreachable_aggregated_api_gives_a_partial_result() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let client = support::direct_client(support::kubeconfig_config(env.admin_kubeconfig(), |_| {}));
-    let namespace = common::unique_namespace(env, "disc-apiservice").await;
+    let client =
+        support::auth::direct_client(support::kubeconfig_config(env.admin_kubeconfig(), |_| {}));
+    let namespace = support::env::unique_namespace(env, "disc-apiservice").await;
     let group = format!("down{}.example.com", std::process::id());
     let group_version = format!("{group}/v1");
     create(

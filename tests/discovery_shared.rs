@@ -2,14 +2,15 @@
 //! the client or its clones, discovery is fetched once until invalidated. The server
 //! counts the requests it receives (a real API server cannot report that per client).
 
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
+mod support;
 
 use http::Response;
 use k8s_client::discovery::Discovery;
-use proxy_util::{UpFuture, Upstream, full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::full;
 
 /// A legacy-discovery server (core `v1` with pods, `apps/v1` with deployments) that
 /// counts every request.

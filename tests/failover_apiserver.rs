@@ -2,15 +2,16 @@
 //! restarted under load, and the client must not lose requests or watch events, must
 //! spread load, and must use a restarted server again.
 
-mod common;
+mod support;
+
+use support::env::blocking;
 
 use futures_util::StreamExt;
+use k8s_client::Client;
 use k8s_client::api::{Api, DeleteParams, ListParams, PostParams, WatchAllEvent, WatchParams};
 use k8s_client::client::EndpointEvent;
-use k8s_client::config::KubeconfigOptions;
 use k8s_client::runtime::{HandlerFns, ReflectorConfig, SharedInformer};
 use k8s_client::testenv::TestEnv;
-use k8s_client::{Client, Config};
 use k8s_openapi::api::core::v1::ConfigMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,13 +26,13 @@ const IN_FLIGHT: usize = 16;
 const SERVERS: usize = 3;
 
 fn start_env() -> Option<TestEnv> {
-    let binaries = common::binaries()?;
+    let binaries = support::env::binaries()?;
     let env = TestEnv::builder()
         .binaries(binaries)
         .controller_manager(false)
         .apiservers(SERVERS)
         .start()
-        .unwrap_or_else(|e| panic!("the control plane did not start: {}", common::chain(&e)));
+        .unwrap_or_else(|e| panic!("the control plane did not start: {}", support::chain(&e)));
     Some(env)
 }
 
@@ -41,15 +42,7 @@ fn client(env: &TestEnv) -> Client {
 
 /// A client over every API server of `env`, recording its endpoint health changes.
 fn client_with_events(env: &TestEnv, events: Arc<std::sync::Mutex<Vec<EndpointEvent>>>) -> Client {
-    let mut options = KubeconfigOptions::default();
-    options.kubeconfig = Some(env.admin_kubeconfig().to_owned());
-    let config = Config::from_kubeconfig(&options).unwrap();
-    let extra = env.apiserver_urls()[1..]
-        .iter()
-        .map(|u| u.parse().unwrap())
-        .collect::<Vec<_>>();
-    Client::builder(config)
-        .endpoints(extra)
+    support::env::all_apiservers(env)
         .on_endpoint_health(move |e| events.lock().unwrap().push(e.clone()))
         .build()
         .unwrap()
@@ -57,10 +50,6 @@ fn client_with_events(env: &TestEnv, events: Arc<std::sync::Mutex<Vec<EndpointEv
 
 fn answered(client: &Client) -> Vec<u64> {
     client.endpoints().iter().map(|e| e.answered).collect()
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 /// Runs GETs of the namespace list `IN_FLIGHT` at a time until `done()` holds and at
@@ -80,7 +69,7 @@ async fn load(client: &Client, min: usize, done: impl Fn() -> bool) -> (usize, V
                     .body(Vec::new())
                     .unwrap();
                 if let Err(e) = client.request::<serde_json::Value>(req).await {
-                    failures.lock().unwrap().push(common::chain(&e));
+                    failures.lock().unwrap().push(support::chain(&e));
                 }
             }
         }
@@ -238,7 +227,7 @@ async fn create(api: &Api<ConfigMap>, obj: &ConfigMap) {
             Ok(_) => return,
             Err(e) if failed_before && e.is_already_exists() => return,
             Err(k8s_client::Error::Transport(_)) => failed_before = true,
-            Err(e) => panic!("creating {:?}: {}", obj.metadata.name, common::chain(&e)),
+            Err(e) => panic!("creating {:?}: {}", obj.metadata.name, support::chain(&e)),
         }
     }
     panic!("creating {:?} failed five times", obj.metadata.name);
@@ -253,7 +242,7 @@ async fn delete(api: &Api<ConfigMap>, name: &str) {
             Ok(_) => return,
             Err(e) if failed_before && e.is_not_found() => return,
             Err(k8s_client::Error::Transport(_)) => failed_before = true,
-            Err(e) => panic!("deleting {name}: {}", common::chain(&e)),
+            Err(e) => panic!("deleting {name}: {}", support::chain(&e)),
         }
     }
     panic!("deleting {name} failed five times");
@@ -376,7 +365,7 @@ async fn watch_all_and_an_informer_lose_no_event_across_killed_apiservers() {
 /// an outage, so no request fails and no endpoint is ejected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn goaway_chance_reconnects_fail_nothing_and_eject_nothing() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = support::env::binaries() else {
         return;
     };
     let env = TestEnv::builder()
@@ -385,7 +374,7 @@ async fn goaway_chance_reconnects_fail_nothing_and_eject_nothing() {
         .apiservers(SERVERS)
         .apiserver_arg("--goaway-chance=0.02")
         .start()
-        .unwrap_or_else(|e| panic!("the control plane did not start: {}", common::chain(&e)));
+        .unwrap_or_else(|e| panic!("the control plane did not start: {}", support::chain(&e)));
     let events = Arc::default();
     let client = client_with_events(&env, Arc::clone(&events));
     let (sent, failures) = load(&client, 2_000, || true).await;

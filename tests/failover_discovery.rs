@@ -3,8 +3,7 @@
 //! a server whose certificate names the dialled address but not the cluster). The same
 //! behaviour against real API servers is in `failover_slices.rs`.
 
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
+mod support;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -13,13 +12,23 @@ use k8s_client::client::EndpointDiscovery;
 use k8s_client::config::{AuthConfig, PemSource};
 use k8s_client::transport::{ProxyEnv, TransportError};
 use k8s_client::{Client, Config, Error};
-use proxy_util::{UpBody, UpFuture, Upstream, channel_body, eventually, full, within};
 use rcgen::SanType;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::eventually;
+use support::server::UpBody;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::channel_body;
+use support::server::full;
+use support::within;
 use tokio::sync::mpsc;
+
+/// How long a condition on the client's endpoints may take to hold.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 const SLICES: &str = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices";
 
@@ -168,18 +177,24 @@ async fn endpoints_follow_the_slices_watch_and_fall_back_to_the_cluster_url() {
     );
     // The first request starts discovery; until the slice is read the cluster URL serves.
     get(&client).await.unwrap();
-    eventually("the slice's endpoint", || shown(&client) == [ua.clone()]).await;
+    eventually("the slice's endpoint", PATIENCE, || {
+        shown(&client) == [ua.clone()]
+    })
+    .await;
     let before = plane.served_by("a");
     for _ in 0..5 {
         assert_eq!(get(&client).await.unwrap()["server"], "a");
     }
     assert_eq!(plane.served_by("a"), before + 5);
 
-    eventually("the watch", || plane.watches.load(Ordering::SeqCst) == 1).await;
+    eventually("the watch", PATIENCE, || {
+        plane.watches.load(Ordering::SeqCst) == 1
+    })
+    .await;
     plane
         .event("ADDED", slice("kubernetes-b", b.addr, true))
         .await;
-    eventually("a second endpoint", || {
+    eventually("a second endpoint", PATIENCE, || {
         shown(&client) == [ua.clone(), ub.clone()]
     })
     .await;
@@ -196,12 +211,15 @@ async fn endpoints_follow_the_slices_watch_and_fall_back_to_the_cluster_url() {
     plane
         .event("MODIFIED", slice("kubernetes-b", b.addr, false))
         .await;
-    eventually("b leaving", || shown(&client) == [ua.clone()]).await;
+    eventually("b leaving", PATIENCE, || shown(&client) == [ua.clone()]).await;
     // No ready endpoint at all: the cluster URL serves again.
     plane
         .event("DELETED", slice("kubernetes", a.addr, true))
         .await;
-    eventually("the cluster URL", || shown(&client) == [uc.clone()]).await;
+    eventually("the cluster URL", PATIENCE, || {
+        shown(&client) == [uc.clone()]
+    })
+    .await;
     assert_eq!(get(&client).await.unwrap()["server"], "cluster");
 
     // Dropping the client ends the discovery task and its watch.
@@ -233,7 +251,10 @@ async fn unreadable_or_hostile_slices_leave_the_cluster_url() {
         let client = discovering(&format!("http://{}", cluster.addr));
         get(&client).await.unwrap();
         // A second list proves the first answer was handled (and refused).
-        eventually("a retried list", || plane.lists.load(Ordering::SeqCst) >= 2).await;
+        eventually("a retried list", PATIENCE, || {
+            plane.lists.load(Ordering::SeqCst) >= 2
+        })
+        .await;
         assert_eq!(shown(&client), [format!("http://{}", cluster.addr)]);
         assert_eq!(get(&client).await.unwrap()["server"], "cluster");
         assert_eq!(plane.watches.load(Ordering::SeqCst), 0);
@@ -267,29 +288,20 @@ async fn unreadable_or_hostile_slices_leave_the_cluster_url() {
     let client = discovering(&format!("http://{}", cluster.addr));
     get(&client).await.unwrap();
     // The watch starts after the list was applied.
-    eventually("the watch", || plane.watches.load(Ordering::SeqCst) == 1).await;
+    eventually("the watch", PATIENCE, || {
+        plane.watches.load(Ordering::SeqCst) == 1
+    })
+    .await;
     assert_eq!(shown(&client), [format!("http://{}", cluster.addr)]);
 }
 
 mod tls {
     use super::*;
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    use crate::support::server::TestCa;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    pub struct Ca {
-        pub pem: String,
-        issuer: Issuer<'static, KeyPair>,
-    }
-
-    pub fn ca() -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        Ca {
-            pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        }
+    pub fn ca() -> TestCa {
+        TestCa::new("failover test CA")
     }
 
     pub struct Served {
@@ -303,26 +315,11 @@ mod tls {
     /// An HTTPS server with a certificate for `sans` from `ca`, answering each request
     /// with `answer(request head)` (`None`: a watch, held open).
     pub async fn serve(
-        ca: &Ca,
+        ca: &TestCa,
         sans: Vec<SanType>,
         answer: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Served {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.subject_alt_names = sans;
-        let cert = params.signed_by(&key, &ca.issuer).unwrap();
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = ca.leaf(sans).server_config();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -426,7 +423,10 @@ async fn a_discovered_endpoint_must_present_the_clusters_name() {
         format!("https://{}", good.addr),
         format!("https://{}", wrong.addr),
     ];
-    eventually("both discovered endpoints", || shown(&client) == expected).await;
+    eventually("both discovered endpoints", PATIENCE, || {
+        shown(&client) == expected
+    })
+    .await;
 
     let (mut ok, mut refused) = (0, 0);
     for _ in 0..40 {
@@ -492,7 +492,10 @@ async fn client_cidr_discovery_takes_the_most_specific_valid_entry_only() {
     let client = cidr_client(cluster.addr);
     get(&client).await.unwrap();
     let expected = [format!("http://{}", target.addr)];
-    eventually("the selected address", || shown(&client) == expected).await;
+    eventually("the selected address", PATIENCE, || {
+        shown(&client) == expected
+    })
+    .await;
     assert_eq!(get(&client).await.unwrap()["server"], "target");
     assert_eq!(reads.load(Ordering::SeqCst), 1, "/api is read once");
 
@@ -513,7 +516,10 @@ async fn client_cidr_discovery_takes_the_most_specific_valid_entry_only() {
         let cluster = api_server("cluster", api, reads.clone()).await;
         let client = cidr_client(cluster.addr);
         get(&client).await.unwrap();
-        eventually("the /api read", || reads.load(Ordering::SeqCst) == 1).await;
+        eventually("the /api read", PATIENCE, || {
+            reads.load(Ordering::SeqCst) == 1
+        })
+        .await;
         // Handled once read: requests keep going to the cluster URL.
         for _ in 0..20 {
             assert_eq!(get(&client).await.unwrap()["server"], "cluster");
@@ -530,50 +536,21 @@ async fn client_cidr_discovery_takes_the_most_specific_valid_entry_only() {
         let cluster = api_server("cluster", api, reads.clone()).await;
         let client = cidr_client(cluster.addr);
         get(&client).await.unwrap();
-        eventually("a retried /api read", || reads.load(Ordering::SeqCst) >= 2).await;
+        eventually("a retried /api read", PATIENCE, || {
+            reads.load(Ordering::SeqCst) >= 2
+        })
+        .await;
         assert_eq!(shown(&client), [format!("http://{}", cluster.addr)]);
     }
 }
 
 mod logs {
-    use std::sync::{Arc, Mutex};
-
-    /// Collects what `tracing` writes.
-    #[derive(Clone, Default)]
-    pub struct LogBuf(pub Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for LogBuf {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
-        type Writer = LogBuf;
-        fn make_writer(&'a self) -> LogBuf {
-            self.clone()
-        }
-    }
+    use crate::support::logs::LogBuffer;
 
     /// Everything this binary logs (a global subscriber: a scoped one misses events
     /// whose callsite another test thread registered first).
     pub fn text() -> String {
-        static LOGS: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
-        let logs = LOGS.get_or_init(|| {
-            let logs = LogBuf::default();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(logs.clone())
-                .with_max_level(tracing::Level::TRACE)
-                .with_ansi(false)
-                .finish();
-            tracing::subscriber::set_global_default(subscriber).unwrap();
-            logs
-        });
-        String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned()
+        LogBuffer::global().text()
     }
 
     /// The lines that contain every one of `parts`.
@@ -639,7 +616,10 @@ async fn logs_name_the_serving_endpoint_and_every_health_and_set_change() {
     let discovering = discovering(&format!("http://{}", cluster.addr));
     get(&discovering).await.unwrap();
     let member_url = format!("http://{}", member.addr);
-    eventually("the member", || shown(&discovering) == [member_url.clone()]).await;
+    eventually("the member", PATIENCE, || {
+        shown(&discovering) == [member_url.clone()]
+    })
+    .await;
     let joined = logs::lines_with(&["joined the set", &format!("endpoint={member_url}")]);
     let left = logs::lines_with(&["left the set", &format!("endpoint=http://{}", cluster.addr)]);
     assert_eq!((joined.len(), left.len()), (1, 1), "{joined:?} {left:?}");

@@ -3,7 +3,10 @@
 //! publish themselves; the client follows them as they are killed and restarted.
 //! Needs root (the addresses are added to `lo`).
 
-mod common;
+mod support;
+
+use support::env::blocking;
+use support::eventually;
 
 use k8s_client::client::{EndpointDiscovery, EndpointEvent};
 use k8s_client::config::KubeconfigOptions;
@@ -16,19 +19,15 @@ use std::time::{Duration, Instant};
 const SERVERS: usize = 3;
 
 fn start_env() -> Option<TestEnv> {
-    let binaries = common::binaries()?;
+    let binaries = support::env::binaries()?;
     let env = TestEnv::builder()
         .binaries(binaries)
         .controller_manager(false)
         .apiservers(SERVERS)
         .routable_apiservers(true)
         .start()
-        .unwrap_or_else(|e| panic!("the control plane did not start: {}", common::chain(&e)));
+        .unwrap_or_else(|e| panic!("the control plane did not start: {}", support::chain(&e)));
     Some(env)
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -38,15 +37,6 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 fn shown(client: &Client) -> Vec<String> {
     sorted(client.endpoints().into_iter().map(|e| e.endpoint).collect())
-}
-
-/// Polls `check` every 100 ms until it holds; fails after `limit`.
-async fn until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn get(client: &Client) -> Result<serde_json::Value, k8s_client::Error> {
@@ -81,7 +71,7 @@ async fn the_client_follows_api_servers_through_the_endpointslice() {
 
     // The slice lists every server (each one's lease reconciler adds itself at start).
     get(&client).await.unwrap();
-    until(
+    eventually(
         "three discovered endpoints",
         Duration::from_secs(60),
         || shown(&client) == urls,
@@ -107,7 +97,7 @@ async fn the_client_follows_api_servers_through_the_endpointslice() {
                 while !stop.load(Ordering::Relaxed) {
                     sent.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = get(&client).await {
-                        eprintln!("GET failed: {}", common::chain(&e));
+                        eprintln!("GET failed: {}", support::chain(&e));
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -117,7 +107,7 @@ async fn the_client_follows_api_servers_through_the_endpointslice() {
     let killed = env.clone();
     blocking(move || killed.kill_apiserver(2)).await.unwrap();
     let killed_at = Instant::now();
-    until(
+    eventually(
         "the killed server to leave the slice",
         Duration::from_secs(90),
         || !shown(&client).contains(&victim),
@@ -150,7 +140,7 @@ async fn the_client_follows_api_servers_through_the_endpointslice() {
     blocking(move || restarted.start_apiserver(2))
         .await
         .unwrap();
-    until(
+    eventually(
         "the restarted server to rejoin",
         Duration::from_secs(60),
         || shown(&client) == urls,
@@ -184,7 +174,7 @@ async fn the_client_follows_api_servers_through_the_endpointslice() {
 /// the longer CIDR.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn client_cidr_discovery_takes_the_address_for_the_clients_network() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = support::env::binaries() else {
         return;
     };
     let env = blocking(move || {
@@ -192,7 +182,7 @@ async fn client_cidr_discovery_takes_the_address_for_the_clients_network() {
             .binaries(binaries)
             .controller_manager(false)
             .start()
-            .unwrap_or_else(|e| panic!("the control plane did not start: {}", common::chain(&e)))
+            .unwrap_or_else(|e| panic!("the control plane did not start: {}", support::chain(&e)))
     })
     .await;
     let port = env.server_url().rsplit(':').next().unwrap().to_owned();
@@ -218,7 +208,7 @@ async fn client_cidr_discovery_takes_the_address_for_the_clients_network() {
     assert_eq!(shown(&client), [format!("https://localhost:{port}")]);
     get(&client).await.unwrap();
     let advertised = format!("https://127.0.0.1:{port}");
-    until("the advertised address", Duration::from_secs(30), || {
+    eventually("the advertised address", Duration::from_secs(30), || {
         shown(&client) == [advertised.clone()]
     })
     .await;
@@ -227,7 +217,7 @@ async fn client_cidr_discovery_takes_the_address_for_the_clients_network() {
 
     let in_service_network = by_name(Some("10.0.0.7"));
     get(&in_service_network).await.unwrap();
-    until("the service address", Duration::from_secs(30), || {
+    eventually("the service address", Duration::from_secs(30), || {
         shown(&in_service_network) == ["https://10.0.0.1".to_owned()]
     })
     .await;

@@ -4,7 +4,7 @@
 //! cut inside a frame. (Equality with JSON against a real server: `protobuf_kinds.rs`,
 //! `protobuf_watch.rs`.)
 
-mod proxy_util;
+mod support;
 
 use http::Response;
 use k8s_client::api::{
@@ -13,8 +13,9 @@ use k8s_client::api::{
 use k8s_client::client::WireFormat;
 use k8s_client::{Client, Error};
 use k8s_openapi::api::core::v1::Pod;
-use proxy_util::{Upstream, full};
 use std::sync::{Arc, Mutex};
+use support::server::Upstream;
+use support::server::full;
 
 const POD_PB: &[u8] = include_bytes!("data/protobuf/pod.pb");
 const POD_JSON: &[u8] = include_bytes!("data/protobuf/pod.json");

@@ -4,10 +4,8 @@
 
 #![recursion_limit = "512"]
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::setup;
 use k8s_client::Client;
 use k8s_client::api::{Api, ObjectList, PostParams, Resource};
 use k8s_client::codec;
@@ -15,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::fmt::Debug;
+use support::api::setup;
 
 async fn get_json<T: DeserializeOwned>(client: &Client, path: &str) -> T {
     let req = http::Request::get(path)

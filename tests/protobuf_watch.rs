@@ -3,10 +3,8 @@
 //! (`WireFormat::Json`), including bookmarks, the end of a streaming list, and an
 //! expired version (410) arriving as an `ERROR` frame.
 
-mod api_support;
-mod common;
+mod support;
 
-use api_support::{eventually, labelled_cm, next_ok};
 use futures_util::StreamExt;
 use k8s_client::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
@@ -15,6 +13,9 @@ use k8s_client::client::WireFormat;
 use k8s_client::{Client, Error};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use std::time::Duration;
+use support::api::labelled_cm;
+use support::api::next_ok;
+use support::eventually;
 
 fn json_client(client: &Client) -> Client {
     Client::builder(client.config().clone())
@@ -25,7 +26,7 @@ fn json_client(client: &Client) -> Client {
 
 #[tokio::test]
 async fn reads_over_protobuf_equal_reads_over_json() {
-    let Some((_env, client, ns)) = api_support::setup("protobuf-reads").await else {
+    let Some((_env, client, ns)) = support::api::setup("protobuf-reads").await else {
         return;
     };
     assert_eq!(client.wire_format(), WireFormat::Protobuf);
@@ -73,7 +74,7 @@ async fn events(
 
 #[tokio::test]
 async fn watch_events_over_protobuf_equal_json_events() {
-    let Some((_env, client, ns)) = api_support::setup("protobuf-watch").await else {
+    let Some((_env, client, ns)) = support::api::setup("protobuf-watch").await else {
         return;
     };
     let pb: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
@@ -98,7 +99,7 @@ async fn watch_events_over_protobuf_equal_json_events() {
         .await
         .unwrap();
     pb.delete("b", &DeleteParams::default()).await.unwrap();
-    let wp = WatchParams::default().labels(api_support::SELECTOR);
+    let wp = WatchParams::default().labels(support::api::SELECTOR);
     let from_pb = events(&pb, &wp, &rv, 3).await;
     let from_js = events(&js, &wp, &rv, 3).await;
     assert_eq!(from_pb, from_js);
@@ -125,14 +126,14 @@ async fn watch_events_over_protobuf_equal_json_events() {
 
 #[tokio::test]
 async fn an_expired_version_is_gone_over_protobuf_too() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = support::env::binaries() else {
         return;
     };
     // Without a watch cache and with etcd compacting every second, version 1 expires
     // and the server says so with an ERROR frame carrying a 410 Status.
-    let env = common::compacting_control_plane(binaries).await;
-    let ns = common::unique_namespace(&env, "protobuf-gone").await;
-    let client = api_support::admin(&env);
+    let env = support::env::compacting_control_plane(binaries).await;
+    let ns = support::env::unique_namespace(&env, "protobuf-gone").await;
+    let client = support::env::admin_client(&env);
     let pb: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let js: Api<ConfigMap> = Api::namespaced(json_client(&client), &ns);
     let first_error = |api: Api<ConfigMap>| async move {

@@ -3,14 +3,16 @@
 //! request through the proxy still succeeds.
 #![cfg(feature = "testenv")]
 
-mod common;
-mod proxy_util;
+mod support;
 
 use k8s_client::config::KubeconfigOptions;
 use k8s_client::{Client, Config};
-use proxy_util::{OurProxy, fetch, options_on_random_port, request};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
+use support::proxy::OurProxy;
+use support::proxy::fetch;
+use support::proxy::options_on_random_port;
+use support::proxy::request;
 
 /// Prints an ExecCredential with `$TOKEN`, valid 12 s (2 s past the client's 10 s
 /// refresh margin), and counts its runs in `$COUNT`.
@@ -23,7 +25,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
 
 #[tokio::test]
 async fn expiring_exec_credentials_are_refreshed_while_serving() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -53,7 +55,7 @@ async fn expiring_exec_credentials_are_refreshed_while_serving() {
     let mut options = KubeconfigOptions::default();
     options.kubeconfig = Some(kubeconfig);
     let config = Config::from_kubeconfig(&options).expect("the exec kubeconfig");
-    let required = std::env::var(common::REQUIRED_ENV).as_deref() == Ok("1");
+    let required = std::env::var(support::env::REQUIRED_ENV).as_deref() == Ok("1");
     if let Err(e) = k8s_client::auth::provider_for(&config)
         && !required
     {
@@ -65,7 +67,7 @@ async fn expiring_exec_credentials_are_refreshed_while_serving() {
         return;
     }
     let client =
-        Client::try_from(config).unwrap_or_else(|e| panic!("client: {}", common::chain(&e)));
+        Client::try_from(config).unwrap_or_else(|e| panic!("client: {}", support::chain(&e)));
     let proxy = OurProxy::start(client, options_on_random_port()).await;
     let target = proxy.target();
     let runs = || {

@@ -2,11 +2,13 @@
 //! over IPv4 and IPv6 loopback, and a clean exit on SIGTERM.
 #![cfg(feature = "testenv")]
 
-mod common;
-mod proxy_util;
+mod support;
 
-use proxy_util::{Target, fetch, request, within};
 use std::path::PathBuf;
+use support::proxy::Target;
+use support::proxy::fetch;
+use support::proxy::request;
+use support::within;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The built example (`cargo test` builds examples; build it when only this test was).
@@ -27,7 +29,7 @@ fn example_binary() -> PathBuf {
 
 #[tokio::test]
 async fn example_serves_both_loopbacks_and_stops_on_sigterm() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let mut child = tokio::process::Command::new(example_binary())

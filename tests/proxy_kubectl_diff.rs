@@ -3,14 +3,19 @@
 //! codes and bodies must be equal (modulo server-generated ids, versions and times).
 #![cfg(feature = "testenv")]
 
-mod common;
-mod proxy_util;
+mod support;
 
-use proxy_util::{
-    Answer, KubectlProxy, OurProxy, Target, admin_client, fetch, normalize, options_on_random_port,
-    request, request_with_host,
-};
 use serde_json::json;
+use support::env::admin_client;
+use support::proxy::Answer;
+use support::proxy::KubectlProxy;
+use support::proxy::OurProxy;
+use support::proxy::Target;
+use support::proxy::fetch;
+use support::proxy::normalize;
+use support::proxy::options_on_random_port;
+use support::proxy::request;
+use support::proxy::request_with_host;
 
 /// Sends the same request to both proxies.
 async fn both(
@@ -74,10 +79,10 @@ async fn create_pod_without_node(client: &k8s_client::Client, ns: &str) {
 
 #[tokio::test]
 async fn default_options_answer_like_kubectl() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "proxy-diff").await;
+    let ns = support::env::unique_namespace(env, "proxy-diff").await;
     let kubectl = KubectlProxy::start(env.admin_kubeconfig(), &["--port=0"]).await;
     let ours = OurProxy::start(admin_client(env), options_on_random_port()).await;
     let (k, o) = (&kubectl.target, &ours.target());
@@ -155,10 +160,10 @@ async fn default_options_answer_like_kubectl() {
 
 #[tokio::test]
 async fn reject_methods_when_configured() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "proxy-methods").await;
+    let ns = support::env::unique_namespace(env, "proxy-methods").await;
     let kubectl = KubectlProxy::start(
         env.admin_kubeconfig(),
         &["--port=0", "--reject-methods=POST,PUT"],
@@ -180,7 +185,7 @@ async fn reject_methods_when_configured() {
 
 #[tokio::test]
 async fn api_prefix_and_404_outside_it() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let kubectl = KubectlProxy::start(
@@ -208,7 +213,7 @@ async fn api_prefix_and_404_outside_it() {
 
 #[tokio::test]
 async fn ipv6_loopback_address() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     // kubectl needs the brackets (`--address=::1` fails with "too many colons"); we
@@ -247,7 +252,7 @@ async fn ipv6_loopback_address() {
 
 #[tokio::test]
 async fn unix_socket() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -278,10 +283,10 @@ async fn unix_socket() {
 
 #[tokio::test]
 async fn upgrade_errors_from_the_apiserver_come_back_unchanged() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "proxy-upgrade-diff").await;
+    let ns = support::env::unique_namespace(env, "proxy-upgrade-diff").await;
     let client = admin_client(env);
     create_pod_without_node(&client, &ns).await;
     let kubectl = KubectlProxy::start(env.admin_kubeconfig(), &["--port=0"]).await;
@@ -326,10 +331,10 @@ async fn upgrade_errors_from_the_apiserver_come_back_unchanged() {
 
 #[tokio::test]
 async fn spdy_exec_passes_through_when_allowed() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "proxy-spdy-diff").await;
+    let ns = support::env::unique_namespace(env, "proxy-spdy-diff").await;
     let client = admin_client(env);
     create_pod_without_node(&client, &ns).await;
     // exec is allowed once reject-paths no longer lists it.
@@ -385,10 +390,10 @@ enum Expect {
 
 #[tokio::test]
 async fn disguised_exec_and_attach_never_reach_the_pod_handlers() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "proxy-bypass-diff").await;
+    let ns = support::env::unique_namespace(env, "proxy-bypass-diff").await;
     let client = admin_client(env);
     create_pod_without_node(&client, &ns).await;
     let kubectl = KubectlProxy::start(env.admin_kubeconfig(), &["--port=0"]).await;

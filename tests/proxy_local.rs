@@ -2,17 +2,27 @@
 //! upstream: exact forwarded headers, chunk-by-chunk streaming both ways, a 101 tunnel,
 //! held responses during shutdown, an unreachable server. No control plane needed.
 
-mod proxy_util;
+mod support;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
 use k8s_client::proxy::{ProxyOptions, ServeAddr};
-use proxy_util::{
-    OurProxy, Target, UpFuture, Upstream, channel_body, eventually, fetch, full,
-    options_on_random_port, request, request_with_host, send, within,
-};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::eventually;
+use support::proxy::OurProxy;
+use support::proxy::Target;
+use support::proxy::fetch;
+use support::proxy::options_on_random_port;
+use support::proxy::request;
+use support::proxy::request_with_host;
+use support::proxy::send;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::channel_body;
+use support::server::full;
+use support::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What the upstream saw of one request.
@@ -454,7 +464,7 @@ async fn shutdown_stops_accepting_and_drains_in_flight_requests() {
     let Target::Tcp(addr) = target else { panic!() };
     // No new connections once shutdown started…
     let mut refused = false;
-    eventually("the listener to close", || {
+    eventually("the listener to close", Duration::from_secs(30), || {
         refused = std::net::TcpStream::connect(addr).is_err();
         refused
     })

@@ -5,35 +5,19 @@
 //! interest cache makes thread-scoped subscribers miss events when other tests run
 //! concurrently.
 
-mod proxy_util;
+mod support;
 
-use proxy_util::{OurProxy, fetch, options_on_random_port, request};
-use std::sync::{Arc, Mutex};
+use support::logs::LogBuffer;
 
-/// A writer that keeps everything logged, for the no-secrets check.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::proxy::OurProxy;
+use support::proxy::fetch;
+use support::proxy::options_on_random_port;
+use support::proxy::request;
 
 #[tokio::test]
 async fn unreachable_server_is_500_with_the_error_and_no_secret_anywhere() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    // Everything logged, for the no-secrets check.
+    let logs = LogBuffer::global();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
@@ -54,7 +38,7 @@ async fn unreachable_server_is_500_with_the_error_and_no_secret_anywhere() {
         text.contains(&port.to_string()),
         "the error names the server: {text}"
     );
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     for secret in ["s3cr3t-proxy-token", "caller-s3cr3t"] {
         assert!(!text.contains(secret), "secret in the 500 body");
         assert!(!logs.contains(secret), "secret in the logs:\n{logs}");

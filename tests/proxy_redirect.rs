@@ -2,13 +2,19 @@
 //! for plain requests and for upgrade requests: the other host receives nothing (and
 //! so never sees the client's credentials). No control plane needed.
 
-mod proxy_util;
+mod support;
 
 use http::Response;
-use proxy_util::{OurProxy, Target, UpFuture, Upstream, full, options_on_random_port, within};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use support::proxy::OurProxy;
+use support::proxy::Target;
+use support::proxy::options_on_random_port;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::full;
+use support::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The other host: counts what reaches it.

@@ -2,12 +2,18 @@
 //! lines (backslashes, encoded separators and dots, double encodings, control bytes)
 //! sent to our proxy in front of a recording local upstream. No control plane needed.
 
-mod proxy_util;
+mod support;
 
 use http::Response;
-use proxy_util::{OurProxy, Target, UpFuture, Upstream, full, options_on_random_port, within};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use support::proxy::OurProxy;
+use support::proxy::Target;
+use support::proxy::options_on_random_port;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::full;
+use support::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An upstream recording each request target byte for byte (as its request line had

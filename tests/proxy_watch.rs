@@ -3,12 +3,16 @@
 //! interval to fill).
 #![cfg(feature = "testenv")]
 
-mod common;
-mod proxy_util;
+mod support;
 
 use http_body_util::BodyExt;
-use proxy_util::{OurProxy, admin_client, options_on_random_port, request, send, within};
 use serde_json::{Value, json};
+use support::env::admin_client;
+use support::proxy::OurProxy;
+use support::proxy::options_on_random_port;
+use support::proxy::request;
+use support::proxy::send;
+use support::within;
 
 /// The next newline-terminated watch event from `body`.
 async fn next_event(body: &mut hyper::body::Incoming, buf: &mut Vec<u8>) -> Value {
@@ -30,10 +34,10 @@ async fn next_event(body: &mut hyper::body::Incoming, buf: &mut Vec<u8>) -> Valu
 
 #[tokio::test]
 async fn each_watch_event_arrives_before_the_next_change() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "proxy-watch").await;
+    let ns = support::env::unique_namespace(env, "proxy-watch").await;
     let client = admin_client(env);
     let proxy = OurProxy::start(client.clone(), options_on_random_port()).await;
     let target = proxy.target();

@@ -3,14 +3,12 @@
 //! failing reconcile is retried with growing backoff and never runs twice at once for a
 //! key; status updates survive conflicts.
 
-mod api_support;
-mod common;
+mod support;
 
 #[path = "../examples/controller.rs"]
 #[allow(dead_code)]
 mod mirror;
 
-use api_support::eventually;
 use k8s_client::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use k8s_client::runtime::{Action, Controller, ReflectorConfig, update_status};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, PodCondition, Secret};
@@ -18,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::eventually;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -43,7 +42,7 @@ fn configmap(name: &str, labelled: bool, data: &[(&str, &str)]) -> ConfigMap {
 
 #[tokio::test]
 async fn mirror_controller_converges_and_cleans_up_through_its_finalizer() {
-    let Some((_env, client, ns)) = api_support::setup("mirror").await else {
+    let Some((_env, client, ns)) = support::api::setup("mirror").await else {
         return;
     };
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
@@ -133,7 +132,7 @@ async fn mirror_controller_converges_and_cleans_up_through_its_finalizer() {
 
 #[tokio::test]
 async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
-    let Some((_env, client, ns)) = api_support::setup("retry").await else {
+    let Some((_env, client, ns)) = support::api::setup("retry").await else {
         return;
     };
     const FAILURES: usize = 5;
@@ -251,7 +250,7 @@ async fn failing_reconciles_back_off_and_never_overlap_for_a_key() {
 
 #[tokio::test]
 async fn status_updates_retry_on_conflict() {
-    let Some((_env, client, ns)) = api_support::setup("status").await else {
+    let Some((_env, client, ns)) = support::api::setup("status").await else {
         return;
     };
     const WRITERS: usize = 4;
@@ -304,7 +303,7 @@ async fn status_updates_retry_on_conflict() {
 
 #[tokio::test]
 async fn changes_of_owned_objects_reconcile_their_owner() {
-    let Some((_env, client, ns)) = api_support::setup("owns").await else {
+    let Some((_env, client, ns)) = support::api::setup("owns").await else {
         return;
     };
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
@@ -386,7 +385,7 @@ async fn changes_of_owned_objects_reconcile_their_owner() {
 
 #[tokio::test]
 async fn requeue_after_reconciles_again_after_the_delay() {
-    let Some((_env, client, ns)) = api_support::setup("requeue").await else {
+    let Some((_env, client, ns)) = support::api::setup("requeue").await else {
         return;
     };
     const DELAY: Duration = Duration::from_millis(200);

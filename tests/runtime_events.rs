@@ -2,11 +2,12 @@
 //! the periodic series refresh, kubectl's view), and against an unreachable one (the
 //! caller never waits, memory stays bounded).
 
-mod common;
+mod support;
+
+use support::env::admin_client;
 
 use k8s_client::Client;
 use k8s_client::api::{Api, ListParams, PostParams};
-use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::runtime::events::{
     Event, EventType, Recorder, RecorderConfig, Reporter, object_reference,
 };
@@ -17,16 +18,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::time::{Duration, Instant};
 
 const CONTROLLER: &str = "k8s-client.test/recorder";
-
-fn admin_client(env: &TestEnv) -> Client {
-    let mut config = k8s_client::Config::new(env.server_url().parse().unwrap());
-    config.tls.ca = Some(PemSource::Data(env.ca_pem().as_bytes().to_vec()));
-    config.tls.client_certificate = Some(ClientCertificate {
-        cert: PemSource::Data(env.admin_cert_pem().as_bytes().to_vec()),
-        key: KeySource::Data(env.admin_key_pem().clone()),
-    });
-    Client::try_from(config).expect("admin client")
-}
 
 async fn config_map(client: &Client, ns: &str, name: &str) -> ConfigMap {
     Api::<ConfigMap>::namespaced(client.clone(), ns)
@@ -69,10 +60,10 @@ fn kubectl(env: &TestEnv, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn identical_events_become_one_event_with_a_series_and_kubectl_shows_it() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "events-series").await;
+    let ns = support::env::unique_namespace(env, "events-series").await;
     let client = admin_client(env);
     let cm = config_map(&client, &ns, "subject").await;
     let recorder = Recorder::new(client.clone(), Reporter::new(CONTROLLER)).unwrap();
@@ -159,10 +150,10 @@ async fn identical_events_become_one_event_with_a_series_and_kubectl_shows_it() 
 
 #[tokio::test]
 async fn series_counts_reach_the_server_on_refresh_without_a_flush() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "events-refresh").await;
+    let ns = support::env::unique_namespace(env, "events-refresh").await;
     let client = admin_client(env);
     let cm = config_map(&client, &ns, "subject").await;
     let mut config = RecorderConfig::default();
@@ -189,10 +180,10 @@ async fn series_counts_reach_the_server_on_refresh_without_a_flush() {
 
 #[tokio::test]
 async fn the_spam_filter_limits_new_events_per_object() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "events-spam").await;
+    let ns = support::env::unique_namespace(env, "events-spam").await;
     let client = admin_client(env);
     let noisy = config_map(&client, &ns, "noisy").await;
     let quiet = config_map(&client, &ns, "quiet").await;
@@ -319,7 +310,7 @@ async fn an_unreachable_api_server_never_blocks_the_caller() {
 
 #[tokio::test]
 async fn a_refusal_by_the_api_server_drops_the_event_without_retrying() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     // The no-permission user: the API server answers 403 Forbidden.

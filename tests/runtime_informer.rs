@@ -2,19 +2,16 @@
 //! handlers and two factory requests for one type make exactly one list and one watch;
 //! late handlers get the cache first; metadata-only and dynamic informers work.
 
-mod api_support;
-mod common;
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
-mod runtime_support;
+mod support;
 
 use k8s_client::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use k8s_client::runtime::{HandlerFns, InformerFactory, ObjectKey, ReflectorConfig};
 use k8s_openapi::api::core::v1::ConfigMap;
-use runtime_support::{Relay, wait_until};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::eventually;
+use support::runtime::Relay;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const HANDLERS: usize = 5;
@@ -38,19 +35,19 @@ fn recorder(seen: &Seen) -> HandlerFns<ConfigMap> {
 
 #[tokio::test]
 async fn many_handlers_share_one_list_and_one_watch() {
-    let Some((env, admin, ns)) = api_support::setup("informer").await else {
+    let Some((env, admin, ns)) = support::api::setup("informer").await else {
         return;
     };
     let _ = env;
     let relay = Relay::start(admin.clone()).await;
     let direct: Api<ConfigMap> = Api::namespaced(admin, &ns);
     direct
-        .create(&PostParams::default(), &api_support::labelled_cm("before"))
+        .create(&PostParams::default(), &support::api::labelled_cm("before"))
         .await
         .unwrap();
 
     let factory = InformerFactory::new();
-    let config = ReflectorConfig::default().labels(api_support::SELECTOR);
+    let config = ReflectorConfig::default().labels(support::api::SELECTOR);
     let first = factory.informer(
         Api::<ConfigMap>::namespaced(relay.client(), &ns),
         config.clone(),
@@ -69,7 +66,7 @@ async fn many_handlers_share_one_list_and_one_watch() {
     );
 
     direct
-        .create(&PostParams::default(), &api_support::labelled_cm("after"))
+        .create(&PostParams::default(), &support::api::labelled_cm("after"))
         .await
         .unwrap();
     direct
@@ -77,7 +74,7 @@ async fn many_handlers_share_one_list_and_one_watch() {
         .await
         .unwrap();
     for s in &seen {
-        wait_until("every handler to see the changes", DEADLINE, || {
+        eventually("every handler to see the changes", DEADLINE, || {
             let s = s.lock().unwrap();
             s.contains("+before") && s.contains("+after") && s.contains("-before")
         })
@@ -86,7 +83,7 @@ async fn many_handlers_share_one_list_and_one_watch() {
     // A handler added after sync gets the cache as adds first.
     let late = Seen::default();
     second.add_handler(recorder(&late));
-    wait_until("the late handler to get the cache", DEADLINE, || {
+    eventually("the late handler to get the cache", DEADLINE, || {
         late.lock().unwrap().contains("+after")
     })
     .await;
@@ -106,12 +103,12 @@ async fn many_handlers_share_one_list_and_one_watch() {
 
 #[tokio::test]
 async fn metadata_and_dynamic_informers_follow_the_server() {
-    let Some((_env, admin, ns)) = api_support::setup("informer-kinds").await else {
+    let Some((_env, admin, ns)) = support::api::setup("informer-kinds").await else {
         return;
     };
     let direct: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
     let factory = InformerFactory::new();
-    let config = ReflectorConfig::default().labels(api_support::SELECTOR);
+    let config = ReflectorConfig::default().labels(support::api::SELECTOR);
     let meta = factory.metadata_informer(
         Api::<ConfigMap>::namespaced(admin.clone(), &ns),
         config.clone(),
@@ -127,11 +124,11 @@ async fn metadata_and_dynamic_informers_follow_the_server() {
             .await
             .unwrap()
     );
-    let mut cm = api_support::labelled_cm("m");
+    let mut cm = support::api::labelled_cm("m");
     cm.data = Some([("k".to_owned(), "v".to_owned())].into());
     direct.create(&PostParams::default(), &cm).await.unwrap();
     let key = ObjectKey::namespaced(&ns, "m");
-    wait_until("both caches to hold the object", DEADLINE, || {
+    eventually("both caches to hold the object", DEADLINE, || {
         meta.reader().get(&key).is_some() && dynamic.reader().get(&key).is_some()
     })
     .await;
@@ -141,7 +138,7 @@ async fn metadata_and_dynamic_informers_follow_the_server() {
     let d = dynamic.reader().get(&key).unwrap();
     assert_eq!(d.data["data"]["k"], "v");
     direct.delete("m", &DeleteParams::default()).await.unwrap();
-    wait_until("both caches to drop the object", DEADLINE, || {
+    eventually("both caches to drop the object", DEADLINE, || {
         meta.reader().get(&key).is_none() && dynamic.reader().get(&key).is_none()
     })
     .await;
@@ -149,13 +146,13 @@ async fn metadata_and_dynamic_informers_follow_the_server() {
 
 #[tokio::test]
 async fn streaming_list_fills_the_cache_without_a_list_request() {
-    let Some((_env, admin, ns)) = api_support::setup("informer-stream").await else {
+    let Some((_env, admin, ns)) = support::api::setup("informer-stream").await else {
         return;
     };
     let direct: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
     for name in ["s1", "s2", "s3"] {
         direct
-            .create(&PostParams::default(), &api_support::labelled_cm(name))
+            .create(&PostParams::default(), &support::api::labelled_cm(name))
             .await
             .unwrap();
     }
@@ -163,7 +160,7 @@ async fn streaming_list_fills_the_cache_without_a_list_request() {
     let informer = k8s_client::runtime::SharedInformer::new(
         Api::<ConfigMap>::namespaced(relay.client(), &ns),
         ReflectorConfig::default()
-            .labels(api_support::SELECTOR)
+            .labels(support::api::SELECTOR)
             .streaming_list(),
     );
     informer.start();
@@ -184,10 +181,10 @@ async fn streaming_list_fills_the_cache_without_a_list_request() {
     assert_eq!(relay.watches(), 1);
     // The same watch goes on with live changes.
     direct
-        .create(&PostParams::default(), &api_support::labelled_cm("s4"))
+        .create(&PostParams::default(), &support::api::labelled_cm("s4"))
         .await
         .unwrap();
-    wait_until("the live change", DEADLINE, || {
+    eventually("the live change", DEADLINE, || {
         informer
             .reader()
             .get(&ObjectKey::namespaced(&ns, "s4"))
@@ -199,7 +196,7 @@ async fn streaming_list_fills_the_cache_without_a_list_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_or_panicking_handler_does_not_hold_up_the_others_and_resync_redelivers() {
-    let Some((_env, admin, ns)) = api_support::setup("informer-slow").await else {
+    let Some((_env, admin, ns)) = support::api::setup("informer-slow").await else {
         return;
     };
     const OBJECTS: usize = 5;
@@ -207,7 +204,7 @@ async fn a_slow_or_panicking_handler_does_not_hold_up_the_others_and_resync_rede
     let informer = k8s_client::runtime::SharedInformer::new(
         Api::<ConfigMap>::namespaced(admin, &ns),
         ReflectorConfig::default()
-            .labels(api_support::SELECTOR)
+            .labels(support::api::SELECTOR)
             .resync(Duration::from_millis(300)),
     );
     // The slow handler blocks on its first event until released.
@@ -241,12 +238,12 @@ async fn a_slow_or_panicking_handler_does_not_hold_up_the_others_and_resync_rede
         direct
             .create(
                 &PostParams::default(),
-                &api_support::labelled_cm(&format!("c{i}")),
+                &support::api::labelled_cm(&format!("c{i}")),
             )
             .await
             .unwrap();
     }
-    wait_until("the fast handler to see every object", DEADLINE, || {
+    eventually("the fast handler to see every object", DEADLINE, || {
         fast.lock().unwrap().len() == OBJECTS
     })
     .await;
@@ -256,11 +253,11 @@ async fn a_slow_or_panicking_handler_does_not_hold_up_the_others_and_resync_rede
         "the slow handler is still stuck"
     );
     release.send(()).unwrap();
-    wait_until("the slow handler to catch up", DEADLINE, || {
+    eventually("the slow handler to catch up", DEADLINE, || {
         *slow_seen.lock().unwrap() == OBJECTS
     })
     .await;
-    wait_until("a periodic resync", DEADLINE, || {
+    eventually("a periodic resync", DEADLINE, || {
         *resyncs.lock().unwrap() >= OBJECTS
     })
     .await;

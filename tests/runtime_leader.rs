@@ -2,11 +2,10 @@
 //! counter), hand-over after a crash within the lease duration, immediate hand-over on
 //! release, and step-down of a leader cut off from the API server before its lease expires.
 
-mod common;
+mod support;
 
 use k8s_client::Client;
 use k8s_client::api::{Api, PostParams};
-use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::runtime::leader::{
     Ended, LeaderElectionConfig, LeaderElector, LeaderEvent, LeaderFence,
 };
@@ -30,12 +29,8 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// An admin client for `url` (the API server itself, or a relay in front of it).
 fn admin_client(env: &TestEnv, url: &str) -> Client {
-    let mut config = k8s_client::Config::new(url.parse().unwrap());
-    config.tls.ca = Some(PemSource::Data(env.ca_pem().as_bytes().to_vec()));
-    config.tls.client_certificate = Some(ClientCertificate {
-        cert: PemSource::Data(env.admin_cert_pem().as_bytes().to_vec()),
-        key: KeySource::Data(env.admin_key_pem().clone()),
-    });
+    let mut config = support::env::admin_config(env);
+    config.cluster_url = url.parse().unwrap();
     Client::try_from(config).expect("admin client")
 }
 
@@ -45,16 +40,9 @@ fn config(name: &str, identity: &str) -> LeaderElectionConfig {
         .timings(LEASE, RENEW, RETRY)
 }
 
-/// Polls `check` every 5 ms until it holds; panics after `limit`.
-async fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Instant {
-    let deadline = Instant::now() + limit;
-    loop {
-        if check() {
-            return Instant::now();
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// When `check` was first seen to hold (polled by `eventually`); panics after `limit`.
+async fn seen_at(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Instant {
+    support::eventually(what, limit, || check().then(Instant::now)).await
 }
 
 /// One successful counter write.
@@ -126,10 +114,10 @@ fn writes_by(log: &Mutex<Vec<Write>>, identity: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_candidates_one_leader_at_a_time_handover_and_release() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "leader-three").await;
+    let ns = support::env::unique_namespace(env, "leader-three").await;
     let client = admin_client(env, env.server_url());
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
@@ -186,13 +174,13 @@ async fn three_candidates_one_leader_at_a_time_handover_and_release() {
         })
     };
 
-    wait_for("a first leader", Duration::from_secs(30), || {
+    seen_at("a first leader", Duration::from_secs(30), || {
         leaders(&candidates).len() == 1
     })
     .await;
     let first = leaders(&candidates)[0];
     let first_id = candidates[first].identity.clone();
-    wait_for("the first leader's writes", Duration::from_secs(30), || {
+    seen_at("the first leader's writes", Duration::from_secs(30), || {
         writes_by(&log, &first_id) >= 5
     })
     .await;
@@ -201,7 +189,7 @@ async fn three_candidates_one_leader_at_a_time_handover_and_release() {
     // running and must stop writing on its own, at the fence's deadline.
     candidates[first].election.abort();
     let crashed = Instant::now();
-    let took_over = wait_for("a second leader", Duration::from_secs(30), || {
+    let took_over = seen_at("a second leader", Duration::from_secs(30), || {
         leaders(&candidates).iter().any(|&i| i != first)
     })
     .await;
@@ -219,7 +207,7 @@ async fn three_candidates_one_leader_at_a_time_handover_and_release() {
     );
     let second = leaders(&candidates)[0];
     let second_id = candidates[second].identity.clone();
-    wait_for(
+    seen_at(
         "the second leader's writes",
         Duration::from_secs(30),
         || writes_by(&log, &second_id) >= 5,
@@ -230,7 +218,7 @@ async fn three_candidates_one_leader_at_a_time_handover_and_release() {
     candidates[second].cancel.cancel();
     let cancelled = Instant::now();
     let third = 3 - first - second;
-    let third_took_over = wait_for("the third leader", Duration::from_secs(30), || {
+    let third_took_over = seen_at("the third leader", Duration::from_secs(30), || {
         candidates[third].fence.is_leader()
     })
     .await;
@@ -240,7 +228,7 @@ async fn three_candidates_one_leader_at_a_time_handover_and_release() {
         "hand-over after release took {release_handover:?}"
     );
     let third_id = candidates[third].identity.clone();
-    wait_for("the third leader's writes", Duration::from_secs(30), || {
+    seen_at("the third leader's writes", Duration::from_secs(30), || {
         writes_by(&log, &third_id) >= 5
     })
     .await;
@@ -350,20 +338,20 @@ impl Drop for Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "leader-cut").await;
+    let ns = support::env::unique_namespace(env, "leader-cut").await;
     let admin = admin_client(env, env.server_url());
     let leases: Api<Lease> = Api::namespaced(admin, &ns);
-    let port = common::apiserver_port(env);
+    let port = support::env::apiserver_port(env);
     let relay = Relay::start(SocketAddr::from(([127, 0, 0, 1], port))).await;
     let relayed = admin_client(env, &format!("https://127.0.0.1:{}", relay.addr.port()));
 
     let (elector, mut events) = LeaderElector::new(relayed, &ns, config("cut", "cut-off")).unwrap();
     let fence = elector.fence();
     let election = tokio::spawn(elector.run(CancellationToken::new()));
-    wait_for("leadership", Duration::from_secs(30), || fence.is_leader()).await;
+    seen_at("leadership", Duration::from_secs(30), || fence.is_leader()).await;
 
     // What another candidate sees: the local time at which it last saw the leader's record
     // change. Its lease expires, for that observer, a lease duration after that.
@@ -403,7 +391,7 @@ async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires() {
         .await
         .unwrap();
 
-    let stepped_down = wait_for("the step-down", Duration::from_secs(30), || {
+    let stepped_down = seen_at("the step-down", Duration::from_secs(30), || {
         !fence.is_leader()
     })
     .await;

@@ -3,7 +3,7 @@
 //! at once.
 #![cfg(feature = "testenv")]
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,10 +53,10 @@ async fn next_from(
 
 #[tokio::test]
 async fn three_copies_hand_over_on_kill_and_on_sigint() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "leader-example").await;
+    let ns = support::env::unique_namespace(env, "leader-example").await;
     let (tx, mut lines) = mpsc::unbounded_channel();
     let mut children: Vec<Child> = Vec::new();
     for i in 0..3 {

@@ -3,16 +3,17 @@
 //! an `ERROR` event, is a failure and waits the backoff instead of reconnecting in a hot
 //! loop.
 
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
+mod support;
 
 use k8s_client::api::Api;
 use k8s_client::runtime::{Backoff, ObjectKey, Reflector, ReflectorConfig, Store};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use proxy_util::{UpFuture, Upstream, full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::full;
 
 const LIST: &str = r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"5"},
 "items":[{"metadata":{"name":"a","namespace":"ns","resourceVersion":"4"}}]}"#;

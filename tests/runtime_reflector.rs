@@ -3,19 +3,16 @@
 //! the watch cut several times and a forced 410 Gone, the cache equals a fresh list, and
 //! a deletion missed while disconnected arrives as a tombstone.
 
-mod api_support;
-mod common;
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
-mod runtime_support;
+mod support;
 
 use k8s_client::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use k8s_client::runtime::{Backoff, HandlerFns, ObjectKey, ReflectorConfig, SharedInformer};
 use k8s_openapi::api::core::v1::ConfigMap;
-use runtime_support::{Relay, wait_until};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::eventually;
+use support::runtime::Relay;
 
 /// Writes in the churn phase (creates, updates and deletes).
 const OPERATIONS: usize = 10_000;
@@ -26,7 +23,7 @@ const WRITERS: usize = 8;
 const DEADLINE: Duration = Duration::from_secs(45);
 
 fn cm(name: &str, value: usize) -> ConfigMap {
-    let mut cm = api_support::labelled_cm(name);
+    let mut cm = support::api::labelled_cm(name);
     cm.data = Some([("v".to_owned(), value.to_string())].into());
     cm
 }
@@ -53,7 +50,7 @@ async fn churn_step(api: &Api<ConfigMap>, i: usize) {
 
 /// name → resourceVersion of a fresh list.
 async fn fresh(api: &Api<ConfigMap>) -> BTreeMap<String, String> {
-    api.list(&ListParams::default().labels(api_support::SELECTOR))
+    api.list(&ListParams::default().labels(support::api::SELECTOR))
         .await
         .unwrap()
         .items
@@ -83,18 +80,18 @@ fn cached(informer: &SharedInformer<ConfigMap>) -> BTreeMap<String, String> {
 
 #[tokio::test]
 async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = support::env::binaries() else {
         return;
     };
-    let env = common::compacting_control_plane(binaries).await;
-    let ns = common::unique_namespace(&env, "reflector").await;
-    let admin: Api<ConfigMap> = Api::namespaced(api_support::admin(&env), &ns);
-    let relay = Relay::start(api_support::admin(&env)).await;
+    let env = support::env::compacting_control_plane(binaries).await;
+    let ns = support::env::unique_namespace(&env, "reflector").await;
+    let admin: Api<ConfigMap> = Api::namespaced(support::env::admin_client(&env), &ns);
+    let relay = Relay::start(support::env::admin_client(&env)).await;
     let through_relay: Api<ConfigMap> = Api::namespaced(relay.client(), &ns);
 
     let tombstones = Arc::new(Mutex::new(Vec::<String>::new()));
     let config = ReflectorConfig::default()
-        .labels(api_support::SELECTOR)
+        .labels(support::api::SELECTOR)
         .page_size(50)
         .backoff(Backoff::new(
             Duration::from_millis(20),
@@ -157,7 +154,7 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
     );
     assert!(cuts >= 3, "only {cuts} cuts during the churn");
     let want = fresh(&admin).await;
-    wait_until(
+    eventually(
         "the cache to equal a fresh list after the cuts",
         DEADLINE,
         || cached(&informer) == want,
@@ -169,7 +166,7 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
     relay.hold_watches(true);
     relay.gone_next_watch();
     relay.cut();
-    wait_until("the next watch to be held", DEADLINE, || relay.held() == 1).await;
+    eventually("the next watch to be held", DEADLINE, || relay.held() == 1).await;
     let victim = want.keys().next().unwrap().clone();
     admin
         .delete(&victim, &DeleteParams::default())
@@ -181,7 +178,7 @@ async fn cache_equals_a_fresh_list_after_cuts_and_a_forced_relist() {
         .unwrap();
     relay.hold_watches(false);
     let want = fresh(&admin).await;
-    wait_until(
+    eventually(
         "the cache to equal a fresh list after the relist",
         DEADLINE,
         || cached(&informer) == want,

@@ -3,24 +3,30 @@
 //! CI-sized variant (also part of `cargo xtask test`), `cargo xtask soak --long` the long
 //! one (`K8S_CLIENT_SOAK=long`). Each test prints its figures as `SOAK …` lines.
 
-mod common;
-mod soak_support;
+mod support;
 
 use k8s_client::api::Api;
 use k8s_client::testenv::TestEnv;
 use k8s_openapi::api::core::v1::ConfigMap;
-use soak_support::workload::{self, Progress};
-use soak_support::{Report, blocking, pick};
+use soak::kit::{Report, pick};
+use soak::workload::{self, Progress};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::env::blocking;
 
-#[path = "soak_support/credentials.rs"]
-mod credentials;
-#[path = "soak_support/network.rs"]
-mod network;
-#[path = "soak_support/throttling.rs"]
-mod throttling;
+/// The suite's machinery and its other scenarios, a file each in `tests/soak/`: only
+/// this test binary compiles them.
+mod soak {
+    pub mod kit;
+    pub mod relay;
+    pub mod tries;
+    pub mod workload;
+
+    mod credentials;
+    mod network;
+    mod throttling;
+}
 
 /// The request timeout of the load clients.
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -41,7 +47,7 @@ enum Fault {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "soak: run by cargo xtask soak"]
 async fn control_plane_restarts_lose_no_event_and_fail_no_cached_get() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = support::env::binaries() else {
         return;
     };
     let env = blocking(move || {
@@ -52,10 +58,13 @@ async fn control_plane_restarts_lose_no_event_and_fail_no_cached_get() {
             .start()
     })
     .await
-    .unwrap_or_else(|e| panic!("the control plane did not start: {}", common::chain(&e)));
+    .unwrap_or_else(|e| panic!("the control plane did not start: {}", support::chain(&e)));
     let env = Arc::new(env);
-    let client = soak_support::admin_client(&env, TIMEOUT);
-    let ns = common::unique_namespace(&env, "soak").await;
+    let client = support::env::all_apiservers(&env)
+        .timeout(TIMEOUT)
+        .build()
+        .unwrap();
+    let ns = support::env::unique_namespace(&env, "soak").await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let (log, watch_task) = workload::watch(&api);
     let (informer, handled) = workload::informer(&api).await;
@@ -137,7 +146,7 @@ async fn control_plane_restarts_lose_no_event_and_fail_no_cached_get() {
                     }
                 })
                 .await
-                .unwrap_or_else(|e| panic!("{fault:?}: {}", common::chain(&e)));
+                .unwrap_or_else(|e| panic!("{fault:?}: {}", support::chain(&e)));
                 let ended = Instant::now();
                 if !matches!(fault, Fault::KillApiServer(_) | Fault::StopApiServer(_)) {
                     etcd_away

@@ -2,18 +2,20 @@
 //! a GET whose answer breaks off mid-body is sent again (a write is not), and the
 //! request timeout bounds the wait for a credential from a hanging provider.
 
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
+mod support;
 
 use bytes::Bytes;
 use http::Response;
 use k8s_client::Client;
 use k8s_client::auth::{AuthError, AuthProvider, BoxFuture, Credential};
 use k8s_client::transport::TransportError;
-use proxy_util::{UpFuture, Upstream, channel_body, full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::channel_body;
+use support::server::full;
 
 /// Answers the first request with a body that breaks off (Content-Length 100, 10 bytes
 /// sent, connection closed), then whole JSON bodies; counts requests.

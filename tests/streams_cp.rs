@@ -2,7 +2,6 @@
 //! on this machine: a path in the pod is a local path, so both sides can be checked.
 //! Copies out of a pod are compared with `kubectl cp` on the same pod.
 
-#[path = "streams_support/mod.rs"]
 mod support;
 
 use k8s_client::api::{Api, CopyParams, SkipReason, StreamError, UploadEnd};
@@ -51,10 +50,15 @@ fn sample(root: &Path) {
 }
 
 async fn setup(prefix: &str) -> Option<(&'static k8s_client::testenv::TestEnv, Api<Pod>, String)> {
-    let env = support::nodes_env()?;
-    let client = support::client(env);
-    let ns = support::namespace(env, prefix).await;
-    support::running_pod(&client, &ns, support::pod("box", &["main"], &[], &[])).await;
+    let env = support::env::nodes_env()?;
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, prefix).await;
+    support::streams::running_pod(
+        &client,
+        &ns,
+        support::streams::pod("box", &["main"], &[], &[]),
+    )
+    .await;
     Some((env, Api::namespaced(client, &ns), ns))
 }
 
@@ -79,7 +83,7 @@ async fn copying_out_of_a_pod_matches_kubectl_cp() {
             .await
             .unwrap();
         let theirs = work.path().join(format!("kubectl-{name}"));
-        let k = support::kubectl(
+        let k = support::kubectl::admin(
             env,
             &[
                 "-n",
@@ -200,7 +204,7 @@ async fn failures_name_the_path_and_keep_tars_message() {
     };
     let mut tries = Vec::new();
     for _ in 0..8 {
-        let out = support::kubectl(
+        let out = support::kubectl::admin(
             env,
             &[
                 "-n",

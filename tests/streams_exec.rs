@@ -1,7 +1,6 @@
 //! exec and attach over WebSocket against a real API server and kwok's kubelet,
 //! compared byte for byte with `kubectl exec` on the same pods.
 
-#[path = "streams_support/mod.rs"]
 mod support;
 
 use k8s_client::api::{Api, AttachParams, PROTOCOL_V5, StreamError};
@@ -24,13 +23,13 @@ fn sha256(data: &[u8]) -> Vec<u8> {
 }
 
 async fn pod_api(prefix: &str) -> Option<(&'static k8s_client::testenv::TestEnv, Api<Pod>)> {
-    let env = support::nodes_env()?;
-    let client = support::client(env);
-    let ns = support::namespace(env, prefix).await;
-    support::running_pod(
+    let env = support::env::nodes_env()?;
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, prefix).await;
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("box", &["main", "side"], &[], &[]),
+        support::streams::pod("box", &["main", "side"], &[], &[]),
     )
     .await;
     Some((env, Api::namespaced(client, &ns)))
@@ -56,7 +55,7 @@ async fn exec_output_and_exit_match_kubectl() {
     let (out, err) = tokio::join!(read_all(stdout), read_all(stderr));
     let status = p.status().await.expect("status");
     assert!(status.success());
-    let k = support::kubectl(
+    let k = support::kubectl::admin(
         env,
         &[
             "-n", &ns, "exec", "box", "-c", "main", "--", "sh", "-c", script,
@@ -90,7 +89,7 @@ async fn failing_command_reports_the_servers_status_like_kubectl() {
     };
     let message = status.message.clone().unwrap_or_default();
     assert!(message.contains("exit status 3"), "{message}");
-    let k = support::kubectl(
+    let k = support::kubectl::admin(
         env,
         &[
             "-n", &ns, "exec", "box", "-c", "main", "--", "sh", "-c", "exit 3",
@@ -119,7 +118,7 @@ async fn missing_pod_and_container_fail_with_kubectls_messages() {
     let api = err.api().expect("API error");
     assert_eq!(api.code, 404);
     let message = api.status.as_ref().and_then(|s| s.message.clone()).unwrap();
-    let k = support::kubectl(env, &["-n", &ns, "exec", "nope", "--", "true"], b"").await;
+    let k = support::kubectl::admin(env, &["-n", &ns, "exec", "nope", "--", "true"], b"").await;
     assert_eq!(k.status.code(), Some(1));
     let k_err = String::from_utf8_lossy(&k.stderr);
     assert!(
@@ -135,7 +134,7 @@ async fn missing_pod_and_container_fail_with_kubectls_messages() {
     let api = err.api().expect("API error");
     assert_eq!(api.code, 400);
     let message = api.status.as_ref().and_then(|s| s.message.clone()).unwrap();
-    let k = support::kubectl(
+    let k = support::kubectl::admin(
         env,
         &["-n", &ns, "exec", "box", "-c", "ghost", "--", "true"],
         b"",
@@ -265,7 +264,7 @@ async fn exec_works_with_a_bearer_token_client() {
         return;
     };
     let ns = pods.namespace().unwrap().to_owned();
-    let pods: Api<Pod> = Api::namespaced(support::token_client(env), &ns);
+    let pods: Api<Pod> = Api::namespaced(support::env::token_client(env), &ns);
     let mut p = pods
         .exec("box", ["echo", "via-token"], &AttachParams::default())
         .await

@@ -1,7 +1,6 @@
 //! Pod logs against a real API server and kwok's kubelet (which reads the
 //! environment's container log file), compared with `kubectl logs`.
 
-#[path = "streams_support/mod.rs"]
 mod support;
 
 use futures_util::StreamExt;
@@ -74,23 +73,23 @@ fn api_message(err: &k8s_client::Error) -> String {
 }
 
 async fn kubectl_ok(env: &TestEnv, args: &[&str]) -> String {
-    let k = support::kubectl(env, args, b"").await;
+    let k = support::kubectl::admin(env, args, b"").await;
     assert!(k.status.success(), "{args:?}: {k:?}");
     String::from_utf8(k.stdout).expect("utf-8")
 }
 
 #[tokio::test]
 async fn logs_match_kubectl_and_follow_sees_new_lines() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
     let _turn = LOG_FILE.lock().await;
-    let client = support::client(env);
-    let ns = support::namespace(env, "logs").await;
-    support::running_pod(
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "logs").await;
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("app", &["main", "side"], &[], &[]),
+        support::streams::pod("app", &["main", "side"], &[], &[]),
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
@@ -124,7 +123,7 @@ async fn logs_match_kubectl_and_follow_sees_new_lines() {
         let ours = pods.logs("app", &lp).await.expect("logs");
         let mut args = vec!["-n", ns.as_str(), "logs", "app"];
         args.extend_from_slice(flags);
-        let k = support::kubectl(env, &args, b"").await;
+        let k = support::kubectl::admin(env, &args, b"").await;
         assert!(k.status.success(), "{k:?}");
         assert_eq!(ours, String::from_utf8_lossy(&k.stdout), "{flags:?}");
         assert!(!ours.is_empty(), "{flags:?}");
@@ -146,7 +145,7 @@ async fn logs_match_kubectl_and_follow_sees_new_lines() {
         .and_then(|a| a.status.clone())
         .and_then(|s| s.message)
         .unwrap();
-    let k = support::kubectl(env, &["-n", &ns, "logs", "app", "-c", "ghost"], b"").await;
+    let k = support::kubectl::admin(env, &["-n", &ns, "logs", "app", "-c", "ghost"], b"").await;
     assert!(
         String::from_utf8_lossy(&k.stderr).contains(&message),
         "{k:?} vs {message}"
@@ -178,16 +177,16 @@ async fn logs_match_kubectl_and_follow_sees_new_lines() {
 
 #[tokio::test]
 async fn all_containers_with_prefix_match_kubectl() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
     let _turn = LOG_FILE.lock().await;
-    let client = support::client(env);
-    let ns = support::namespace(env, "logs-all").await;
-    support::running_pod(
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "logs-all").await;
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("duo", &["main", "side"], &[], &[]),
+        support::streams::pod("duo", &["main", "side"], &[], &[]),
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
@@ -232,24 +231,24 @@ async fn all_containers_with_prefix_match_kubectl() {
 
 #[tokio::test]
 async fn selector_logs_match_kubectl_with_its_default_tail() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
     let _turn = LOG_FILE.lock().await;
-    let client = support::client(env);
-    let ns = support::namespace(env, "logs-sel").await;
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "logs-sel").await;
     for name in ["sel-b", "sel-a"] {
-        support::running_pod(
+        support::streams::running_pod(
             &client,
             &ns,
-            support::pod(name, &["main"], &[("app", "sel")], &[]),
+            support::streams::pod(name, &["main"], &[("app", "sel")], &[]),
         )
         .await;
     }
-    support::running_pod(
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("other", &["main"], &[("app", "no")], &[]),
+        support::streams::pod("other", &["main"], &[("app", "no")], &[]),
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
@@ -280,16 +279,16 @@ async fn selector_logs_match_kubectl_with_its_default_tail() {
 
 #[tokio::test]
 async fn following_a_selector_matches_kubectl_and_picks_up_new_pods() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
     let _turn = LOG_FILE.lock().await;
-    let client = support::client(env);
-    let ns = support::namespace(env, "logs-follow").await;
-    support::running_pod(
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "logs-follow").await;
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("fol-a", &["main"], &[("app", "fol")], &[]),
+        support::streams::pod("fol-a", &["main"], &[("app", "fol")], &[]),
     )
     .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -329,10 +328,10 @@ async fn following_a_selector_matches_kubectl_and_picks_up_new_pods() {
     kubectl_until("before 2").await;
 
     // A pod that appears while following is picked up (kubectl does not).
-    support::running_pod(
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("fol-b", &["main"], &[("app", "fol")], &[]),
+        support::streams::pod("fol-b", &["main"], &[("app", "fol")], &[]),
     )
     .await;
     let marker = format!("marker-{}", std::process::id());
@@ -351,13 +350,14 @@ async fn following_a_selector_matches_kubectl_and_picks_up_new_pods() {
 
 #[tokio::test]
 async fn following_more_streams_than_allowed_fails_like_kubectl() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
-    let client = support::client(env);
-    let ns = support::namespace(env, "logs-max").await;
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "logs-max").await;
     let names = ["c1", "c2", "c3", "c4", "c5", "c6"];
-    support::running_pod(&client, &ns, support::pod("six", &names, &[], &[])).await;
+    support::streams::running_pod(&client, &ns, support::streams::pod("six", &names, &[], &[]))
+        .await;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
     let follow = LogParams::default().follow();
     let err = pods
@@ -365,7 +365,7 @@ async fn following_more_streams_than_allowed_fails_like_kubectl() {
         .await
         .expect_err("six streams, limit five");
     let ours = support::chain(&err);
-    let k = support::kubectl(
+    let k = support::kubectl::admin(
         env,
         &["-n", &ns, "logs", "-f", "six", "--all-containers"],
         b"",
@@ -386,12 +386,17 @@ async fn following_more_streams_than_allowed_fails_like_kubectl() {
 
 #[tokio::test]
 async fn missing_pod_and_container_fail_with_kubectls_messages() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
-    let client = support::client(env);
-    let ns = support::namespace(env, "logs-missing").await;
-    support::running_pod(&client, &ns, support::pod("here", &["main"], &[], &[])).await;
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "logs-missing").await;
+    support::streams::running_pod(
+        &client,
+        &ns,
+        support::streams::pod("here", &["main"], &[], &[]),
+    )
+    .await;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
     let cases: [(&str, LogParams, &[&str]); 2] = [
         ("ghost", LogParams::default(), &[]),
@@ -409,7 +414,7 @@ async fn missing_pod_and_container_fail_with_kubectls_messages() {
         let message = api_message(&err);
         let mut args = vec!["-n", ns.as_str(), "logs", pod];
         args.extend_from_slice(flags);
-        let k = support::kubectl(env, &args, b"").await;
+        let k = support::kubectl::admin(env, &args, b"").await;
         assert!(!k.status.success());
         // kubectl prints the server's message (adding the namespace for a missing pod).
         let stderr = String::from_utf8_lossy(&k.stderr);
@@ -425,13 +430,18 @@ async fn missing_pod_and_container_fail_with_kubectls_messages() {
 
 #[tokio::test]
 async fn since_time_matches_kubectl() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
     let _turn = LOG_FILE.lock().await;
-    let client = support::client(env);
-    let ns = support::namespace(env, "logs-since").await;
-    support::running_pod(&client, &ns, support::pod("when", &["main"], &[], &[])).await;
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "logs-since").await;
+    support::streams::running_pod(
+        &client,
+        &ns,
+        support::streams::pod("when", &["main"], &[], &[]),
+    )
+    .await;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
     let tag = std::process::id();
     env.append_pod_log(false, false, &format!("early-{tag}"))

@@ -1,7 +1,6 @@
 //! port-forward over WebSocket against a real API server and kwok's kubelet (which
 //! connects pod ports to local servers).
 
-#[path = "streams_support/mod.rs"]
 mod support;
 
 use k8s_client::api::{Api, ForwardTarget, PortMapping, StreamError};
@@ -50,14 +49,14 @@ fn serve(env: &k8s_client::testenv::TestEnv) {
 }
 
 async fn setup(prefix: &str) -> Option<(&'static k8s_client::testenv::TestEnv, Api<Pod>)> {
-    let env = support::nodes_env()?;
+    let env = support::env::nodes_env()?;
     serve(env);
-    let client = support::client(env);
-    let ns = support::namespace(env, prefix).await;
-    support::running_pod(
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, prefix).await;
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("box", &["main"], &[], &[ECHO, BANNER]),
+        support::streams::pod("box", &["main"], &[], &[ECHO, BANNER]),
     )
     .await;
     Some((env, Api::namespaced(client, &ns)))
@@ -275,10 +274,10 @@ async fn services_and_workloads_resolve_to_a_running_pod_like_kubectl() {
     };
     let ns = pods.namespace().unwrap().to_owned();
     let client = pods.client().clone();
-    support::running_pod(
+    support::streams::running_pod(
         &client,
         &ns,
-        support::pod("echo-a", &["main"], &[("app", "echo")], &[ECHO, BANNER]),
+        support::streams::pod("echo-a", &["main"], &[("app", "echo")], &[ECHO, BANNER]),
     )
     .await;
     create::<Service>(

@@ -1,14 +1,16 @@
 //! Acceptance tests of `k8s_client::testenv` against the real control plane it starts.
 
-mod common;
+mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Auth, admin_client, raw_client};
 use k8s_client::testenv::versions::KUBERNETES_VERSION;
 use k8s_client::testenv::{Binaries, TOKEN_USER, TestEnv, TestEnvError};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::env::Auth;
+use support::env::raw_admin;
+use support::env::raw_client;
 
 /// The server URL, CA and credentials of a kubeconfig's current context, read with
 /// serde_yaml_ng directly (the real loader is tested in the config module).
@@ -60,17 +62,17 @@ fn client_for(kc: &Kubeconfig) -> reqwest::Client {
 
 #[tokio::test]
 async fn version_is_the_pinned_release() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let version =
-        common::send_json(admin_client(env).get(format!("{}/version", env.server_url()))).await;
+        support::env::send_json(raw_admin(env).get(format!("{}/version", env.server_url()))).await;
     assert_eq!(version["gitVersion"], KUBERNETES_VERSION);
 }
 
 #[tokio::test]
 async fn api_answers_each_kubeconfig() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     for path in [
@@ -86,7 +88,7 @@ async fn api_answers_each_kubeconfig() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "GET /api with {}", path.display());
-        let api: serde_json::Value = common::json(response).await;
+        let api: serde_json::Value = support::env::json(response).await;
         assert_eq!(api["kind"], "APIVersions");
         assert_eq!(api["versions"][0], "v1");
         let address = api["serverAddressByClientCIDRs"][0]["serverAddress"]
@@ -98,7 +100,7 @@ async fn api_answers_each_kubeconfig() {
 
 #[tokio::test]
 async fn wrong_token_is_unauthorized() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let response = raw_client(env.ca_pem().as_bytes(), Auth::Bearer("not-a-valid-token"))
@@ -107,21 +109,21 @@ async fn wrong_token_is_unauthorized() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    let status: serde_json::Value = common::json(response).await;
+    let status: serde_json::Value = support::env::json(response).await;
     assert_eq!(status["kind"], "Status");
     assert_eq!(status["reason"], "Unauthorized");
 }
 
 #[tokio::test]
 async fn noperm_user_is_forbidden_and_token_admin_is_not() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let url = format!("{}/api/v1/namespaces", env.server_url());
     let noperm = client_for(&read_kubeconfig(env.noperm_kubeconfig()));
     let response = noperm.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 403);
-    let status: serde_json::Value = common::json(response).await;
+    let status: serde_json::Value = support::env::json(response).await;
     assert_eq!(status["reason"], "Forbidden");
     let message = status["message"].as_str().unwrap();
     assert!(message.contains("\"noperm\""), "{message}");
@@ -139,34 +141,35 @@ async fn poll_until(
     url: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let response = client.get(url).send().await.unwrap();
-        let status = response.status();
-        if status == 200 {
-            let body = common::json(response).await;
-            if done(&body) {
-                return body;
+    let done = &done;
+    support::eventually(
+        &format!("GET {url}"),
+        Duration::from_secs(60),
+        || async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status();
+            if status != 200 {
+                assert_eq!(status, 404, "GET {url}");
+                return None;
             }
-        } else {
-            assert_eq!(status, 404, "GET {url}");
-        }
-        assert!(Instant::now() < deadline, "GET {url}: not done after 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            let body = support::env::json(response).await;
+            done(&body).then_some(body)
+        },
+    )
+    .await
 }
 
 #[tokio::test]
 async fn controller_manager_creates_service_accounts_and_their_tokens() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     if !env.has_controller_manager() {
         eprintln!("skipping: the binaries have no kube-controller-manager");
         return;
     }
-    let ns = common::unique_namespace(env, "testenv-sa").await;
-    let client = admin_client(env);
+    let ns = support::env::unique_namespace(env, "testenv-sa").await;
+    let client = raw_admin(env);
     let base = format!("{}/api/v1/namespaces/{ns}", env.server_url());
     // The serviceaccount controller creates `default` in every namespace.
     poll_until(&client, &format!("{base}/serviceaccounts/default"), |_| {
@@ -185,7 +188,7 @@ async fn controller_manager_creates_service_accounts_and_their_tokens() {
         },
         "type": "kubernetes.io/service-account-token",
     });
-    common::send_json(
+    support::env::send_json(
         client
             .post(format!("{base}/secrets"))
             .header("content-type", "application/json")
@@ -205,7 +208,7 @@ async fn controller_manager_creates_service_accounts_and_their_tokens() {
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "SelfSubjectReview",
     });
-    let me = common::send_json(
+    let me = support::env::send_json(
         sa_client
             .post(format!(
                 "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
@@ -223,7 +226,7 @@ async fn controller_manager_creates_service_accounts_and_their_tokens() {
 
 #[test]
 fn debug_output_shows_no_secrets() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let debug = format!("{env:?}");
@@ -245,14 +248,14 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 
 #[test]
 fn dropping_an_env_stops_every_process_and_removes_its_dir() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = support::env::binaries() else {
         return;
     };
     let env = TestEnv::builder()
         .binaries(binaries)
         .controller_manager(false)
         .start()
-        .unwrap_or_else(|e| panic!("{}", common::chain(&e)));
+        .unwrap_or_else(|e| panic!("{}", support::chain(&e)));
     let dir = env.dir().to_owned();
     let pids = env.process_ids();
     assert_eq!(pids.len(), 2, "etcd and kube-apiserver");
@@ -355,7 +358,7 @@ async fn user_info(env: &TestEnv, client: &reqwest::Client) -> serde_json::Value
         "{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
         env.server_url()
     );
-    let me = common::send_json(
+    let me = support::env::send_json(
         client
             .post(url)
             .header("content-type", "application/json")
@@ -367,7 +370,7 @@ async fn user_info(env: &TestEnv, client: &reqwest::Client) -> serde_json::Value
 
 #[tokio::test]
 async fn issued_client_certificates_authenticate_as_their_user_and_group() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let namespaces = format!("{}/api/v1/namespaces", env.server_url());
@@ -399,7 +402,7 @@ async fn issued_client_certificates_authenticate_as_their_user_and_group() {
 
 #[tokio::test]
 async fn signed_client_certificates_fit_an_existing_key() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = support::env::control_plane() else {
         return;
     };
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/client-keys");

@@ -1,7 +1,6 @@
 //! The control plane with simulated nodes: pods are scheduled and run, and the
 //! kubelet endpoints behind exec, logs and port-forward are real.
 
-#[path = "streams_support/mod.rs"]
 mod support;
 
 use k8s_client::api::Api;
@@ -9,10 +8,10 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 
 #[tokio::test]
 async fn pods_are_scheduled_onto_ready_simulated_nodes() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
-    let client = support::client(env);
+    let client = support::env::admin_client(env);
     let nodes: Api<Node> = Api::all(client.clone());
     let names = env.node_names();
     assert_eq!(names, ["kwok-node-0", "kwok-node-1"]);
@@ -26,8 +25,13 @@ async fn pods_are_scheduled_onto_ready_simulated_nodes() {
             .any(|c| c.type_ == "Ready" && c.status == "True");
         assert!(ready, "{name} is Ready");
     }
-    let ns = support::namespace(env, "nodes").await;
-    let pod = support::running_pod(&client, &ns, support::pod("web", &["app"], &[], &[])).await;
+    let ns = support::env::unique_namespace(env, "nodes").await;
+    let pod = support::streams::running_pod(
+        &client,
+        &ns,
+        support::streams::pod("web", &["app"], &[], &[]),
+    )
+    .await;
     let node = pod.spec.and_then(|s| s.node_name).expect("scheduled");
     assert!(names.contains(&node), "scheduled onto {node}");
     let _: Api<Pod> = Api::namespaced(client, &ns);
@@ -35,13 +39,18 @@ async fn pods_are_scheduled_onto_ready_simulated_nodes() {
 
 #[tokio::test]
 async fn kubectl_exec_runs_a_local_command_in_the_exec_dir() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
-    let client = support::client(env);
-    let ns = support::namespace(env, "nodes-exec").await;
-    support::running_pod(&client, &ns, support::pod("sh", &["main"], &[], &[])).await;
-    let out = support::kubectl(
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "nodes-exec").await;
+    support::streams::running_pod(
+        &client,
+        &ns,
+        support::streams::pod("sh", &["main"], &[], &[]),
+    )
+    .await;
+    let out = support::kubectl::admin(
         env,
         &[
             "-n",
@@ -71,15 +80,20 @@ async fn kubectl_exec_runs_a_local_command_in_the_exec_dir() {
 
 #[tokio::test]
 async fn logs_come_from_the_pod_log_file() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
-    let client = support::client(env);
-    let ns = support::namespace(env, "nodes-logs").await;
-    support::running_pod(&client, &ns, support::pod("logger", &["main"], &[], &[])).await;
+    let client = support::env::admin_client(env);
+    let ns = support::env::unique_namespace(env, "nodes-logs").await;
+    support::streams::running_pod(
+        &client,
+        &ns,
+        support::streams::pod("logger", &["main"], &[], &[]),
+    )
+    .await;
     let marker = format!("marker-{}", std::process::id());
     env.append_pod_log(false, false, &marker).unwrap();
-    let out = support::kubectl(env, &["-n", &ns, "logs", "logger"], b"").await;
+    let out = support::kubectl::admin(env, &["-n", &ns, "logs", "logger"], b"").await;
     assert!(out.status.success(), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&marker),
@@ -93,10 +107,10 @@ async fn logs_come_from_the_pod_log_file() {
 /// and our node proxy sees exactly the answer kubectl does.
 #[tokio::test]
 async fn node_proxy_gets_the_same_answer_as_kubectl_get_raw() {
-    let Some(env) = support::nodes_env() else {
+    let Some(env) = support::env::nodes_env() else {
         return;
     };
-    let client = support::client(env);
+    let client = support::env::admin_client(env);
     let node = &env.node_names()[0];
     let proxy =
         k8s_client::api::ApiserverProxy::new(client, k8s_client::api::ProxyTarget::node(node));
@@ -109,7 +123,7 @@ async fn node_proxy_gets_the_same_answer_as_kubectl_get_raw() {
             .to_bytes();
         let answer: serde_json::Value = serde_json::from_slice(&body).expect("a Status");
         let raw = format!("/api/v1/nodes/{node}/proxy{path}");
-        let k = support::kubectl(env, &["get", "--raw", &raw], b"").await;
+        let k = support::kubectl::admin(env, &["get", "--raw", &raw], b"").await;
         assert!(!k.status.success(), "{k:?}");
         assert_eq!(status, 400, "{path}: {answer}");
         assert_eq!(

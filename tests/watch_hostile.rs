@@ -4,17 +4,18 @@
 //! Each must cost a handful of requests per few seconds (the backoff schedule), never a
 //! hot loop.
 
-#[path = "proxy_util/mod.rs"]
-mod proxy_util;
+mod support;
 
 use futures_util::StreamExt;
 use http::Response;
 use k8s_client::api::{Api, WatchAllEvent, WatchParams};
 use k8s_openapi::api::core::v1::ConfigMap;
-use proxy_util::{UpFuture, Upstream, full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use support::server::UpFuture;
+use support::server::Upstream;
+use support::server::full;
 
 /// How long each stream is driven.
 const WINDOW: Duration = Duration::from_secs(3);

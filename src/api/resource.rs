@@ -190,14 +190,6 @@ impl ApiResource {
     }
 }
 
-impl From<&crate::discovery::ResourceMapping> for ApiResource {
-    /// The resource a kubectl-style name resolved to through discovery
-    /// ([`Discovery::resolve`](crate::discovery::Discovery::resolve)).
-    fn from(m: &crate::discovery::ResourceMapping) -> Self {
-        Self::new(&m.group, &m.version, &m.kind, &m.resource, m.namespaced)
-    }
-}
-
 /// An object of any kind: type information, metadata, and the rest as JSON.
 ///
 /// ```

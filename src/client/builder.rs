@@ -399,7 +399,7 @@ impl ClientBuilder {
                 wire_format: self.wire_format,
                 transport: self.transport,
                 on_request: self.on_request,
-                discovery: std::sync::OnceLock::new(),
+                extensions: Default::default(),
             }),
         })
     }

@@ -17,6 +17,7 @@ mod custom;
 mod endpoints;
 mod endpoints_cidr;
 mod endpoints_slice;
+mod extensions;
 mod observe;
 pub(crate) mod response;
 mod sni;
@@ -83,7 +84,7 @@ use endpoints::{EndpointSet, HealthReason as Reason};
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use response::{Answer, Received};
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warnings::WarningHandler;
 
@@ -129,8 +130,8 @@ struct Inner {
     on_request: Option<observe::RequestHook>,
     /// A custom lowest layer instead of the HTTP stack ([`ClientBuilder::transport`]).
     transport: Option<Arc<dyn Transport>>,
-    /// The cache behind [`Client::discovery`], created on first use.
-    discovery: OnceLock<Arc<crate::discovery::Inner>>,
+    /// State of modules layered above the client (discovery's cache), opaque here.
+    extensions: extensions::Extensions,
 }
 
 impl fmt::Debug for Client {
@@ -210,9 +211,14 @@ impl Client {
         Client::try_from(config)
     }
 
-    /// The slot of the client's own discovery cache ([`Client::discovery`]).
-    pub(crate) fn discovery_cache(&self) -> &OnceLock<Arc<crate::discovery::Inner>> {
-        &self.inner.discovery
+    /// This client's value of type `T` (shared by its clones), created by `init` on first
+    /// use: how a module above the client keeps per-client state (discovery's cache)
+    /// without the client depending on it.
+    pub(crate) fn extension<T: std::any::Any + Send + Sync>(
+        &self,
+        init: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        self.inner.extensions.get_or_init(init)
     }
 
     /// The namespace of the config's context (else `default`).
@@ -551,11 +557,14 @@ impl Client {
             if let Some(credential) = &credential {
                 self.authorize(&mut request_headers, credential)?;
             }
-            if let Some(transport) = &self.inner.transport {
-                let body = match once.as_ref().and_then(Body::try_clone) {
-                    Some(copy) => copy,
-                    None => once.take().expect("a streamed body is sent only once"),
-                };
+            // A whole body is sent again on a retry; a streamed one only once.
+            let body = match once.as_ref().and_then(Body::try_clone) {
+                Some(copy) => copy,
+                None => once.take().expect("a streamed body is sent only once"),
+            };
+            // Either lowest layer gives an answer (and the endpoint it came from); what the
+            // answer means for the loop is decided once, below.
+            let (received, endpoint) = if let Some(transport) = &self.inner.transport {
                 let mut request = http::Request::new(body);
                 *request.method_mut() = method.clone();
                 *request.uri_mut() =
@@ -599,121 +608,94 @@ impl Client {
                         .into());
                     }
                 };
-                match self.after_response(
-                    Received::Custom(response),
-                    &method,
-                    &shown,
-                    None,
-                    &credential,
-                    own_authorization,
-                    &mut auth_retried,
-                    replayable,
-                    honour_retry_after,
-                    tries,
-                    deadline,
-                ) {
-                    Next::Retry(None) => continue,
-                    Next::Retry(Some(wait)) => {
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    Next::Done(response) => {
-                        return Ok(Answer {
-                            method,
-                            url: shown,
-                            response,
-                        });
-                    }
+                (Received::Custom(response), None)
+            } else {
+                let endpoint = if cluster_request {
+                    endpoints.start_due_probes(request_headers.get(AUTHORIZATION), identity);
+                    endpoints
+                        .pick(&failed_over)
+                        .unwrap_or_else(|| endpoints.primary().clone())
+                } else {
+                    endpoints.primary().clone()
+                };
+                let built = endpoint.stack.current(identity)?;
+                let client = match mode {
+                    Mode::Normal if large_response => &built.large,
+                    Mode::Normal => &built.http,
+                    Mode::Upgrade => &built.upgrade,
+                };
+                let target = if cluster_request {
+                    endpoints.target(&endpoint, &url)
+                } else {
+                    url.clone()
+                };
+                let mut builder = client
+                    .request(method.clone(), target)
+                    .headers(request_headers)
+                    .body(body.into_reqwest());
+                if mode == Mode::Upgrade {
+                    builder = builder.version(http::Version::HTTP_11);
+                } else if let Some(deadline) = deadline {
+                    // What is left of the request timeout (the client's own applies per try).
+                    builder = builder.timeout(deadline.saturating_duration_since(Instant::now()));
                 }
-            }
-            let endpoint = if cluster_request {
-                endpoints.start_due_probes(request_headers.get(AUTHORIZATION), identity);
-                endpoints
-                    .pick(&failed_over)
-                    .unwrap_or_else(|| endpoints.primary().clone())
-            } else {
-                endpoints.primary().clone()
-            };
-            let built = endpoint.stack.current(identity)?;
-            let body = match once.as_ref().and_then(Body::try_clone) {
-                Some(copy) => copy,
-                None => once.take().expect("a streamed body is sent only once"),
-            };
-            let client = match mode {
-                Mode::Normal if large_response => &built.large,
-                Mode::Normal => &built.http,
-                Mode::Upgrade => &built.upgrade,
-            };
-            let target = if cluster_request {
-                endpoints.target(&endpoint, &url)
-            } else {
-                url.clone()
-            };
-            let mut builder = client
-                .request(method.clone(), target)
-                .headers(request_headers)
-                .body(body.into_reqwest());
-            if mode == Mode::Upgrade {
-                builder = builder.version(http::Version::HTTP_11);
-            } else if let Some(deadline) = deadline {
-                // What is left of the request timeout (the client's own applies per try).
-                builder = builder.timeout(deadline.saturating_duration_since(Instant::now()));
-            }
-            tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, large_response, "sending request");
-            let in_flight = endpoint.start();
-            let seen = in_flight.seen();
-            let sent = builder.send().await;
-            drop(in_flight);
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    // Refused or failed before any request byte was written: safe to
-                    // send anywhere else. A verification failure is not an outage.
-                    let not_sent = e.is_connect() && !is_tls_failure(&e);
-                    let lost = retry::is_connection_lost(&e);
-                    if cluster_request && (not_sent || lost) {
-                        let reason = if not_sent {
-                            Reason::ConnectFailed
-                        } else {
-                            Reason::ConnectionLost
-                        };
-                        endpoints.connection_failed(&endpoint, reason, seen);
+                tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, large_response, "sending request");
+                let in_flight = endpoint.start();
+                let seen = in_flight.seen();
+                let sent = builder.send().await;
+                drop(in_flight);
+                let response = match sent {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Refused or failed before any request byte was written: safe to
+                        // send anywhere else. A verification failure is not an outage.
+                        let not_sent = e.is_connect() && !is_tls_failure(&e);
+                        let lost = retry::is_connection_lost(&e);
+                        if cluster_request && (not_sent || lost) {
+                            let reason = if not_sent {
+                                Reason::ConnectFailed
+                            } else {
+                                Reason::ConnectionLost
+                            };
+                            endpoints.connection_failed(&endpoint, reason, seen);
+                            if replayable
+                                && (not_sent || (lost && retry::is_safe_to_resend(&method)))
+                                && failed_over.len() + 1 < endpoints.len()
+                            {
+                                failed_over.push(endpoint.id);
+                                tries -= 1;
+                                tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, "connection to the endpoint failed; failing over to another endpoint");
+                                continue;
+                            }
+                        }
+                        // Every endpoint failed: the ordinary retry rules, from any endpoint.
+                        failed_over.clear();
+                        let wait = connection_backoff(tries);
                         if replayable
-                            && (not_sent || (lost && retry::is_safe_to_resend(&method)))
-                            && failed_over.len() + 1 < endpoints.len()
+                            && retry::is_safe_to_resend(&method)
+                            && tries < MAX_TRIES
+                            && within(deadline, wait)
+                            && retry::is_connection_lost(&e)
                         {
-                            failed_over.push(endpoint.id);
-                            tries -= 1;
-                            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, "connection to the endpoint failed; failing over to another endpoint");
+                            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
+                            tokio::time::sleep(wait).await;
                             continue;
                         }
+                        tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "request failed");
+                        return Err(send_error(method, shown, e).into());
                     }
-                    // Every endpoint failed: the ordinary retry rules, from any endpoint.
-                    failed_over.clear();
-                    let wait = connection_backoff(tries);
-                    if replayable
-                        && retry::is_safe_to_resend(&method)
-                        && tries < MAX_TRIES
-                        && within(deadline, wait)
-                        && retry::is_connection_lost(&e)
-                    {
-                        tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "request failed");
-                    return Err(send_error(method, shown, e).into());
+                };
+                if cluster_request {
+                    endpoints.answered(&endpoint, response.status(), seen);
                 }
+                tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = response.status().as_u16(), "response received");
+                (Received::Http(response), Some(endpoint))
             };
-            if cluster_request {
-                endpoints.answered(&endpoint, response.status(), seen);
-            }
-            tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = response.status().as_u16(), "response received");
             match self.after_response(
-                Received::Http(response),
+                received,
                 &method,
                 &shown,
-                Some(endpoint.shown.as_str()),
+                endpoint.as_ref().map(|e| e.shown.as_str()),
                 &credential,
                 own_authorization,
                 &mut auth_retried,

@@ -222,12 +222,7 @@ impl Fetcher<'_> {
             });
         }
         failures.extend(drop_foreign_versions(&mut groups));
-        let mut seen = std::collections::HashSet::new();
-        let group_versions: Vec<String> = groups
-            .iter()
-            .flat_map(|g| g.versions.iter().map(|v| v.group_version.clone()))
-            .filter(|gv| seen.insert(gv.clone()))
-            .collect();
+        let group_versions = distinct_group_versions(&groups);
         let (resources, failed) = self.resources_of(group_versions).await;
         failures.extend(failed);
         Ok(Live {
@@ -283,6 +278,16 @@ fn mismatch(requested: &str, served: &str) -> DiscoveryError {
         requested: requested.to_owned(),
         served,
     }
+}
+
+/// The group versions of `groups`, each once, in their order.
+pub(crate) fn distinct_group_versions(groups: &[APIGroup]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    groups
+        .iter()
+        .flat_map(|g| g.versions.iter().map(|v| v.group_version.clone()))
+        .filter(|gv| seen.insert(gv.clone()))
+        .collect()
 }
 
 /// Removes from each named group of a legacy `/apis` answer the versions whose

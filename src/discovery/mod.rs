@@ -47,7 +47,7 @@ pub use types::{
 
 use crate::client::Client;
 use crate::error::Result;
-use fetch::Fetcher;
+use fetch::{Fetcher, distinct_group_versions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -76,9 +76,12 @@ pub struct Discovery {
     inner: Arc<Inner>,
 }
 
+/// The cache [`Client::discovery`] shares, kept in the client's extension slot.
+struct ClientCache(Arc<Inner>);
+
 /// The state of one discovery cache. It holds no [`Client`], so the client can keep
 /// its own cache ([`Client::discovery`]) without a reference cycle.
-pub(crate) struct Inner {
+struct Inner {
     requests: AtomicU64,
     concurrency: usize,
     aggregated: bool,
@@ -201,13 +204,10 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn discovery(&self) -> Discovery {
-        let inner = self
-            .discovery_cache()
-            .get_or_init(|| Discovery::builder(self.clone()).build().inner)
-            .clone();
+        let shared = self.extension(|| ClientCache(Discovery::builder(self.clone()).build().inner));
         Discovery {
             client: self.clone(),
-            inner,
+            inner: shared.0.clone(),
         }
     }
 }
@@ -433,12 +433,7 @@ impl Discovery {
         let mut groups = disk.read_groups().await?.groups;
         // The cache directory is shared (kubectl, other tools): filter it like an answer.
         let foreign = fetch::drop_foreign_versions(&mut groups);
-        let mut seen = std::collections::HashSet::new();
-        let group_versions: Vec<String> = groups
-            .iter()
-            .flat_map(|g| g.versions.iter().map(|v| v.group_version.clone()))
-            .filter(|gv| seen.insert(gv.clone()))
-            .collect();
+        let group_versions = distinct_group_versions(&groups);
         let mut found = std::collections::HashMap::new();
         let mut missing = Vec::new();
         for gv in group_versions.iter() {

@@ -164,6 +164,15 @@ pub struct ResourceMapping {
     pub categories: Vec<String>,
 }
 
+// Here rather than in `api`: discovery builds on the typed API, not the other way round.
+impl From<&ResourceMapping> for crate::api::ApiResource {
+    /// The resource a kubectl-style name resolved to through discovery
+    /// ([`Discovery::resolve`](crate::discovery::Discovery::resolve)).
+    fn from(m: &ResourceMapping) -> Self {
+        Self::new(&m.group, &m.version, &m.kind, &m.resource, m.namespaced)
+    }
+}
+
 impl ResourceMapping {
     pub(crate) fn new(group_version: &str, resource: &APIResource) -> Self {
         let (group, version) = split_group_version(group_version);

@@ -6,7 +6,7 @@
 
 use crate::util::{Result, cargo, ensure_binaries};
 
-/// `ci` or `long`: read by tests/soak_support.
+/// `ci` or `long`: read by the soak suite (tests/soak/kit.rs).
 const SIZE_ENV: &str = "K8S_CLIENT_SOAK";
 
 pub fn run(args: &[&str]) -> Result {

@@ -2,9 +2,8 @@
 //! watch requests, cuts open watches on demand (a torn event, then the connection ends),
 //! can hold new watches, and can make the next watch ask for a compacted version so the
 //! real server answers 410 Gone.
-#![allow(dead_code)]
 
-use crate::proxy_util::{UpBody, UpFuture, Upstream};
+use crate::support::server::{UpBody, UpFuture, Upstream, full};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
@@ -13,7 +12,6 @@ use k8s_client::Client;
 use k8s_client::client::Body;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 #[derive(Default)]
 pub struct Counters {
@@ -104,7 +102,7 @@ impl Relay {
                 }
                 if !watch {
                     let bytes = body.collect_bytes().await.unwrap_or_default();
-                    return out.body(crate::proxy_util::full(bytes)).unwrap();
+                    return out.body(full(bytes)).unwrap();
                 }
                 let mut cut_rx = cut.subscribe();
                 cut_rx.mark_unchanged();
@@ -174,17 +172,5 @@ impl Relay {
 
     pub fn held(&self) -> usize {
         self.counters.held.load(Ordering::SeqCst)
-    }
-}
-
-/// Polls `check` every 20 ms until it holds, failing after `timeout`.
-pub async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + timeout;
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,14 +1,7 @@
-//! The soak suite's machinery: sizes, a TCP relay with injectable faults, the change
-//! workload with its watchers, GET load with failure accounting, and CPU measurement.
-#![allow(dead_code)]
+//! The soak suite's sizes, configs, CPU measurement and figures; the fault relay, the
+//! change workload and try counting are its siblings.
 
-pub mod relay;
-pub mod tries;
-pub mod workload;
-
-use k8s_client::config::KubeconfigOptions;
-use k8s_client::testenv::TestEnv;
-use k8s_client::{Client, Config};
+use k8s_client::Config;
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,27 +20,7 @@ pub fn pick<T>(ci: T, long_variant: T) -> T {
 
 /// A config read from a kubeconfig file.
 pub fn config(kubeconfig: &Path) -> Config {
-    let mut options = KubeconfigOptions::default();
-    options.kubeconfig = Some(kubeconfig.to_owned());
-    Config::from_kubeconfig(&options).expect("the kubeconfig loads")
-}
-
-/// A client over every API server of `env` with the admin certificate.
-pub fn admin_client(env: &TestEnv, timeout: Duration) -> Client {
-    let extra = env.apiserver_urls()[1..]
-        .iter()
-        .map(|u| u.parse().unwrap())
-        .collect::<Vec<_>>();
-    Client::builder(config(env.admin_kubeconfig()))
-        .endpoints(extra)
-        .timeout(timeout)
-        .build()
-        .unwrap()
-}
-
-/// Runs a blocking control-plane action off the async runtime.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
+    crate::support::kubeconfig_config(kubeconfig, |_| {})
 }
 
 /// CPU time (user + system) this process has used so far (`/proc/self/stat`).
@@ -60,18 +33,6 @@ pub fn cpu_time() -> Duration {
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
     // USER_HZ, the unit of these fields, is 100 on Linux.
     Duration::from_millis(ticks * 10)
-}
-
-/// An error and its sources on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }
 
 /// Figures of one scenario, printed in one block for docs/reliability.md.

@@ -1,6 +1,5 @@
-//! Helpers shared by the proxy test binaries: start our proxy or `kubectl proxy`, and
-//! talk HTTP/1.1 to either over TCP or a unix socket with full control of the headers.
-#![allow(dead_code)]
+//! The proxy tests' side: start our proxy or `kubectl proxy`, and talk HTTP/1.1 to
+//! either over TCP or a unix socket with full control of the headers.
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -8,11 +7,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use k8s_client::Client;
-#[cfg(feature = "testenv")]
-use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::proxy::{Proxy, ProxyOptions, ServeAddr};
-#[cfg(feature = "testenv")]
-use k8s_client::testenv::TestEnv;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -135,18 +130,6 @@ pub fn request_with_host(
         None => Bytes::new(),
     };
     builder.body(Full::new(bytes)).unwrap()
-}
-
-/// A client for the testenv admin (client certificate), built from the raw pieces.
-#[cfg(feature = "testenv")]
-pub fn admin_client(env: &TestEnv) -> Client {
-    let mut config = k8s_client::Config::new(env.server_url().parse().unwrap());
-    config.tls.ca = Some(PemSource::Data(env.ca_pem().as_bytes().to_vec()));
-    config.tls.client_certificate = Some(ClientCertificate {
-        cert: PemSource::Data(env.admin_cert_pem().as_bytes().to_vec()),
-        key: KeySource::Data(env.admin_key_pem().clone()),
-    });
-    Client::try_from(config).expect("admin client")
 }
 
 /// Our proxy, serving on a background task until dropped or [`OurProxy::stop`]ped.
@@ -278,95 +261,4 @@ pub fn normalize(value: &mut serde_json::Value) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(normalize),
         _ => {}
     }
-}
-
-/// A response body for the local upstream server.
-pub type UpBody = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
-
-/// A boxed handler future.
-pub type UpFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Response<UpBody>> + Send>>;
-
-/// A plain-HTTP stand-in for an API server, for what a real one cannot show on demand
-/// (the exact headers it received, a held response, a 101 with an echo tunnel).
-pub struct Upstream {
-    pub addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl Upstream {
-    pub async fn start<F>(handler: F) -> Self
-    where
-        F: Fn(Request<Incoming>) -> UpFuture + Send + Sync + 'static,
-    {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handler = std::sync::Arc::new(handler);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let handler = handler.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let fut = handler(req);
-                        async move { Ok::<_, std::convert::Infallible>(fut.await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
-                });
-            }
-        });
-        Self { addr, task }
-    }
-
-    /// A client for this upstream with a static bearer token.
-    pub fn client(&self, token: &str) -> Client {
-        let mut config = k8s_client::Config::new(format!("http://{}", self.addr).parse().unwrap());
-        config.auth = k8s_client::config::AuthConfig::Token(token.into());
-        Client::try_from(config).expect("client for the local upstream")
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// A whole body.
-pub fn full(bytes: impl Into<Bytes>) -> UpBody {
-    Full::new(bytes.into()).boxed_unsync()
-}
-
-/// A body fed chunk by chunk through the returned sender.
-pub fn channel_body() -> (tokio::sync::mpsc::Sender<Bytes>, UpBody) {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|chunk| (Ok(hyper::body::Frame::data(chunk)), rx))
-    });
-    (tx, http_body_util::StreamBody::new(stream).boxed_unsync())
-}
-
-/// Polls `check` until it holds, failing after a generous deadline.
-pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Awaits `fut` with a generous safety deadline (not a timing assertion).
-pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }

@@ -307,11 +307,11 @@ async fn change<F, Fut>(
                 assert!(
                     Instant::now() < until,
                     "changing {name} kept failing for {deadline:?}: {}",
-                    super::chain(&e)
+                    e.report()
                 );
                 let transient =
                     matches!(e.code(), None | Some(429) | Some(500..=599)) || e.is_conflict();
-                assert!(transient, "changing {name}: {}", super::chain(&e));
+                assert!(transient, "changing {name}: {}", e.report());
                 failed_before = true;
                 progress.retried.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -349,7 +349,7 @@ pub async fn get_load(
                     failures.lock().unwrap().push(Failure {
                         started,
                         elapsed: started.elapsed(),
-                        error: super::chain(&e),
+                        error: k8s_client::error::Report::new(&e).to_string(),
                     });
                     // A failed request comes back at once when nothing listens: do not spin.
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -2,11 +2,9 @@
 //! controls: resets, a black hole and slow reads. The HTTP/2 health check and the
 //! request timeout must detect a dead connection and the client must recover.
 
-use crate::common;
-use crate::soak_support::relay::{Mode, Relay};
-use crate::soak_support::{Report, pick};
+use crate::soak::kit::{Report, pick};
+use crate::soak::relay::{Mode, Relay};
 use k8s_client::Client;
-use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +28,7 @@ fn probe(client: Client, stop: Arc<AtomicBool>, out: Outcomes) -> tokio::task::J
                 .request::<serde_json::Value>(req)
                 .await
                 .map(drop)
-                .map_err(|e| common::chain(&e));
+                .map_err(|e| crate::support::chain(&e));
             let failed = result.is_err();
             out.lock().unwrap().push((start, Instant::now(), result));
             let pause = if failed { 100 } else { 20 };
@@ -71,19 +69,15 @@ async fn wait_until_done(out: &Outcomes, t: Instant) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "soak: run by cargo xtask soak"]
 async fn network_faults_are_detected_and_the_client_recovers() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = crate::support::env::control_plane() else {
         return;
     };
-    let upstream: SocketAddr = format!("127.0.0.1:{}", common::apiserver_port(env))
+    let upstream: SocketAddr = format!("127.0.0.1:{}", crate::support::env::apiserver_port(env))
         .parse()
         .unwrap();
     let relay = Relay::start(upstream).await;
-    let mut config = k8s_client::Config::new(format!("https://{}", relay.addr()).parse().unwrap());
-    config.tls.ca = Some(PemSource::File(env.ca_path().to_owned()));
-    config.tls.client_certificate = Some(ClientCertificate {
-        cert: PemSource::Data(env.admin_cert_pem().as_bytes().to_vec()),
-        key: KeySource::Data(env.admin_key_pem().clone()),
-    });
+    let mut config = crate::support::env::admin_config(env);
+    config.cluster_url = format!("https://{}", relay.addr()).parse().unwrap();
     let client = Client::builder(config)
         .timeout(REQUEST_TIMEOUT)
         .http2_health_check(HEALTH_INTERVAL, HEALTH_TIMEOUT)

@@ -1,50 +1,66 @@
-//! The shared integration-test harness: one control plane per test binary, and a
-//! namespace per test for isolation.
-//!
-//! Use it from any `tests/*.rs` built with the `testenv` feature:
+//! The control plane of the tests (testenv): one per test binary, shared by its tests,
+//! with the one way to get an admin [`Client`] ([`admin_client`]) and a namespace per
+//! test ([`unique_namespace`]).
 //!
 //! ```ignore
-//! mod common;
+//! mod support;
 //!
 //! #[tokio::test]
 //! async fn lists_pods() {
-//!     let Some(env) = common::control_plane() else { return };
-//!     let ns = common::unique_namespace(env, "pods").await;
-//!     // … talk to env.server_url() / env.admin_kubeconfig() …
+//!     let Some(env) = support::env::control_plane() else { return };
+//!     let ns = support::env::unique_namespace(env, "pods").await;
+//!     let client = support::env::admin_client(env);
+//!     // …
 //! }
 //! ```
 //!
-//! Without binaries, `control_plane()` prints one `skipping <test>: …` line and returns
+//! Without binaries, [`control_plane`] prints one `skipping <test>: …` line and returns
 //! `None`; under `K8S_CLIENT_TESTENV_REQUIRED=1` (set by `cargo xtask test`) it panics.
-#![allow(dead_code)]
 
+use crate::support::chain;
+use k8s_client::config::{AuthConfig, ClientCertificate, KeySource, PemSource};
 use k8s_client::testenv::{self, TestEnv, TestEnvError};
+use k8s_client::{Client, ClientBuilder, Config};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Set to `1` to turn a missing control plane into a test failure.
 pub const REQUIRED_ENV: &str = "K8S_CLIENT_TESTENV_REQUIRED";
 
+fn required() -> bool {
+    std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1")
+}
+
 /// The control plane shared by every test of this binary, started on first use.
 pub fn control_plane() -> Option<&'static TestEnv> {
-    let test = current_test();
-    let required = std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1");
-    match testenv::shared() {
+    started(testenv::shared(), "the control plane")
+}
+
+/// The control plane with two simulated (kwok) nodes shared by every test of this
+/// binary, for pods that run: exec, attach, logs, port-forward, cp.
+pub fn nodes_env() -> Option<&'static TestEnv> {
+    started(testenv::shared_with_nodes(), "the control plane with nodes")
+}
+
+fn started(
+    env: Result<&'static TestEnv, &'static TestEnvError>,
+    what: &str,
+) -> Option<&'static TestEnv> {
+    match env {
         Ok(env) => Some(env),
-        Err(e) if !required && binaries_missing(e) => {
-            skip_line(&test, e);
+        Err(e) if !required() && binaries_missing(e) => {
+            skip_line(&current_test(), e);
             None
         }
-        Err(e) => panic!("{test}: the control plane did not start: {}", chain(e)),
+        Err(e) => panic!("{}: {what} did not start: {}", current_test(), chain(e)),
     }
 }
 
 /// Binaries for a private environment, or `None` (with the skip line) when missing.
 pub fn binaries() -> Option<testenv::Binaries> {
-    let required = std::env::var(REQUIRED_ENV).is_ok_and(|v| v == "1");
     match testenv::Binaries::locate() {
         Ok(b) => Some(b),
-        Err(e) if !required => {
+        Err(e) if !required() => {
             skip_line(&current_test(), &e);
             None
         }
@@ -68,6 +84,7 @@ fn binaries_missing(e: &TestEnvError) -> bool {
         e,
         TestEnvError::NotInstalled { .. }
             | TestEnvError::AssetsIncomplete { .. }
+            | TestEnvError::MissingBinary { .. }
             | TestEnvError::NoCacheDir
     )
 }
@@ -79,7 +96,6 @@ fn current_test() -> String {
         .to_owned()
 }
 
-/// The API server's port (of `env.server_url()`).
 /// A control plane of its own whose old resource versions expire quickly (no watch cache,
 /// etcd compaction every second), for tests that need `410 Gone`.
 pub async fn compacting_control_plane(binaries: testenv::Binaries) -> TestEnv {
@@ -96,6 +112,7 @@ pub async fn compacting_control_plane(binaries: testenv::Binaries) -> TestEnv {
     .expect("a compacting control plane")
 }
 
+/// The API server's port (of `env.server_url()`).
 pub fn apiserver_port(env: &TestEnv) -> u16 {
     env.server_url()
         .parse::<url::Url>()
@@ -104,9 +121,69 @@ pub fn apiserver_port(env: &TestEnv) -> u16 {
         .expect("the server URL has a port")
 }
 
-/// An error and its sources.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    format!("{:#}", k8s_client::error::Report::new(e))
+/// The server URL and CA of `env`, without credentials.
+pub fn anonymous_config(env: &TestEnv) -> Config {
+    let mut config = Config::new(env.server_url().parse().expect("server URL"));
+    config.tls.ca = Some(PemSource::Data(env.ca_pem().as_bytes().to_vec()));
+    config
+}
+
+/// The config of the admin: the client certificate of `system:masters`.
+pub fn admin_config(env: &TestEnv) -> Config {
+    let mut config = anonymous_config(env);
+    config.tls.client_certificate = Some(ClientCertificate {
+        cert: PemSource::Data(env.admin_cert_pem().as_bytes().to_vec()),
+        key: KeySource::Data(env.admin_key_pem().clone()),
+    });
+    config
+}
+
+/// A client authenticated as the admin (client certificate, `system:masters`).
+pub fn admin_client(env: &TestEnv) -> Client {
+    Client::try_from(admin_config(env)).expect("admin client")
+}
+
+/// A client authenticated (bearer token) as the user without RBAC rights.
+pub fn noperm_client(env: &TestEnv) -> Client {
+    let mut config = anonymous_config(env);
+    config.auth = AuthConfig::Token(env.noperm_token().clone());
+    Client::try_from(config).expect("noperm client")
+}
+
+/// A client from the bearer-token kubeconfig of `env`.
+pub fn token_client(env: &TestEnv) -> Client {
+    Client::try_from(crate::support::kubeconfig_config(
+        env.token_kubeconfig(),
+        |_| {},
+    ))
+    .expect("token client")
+}
+
+/// A builder for an admin client over every API server of `env` (the first is the
+/// cluster URL, the others extra endpoints), for the failover and soak tests.
+pub fn all_apiservers(env: &TestEnv) -> ClientBuilder {
+    let extra = env.apiserver_urls()[1..]
+        .iter()
+        .map(|u| u.parse().unwrap())
+        .collect::<Vec<_>>();
+    Client::builder(admin_config(env)).endpoints(extra)
+}
+
+/// Runs a blocking control-plane action (start, stop, kill) off the async runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// testenv's secrets: both bearer tokens and the admin client key.
+pub fn testenv_secrets(env: &TestEnv) -> Vec<String> {
+    let mut secrets = vec![
+        env.admin_token().expose_secret().to_owned(),
+        env.noperm_token().expose_secret().to_owned(),
+    ];
+    secrets.extend(crate::support::logs::pem_body_lines(
+        env.admin_key_pem().expose_secret(),
+    ));
+    secrets
 }
 
 /// How a raw test client authenticates.
@@ -162,8 +239,9 @@ pub fn raw_client(ca_pem: &[u8], auth: Auth<'_>) -> reqwest::Client {
         .expect("reqwest client")
 }
 
-/// A raw client with the admin client certificate of `env`.
-pub fn admin_client(env: &TestEnv) -> reqwest::Client {
+/// A raw reqwest client with the admin client certificate of `env`, for reading what
+/// the server itself answers (not through our `Client`).
+pub fn raw_admin(env: &TestEnv) -> reqwest::Client {
     raw_client(
         env.ca_pem().as_bytes(),
         Auth::ClientCert {
@@ -193,7 +271,7 @@ pub async fn unique_namespace(env: &TestEnv, prefix: &str) -> String {
         "kind": "Namespace",
         "metadata": { "name": name },
     });
-    let response = admin_client(env)
+    let response = raw_admin(env)
         .post(format!("{}/api/v1/namespaces", env.server_url()))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body.to_string())

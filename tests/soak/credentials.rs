@@ -2,8 +2,7 @@
 //! plugin whose tokens expire every few seconds, that then fails and hangs, and a CA
 //! bundle rewritten on disk.
 
-use crate::common;
-use crate::soak_support::{Report, config, pick};
+use crate::soak::kit::{Report, config, pick};
 use k8s_client::Client;
 use k8s_client::testenv::TestEnv;
 use std::path::{Path, PathBuf};
@@ -17,9 +16,9 @@ const EXEC_LIFETIME_SECS: u32 = 4;
 
 /// A token for `sa` bound to a new Secret `bind-<n>` (deleting it revokes the token).
 async fn bound_token(env: &TestEnv, ns: &str, n: usize) -> String {
-    let admin = common::admin_client(env);
+    let admin = crate::support::env::raw_admin(env);
     let url = env.server_url();
-    let secret = common::send_json(
+    let secret = crate::support::env::send_json(
         admin
             .post(format!("{url}/api/v1/namespaces/{ns}/secrets"))
             .header("content-type", "application/json")
@@ -31,7 +30,7 @@ async fn bound_token(env: &TestEnv, ns: &str, n: usize) -> String {
         "spec": {"expirationSeconds": 3600, "boundObjectRef": {
             "kind": "Secret", "apiVersion": "v1", "name": format!("bind-{n}"), "uid": secret["metadata"]["uid"]}},
     });
-    let answer = common::send_json(
+    let answer = crate::support::env::send_json(
         admin
             .post(format!(
                 "{url}/api/v1/namespaces/{ns}/serviceaccounts/soak/token"
@@ -44,7 +43,7 @@ async fn bound_token(env: &TestEnv, ns: &str, n: usize) -> String {
 }
 
 async fn revoke(env: &TestEnv, ns: &str, n: usize) {
-    common::admin_client(env)
+    crate::support::env::raw_admin(env)
         .delete(format!(
             "{}/api/v1/namespaces/{ns}/secrets/bind-{n}",
             env.server_url()
@@ -91,7 +90,7 @@ fn load(
                 failures
                     .lock()
                     .unwrap()
-                    .push((start, start.elapsed(), common::chain(&e)));
+                    .push((start, start.elapsed(), crate::support::chain(&e)));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -105,11 +104,11 @@ fn load(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "soak: run by cargo xtask soak"]
 async fn rotated_and_expiring_credentials_fail_no_request() {
-    let Some(env) = common::control_plane() else {
+    let Some(env) = crate::support::env::control_plane() else {
         return;
     };
-    let ns = common::unique_namespace(env, "soak-creds").await;
-    let admin = common::admin_client(env);
+    let ns = crate::support::env::unique_namespace(env, "soak-creds").await;
+    let admin = crate::support::env::raw_admin(env);
     let url = env.server_url();
     for (path, body) in [
         (
@@ -126,7 +125,7 @@ async fn rotated_and_expiring_credentials_fail_no_request() {
             }),
         ),
     ] {
-        common::send_json(
+        crate::support::env::send_json(
             admin
                 .post(format!("{url}{path}"))
                 .header("content-type", "application/json")

@@ -1,8 +1,9 @@
 //! API Priority and Fairness rejecting in storms: a priority level with one seat that
 //! rejects instead of queueing, on a server with a tiny in-flight budget.
 
-use crate::common;
-use crate::soak_support::{Report, blocking, cpu_time, pick, tries};
+use crate::soak::kit::{Report, cpu_time, pick};
+use crate::soak::tries;
+use crate::support::env::blocking;
 use k8s_client::config::{ClientCertificate, KeySource, PemSource};
 use k8s_client::testenv::TestEnv;
 use k8s_client::{Client, Config};
@@ -92,7 +93,7 @@ async fn retry_after_values(raw: &reqwest::Client, server: &str) -> Vec<String> 
 
 /// Rejections of the `soak` priority level so far (the server's own count).
 async fn rejected(env: &TestEnv) -> u64 {
-    let text = common::admin_client(env)
+    let text = crate::support::env::raw_admin(env)
         .get(format!("{}/metrics", env.server_url()))
         .send()
         .await
@@ -114,7 +115,7 @@ async fn rejected(env: &TestEnv) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "soak: run by cargo xtask soak"]
 async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop() {
-    let Some(binaries) = common::binaries() else {
+    let Some(binaries) = crate::support::env::binaries() else {
         return;
     };
     let env = blocking(move || {
@@ -126,10 +127,15 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
             .start()
     })
     .await
-    .unwrap_or_else(|e| panic!("the control plane did not start: {}", common::chain(&e)));
-    let admin = common::admin_client(&env);
+    .unwrap_or_else(|e| {
+        panic!(
+            "the control plane did not start: {}",
+            crate::support::chain(&e)
+        )
+    });
+    let admin = crate::support::env::raw_admin(&env);
     for (path, body) in flow_control_objects() {
-        common::send_json(
+        crate::support::env::send_json(
             admin
                 .post(format!("{}{path}", env.server_url()))
                 .header("content-type", "application/json")
@@ -148,9 +154,9 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
     let client = Client::builder(config).timeout(TIMEOUT).build().unwrap();
     let before = rejected(&env).await;
     // What a rejection looks like on the wire: the Retry-After values the server sends.
-    let raw = common::raw_client(
+    let raw = crate::support::env::raw_client(
         env.ca_pem().as_bytes(),
-        common::Auth::ClientCert {
+        crate::support::env::Auth::ClientCert {
             cert_pem: cert_pem.as_bytes(),
             key_pem: key_pem.expose_secret(),
         },
@@ -188,7 +194,7 @@ async fn priority_and_fairness_storms_end_in_success_or_a_429_without_a_hot_loop
                             code: e.code(),
                             elapsed: t0.elapsed(),
                             retried,
-                            error: common::chain(&e),
+                            error: crate::support::chain(&e),
                         });
                     }
                 }
