@@ -54,3 +54,24 @@ async fn every_call_reports_template_status_and_timing() {
     );
     assert!(events.iter().all(|e| !e.path_template.contains(&ns)));
 }
+
+#[tokio::test]
+async fn the_request_span_carries_the_path_template_without_a_hook() {
+    let Some((_, admin, ns)) = support::api::setup("span").await else {
+        return;
+    };
+    let logs = support::logs::LogBuffer::default();
+    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    let cms: Api<ConfigMap> = Api::namespaced(admin, &ns);
+    assert!(cms.get("absent").await.unwrap_err().is_not_found());
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("response received"))
+        .unwrap_or_else(|| panic!("no response line in:\n{text}"));
+    assert!(
+        line.contains("request{method=GET path=/api/v1/namespaces/{namespace}/configmaps/{name}"),
+        "{line}"
+    );
+    assert!(!line.contains("path=/api/v1/namespaces/span-"), "{line}");
+}

@@ -444,7 +444,7 @@ impl Client {
         let template = (self.inner.on_request.is_some() || !span.is_disabled())
             .then(|| observe::path_template(req.uri().path()));
         if let Some(template) = &template {
-            span.record("path", template.as_str());
+            span.record("path", tracing::field::display(template));
         }
         let mut stats = Stats {
             request_bytes: req.body().as_bytes().map(|b| b.len() as u64),
