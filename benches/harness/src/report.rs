@@ -171,11 +171,16 @@ pub struct Header {
 
 /// Regions of docs/performance.md this generator keeps verbatim, by their
 /// first and last lines: the proxy benchmark's (written by
-/// `cargo xtask bench proxy`) and the hand-written protobuf and HTTP/2 sections.
+/// `cargo xtask bench proxy`), the hand-written protobuf and HTTP/2 sections, and
+/// the port-forward benchmark's (written by `cargo xtask bench portforward`).
 pub const KEPT: &[(&str, &str)] = &[
     ("<!-- proxy-bench:start -->", "<!-- proxy-bench:end -->"),
     ("<!-- protobuf:start -->", "<!-- protobuf:end -->"),
     ("<!-- http2:start -->", "<!-- http2:end -->"),
+    (
+        "<!-- portforward-bench:start -->",
+        "<!-- portforward-bench:end -->",
+    ),
 ];
 
 /// The kept regions of a previous document, markers included, in the order of
