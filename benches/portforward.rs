@@ -433,7 +433,7 @@ async fn run(megabytes: usize, trips: usize, rounds: usize) -> Result<String, Fa
     }
     let version = kubectl_version().await;
     let load_after = load_average();
-    env.shutdown();
+    drop(env);
 
     let kubectl_i = 2;
     let (k_up, k_down) = (

@@ -105,7 +105,16 @@ pub struct PortStream {
     io: DuplexStream,
     port: u16,
     outcome: Option<oneshot::Receiver<Outcome>>,
+    on_drop: Option<Box<dyn FnOnce() + Send + Sync>>,
     _guard: Option<Arc<TaskGuard>>,
+}
+
+impl Drop for PortStream {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_drop.take() {
+            f();
+        }
+    }
 }
 
 impl fmt::Debug for PortStream {
@@ -127,8 +136,14 @@ impl PortStream {
             io,
             port,
             outcome,
+            on_drop: None,
             _guard: guard,
         }
+    }
+
+    /// Runs `f` when the stream is dropped.
+    pub(crate) fn on_drop(&mut self, f: Box<dyn FnOnce() + Send + Sync>) {
+        self.on_drop = Some(f);
     }
 
     /// The remote port.

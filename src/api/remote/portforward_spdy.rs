@@ -11,7 +11,8 @@
 //! Flow control: the Go peer (moby/spdystream, used by the kubelet and kwok) neither
 //! sends WINDOW_UPDATE nor honours it, so neither do we; back-pressure comes from the
 //! TCP connection (a reader that stops reading stops the whole connection, as with
-//! spdystream). PING from the server is answered, SETTINGS, WINDOW_UPDATE and HEADERS
+//! spdystream). A stream dropped before its pair ended resets both streams (CANCEL),
+//! so the node closes the pod-side connection. PING from the server is answered, SETTINGS, WINDOW_UPDATE and HEADERS
 //! are read and ignored, GOAWAY stops new forwarded connections, RST_STREAM ends its
 //! pair, streams the server tries to open are refused.
 
@@ -61,7 +62,15 @@ enum Out {
     WsPong(Vec<u8>),
 }
 
-/// A new pair, announced to the reader before its SYN_STREAMs go out.
+/// What the reader learns from the rest of the connection.
+enum Control {
+    /// A new pair, announced before its SYN_STREAMs go out.
+    Open(Registration),
+    /// The caller dropped the stream of the pair with this error stream id: if it is
+    /// still running, reset it (the node then closes the pod-side connection).
+    Forget(u32),
+}
+
 struct Registration {
     error_id: u32,
     port: u16,
@@ -89,7 +98,7 @@ impl Drop for TaskGuard {
 /// One SPDY connection to a pod's port-forward.
 pub(crate) struct SpdyConnection {
     out: mpsc::Sender<Out>,
-    register: mpsc::UnboundedSender<Registration>,
+    register: mpsc::UnboundedSender<Control>,
     /// The next error stream id (its data stream is +2) and request id.
     next: tokio::sync::Mutex<(u32, u32)>,
     shared: Arc<Shared>,
@@ -153,13 +162,13 @@ impl SpdyConnection {
             }
             *next = (error_id + 4, request + 1);
             self.register
-                .send(Registration {
+                .send(Control::Open(Registration {
                     error_id,
                     port,
                     sink: ours_wr,
                     ready: ready_tx,
                     outcome,
-                })
+                }))
                 .map_err(|_| lost())?;
             for (stream, kind) in [(error_id, "error"), (data_id, "data")] {
                 self.out
@@ -201,12 +210,12 @@ impl SpdyConnection {
             .await
             .map_err(|_| lost())?;
         tokio::spawn(pump(ours_rd, data_id, self.out.clone()));
-        Ok(PortStream::new(
-            user,
-            port,
-            Some(outcome_rx),
-            Some(self.guard.clone()),
-        ))
+        let register = self.register.clone();
+        let mut stream = PortStream::new(user, port, Some(outcome_rx), Some(self.guard.clone()));
+        stream.on_drop(Box::new(move || {
+            let _ = register.send(Control::Forget(error_id));
+        }));
+        Ok(stream)
     }
 
     /// Keeps the connection up while held.
@@ -406,7 +415,7 @@ impl Streams {
 async fn read_loop<R: AsyncRead + Unpin>(
     mut frames: FrameReader<R>,
     out: mpsc::Sender<Out>,
-    mut registrations: mpsc::UnboundedReceiver<Registration>,
+    mut registrations: mpsc::UnboundedReceiver<Control>,
     shared: Arc<Shared>,
 ) {
     let mut decoder = Decoder::new();
@@ -416,23 +425,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         ours: 0,
         theirs: 0,
     };
+    let mut controls_open = true;
     let result: Result<(), StreamError> = 'conn: loop {
         loop {
-            while let Ok(r) = registrations.try_recv() {
-                streams.ours = r.error_id + 2;
-                streams.pairs.insert(
-                    r.error_id,
-                    Pair {
-                        port: r.port,
-                        sink: Some(r.sink),
-                        message: Vec::new(),
-                        replied: [false; 2],
-                        ready: Some(r.ready),
-                        done: [false; 2],
-                        reset: None,
-                        outcome: r.outcome,
-                    },
-                );
+            while let Ok(control) = registrations.try_recv() {
+                apply(control, &mut streams, &out).await;
             }
             let frame = match decoder.decode(&mut buf) {
                 Ok(Some(f)) => f,
@@ -443,7 +440,19 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 break 'conn Err(e.into());
             }
         }
-        match frames.next().await {
+        // Dropped streams are reset without waiting for the server to send something
+        // (`FrameReader::next` keeps a partly read frame across the select).
+        let message = tokio::select! {
+            control = registrations.recv(), if controls_open => {
+                match control {
+                    Some(control) => apply(control, &mut streams, &out).await,
+                    None => controls_open = false,
+                }
+                continue;
+            }
+            message = frames.next() => message,
+        };
+        match message {
             Ok(Message::Data(d)) => buf.extend_from_slice(&d),
             Ok(Message::Ping(p)) => {
                 let _ = out.send(Out::WsPong(p)).await;
@@ -459,13 +468,48 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
     // Pairs still being registered end too.
     registrations.close();
-    while let Ok(r) = registrations.try_recv() {
-        let _ = r
-            .ready
-            .send(Err(SpdyError::ConnectionLost { port: r.port }));
+    while let Ok(control) = registrations.try_recv() {
+        if let Control::Open(r) = control {
+            let _ = r
+                .ready
+                .send(Err(SpdyError::ConnectionLost { port: r.port }));
+        }
     }
     for (_, pair) in streams.pairs.drain() {
         pair.settle().await;
+    }
+}
+
+/// A new pair to track, or a dropped stream whose running pair is reset.
+async fn apply(control: Control, streams: &mut Streams, out: &mpsc::Sender<Out>) {
+    match control {
+        Control::Open(r) => {
+            streams.ours = r.error_id + 2;
+            streams.pairs.insert(
+                r.error_id,
+                Pair {
+                    port: r.port,
+                    sink: Some(r.sink),
+                    message: Vec::new(),
+                    replied: [false; 2],
+                    ready: Some(r.ready),
+                    done: [false; 2],
+                    reset: None,
+                    outcome: r.outcome,
+                },
+            );
+        }
+        Control::Forget(key) => {
+            if let Some(mut pair) = streams.pairs.remove(&key) {
+                for stream in [key, key + 2] {
+                    let mut frame = Vec::new();
+                    spdy::rst_stream(&mut frame, stream, spdy::CANCEL);
+                    let _ = out.send(Out::Control(frame)).await;
+                }
+                pair.done = [true, true];
+                pair.settle().await;
+            }
+        }
     }
 }
 

@@ -296,3 +296,27 @@ async fn a_corrupt_header_block_ends_the_connection_without_a_panic() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn a_stream_dropped_while_running_resets_its_pair() {
+    let (conn, mut server) = pair();
+    let conn = Arc::new(conn);
+    let c = conn.clone();
+    let open = tokio::spawn(async move { c.open(80, None).await });
+    let (e, d) = server.accept(80, 0).await;
+    drop(open.await.unwrap().unwrap());
+    let mut resets = Vec::new();
+    while resets.len() < 2 {
+        match server.frame().await {
+            Frame::RstStream { stream, status } => resets.push((stream, status)),
+            // Our end of input (the pump sees the dropped pipe) may come first.
+            Frame::Data {
+                stream, fin: true, ..
+            } if stream == d => {}
+            f => panic!("{f:?}"),
+        }
+    }
+    resets.sort();
+    assert_eq!(resets, [(e, spdy::CANCEL), (d, spdy::CANCEL)]);
+    assert!(conn.is_open(), "the connection itself stays");
+}

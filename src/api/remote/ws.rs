@@ -266,7 +266,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(true)
     }
 
-    /// The next message; [`Message::Close`] at the end of the connection.
+    /// The next message; [`Message::Close`] at the end of the connection. Cancel-safe:
+    /// a frame partly read stays buffered for the next call.
     pub(crate) async fn next(&mut self) -> Result<Message, StreamError> {
         loop {
             if !self.fill(2).await? {
