@@ -156,7 +156,7 @@ async fn upload(port: u16, len: usize) -> Result<Duration, Failure> {
     let mut chunk = vec![0u8; 256 * 1024];
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let start = Instant::now();
-    conn.write_all(&[b'U']).await?;
+    conn.write_all(b"U").await?;
     conn.write_u64(len as u64).await?;
     let mut sent = 0usize;
     while sent < len {
@@ -185,7 +185,7 @@ async fn download(port: u16, len: usize) -> Result<Duration, Failure> {
         ring::digest::Context::new(&ring::digest::SHA256),
     );
     let start = Instant::now();
-    conn.write_all(&[b'D']).await?;
+    conn.write_all(b"D").await?;
     conn.write_u64(len as u64).await?;
     let mut read = 0usize;
     while read < len {
@@ -371,7 +371,7 @@ async fn run(megabytes: usize, trips: usize, rounds: usize) -> Result<String, Fa
 
     let (kubectl_child, kubectl_port) = kubectl(&env, false).await?;
     let (legacy_child, legacy_port) = kubectl(&env, true).await?;
-    let forwarders = vec![
+    let forwarders = [
         Forwarder {
             name: "ours, SPDY in WebSocket (default)",
             port: ours(&pods, PortforwardProtocol::SpdyOverWebSocket).await?,

@@ -386,7 +386,7 @@ impl Streams {
     /// The pair a stream id belongs to, and whether it is the data stream; ids of
     /// pairs already over are `Ok(None)`, ids never opened an error.
     fn find(&mut self, stream: u32) -> Result<Option<(u32, usize)>, SpdyError> {
-        if stream % 2 == 0 {
+        if stream.is_multiple_of(2) {
             return if stream <= self.theirs {
                 Ok(None)
             } else {
@@ -575,7 +575,7 @@ async fn handle(
             }
         }
         Frame::SynStream { stream, .. } => {
-            if stream % 2 == 1 || stream <= streams.theirs {
+            if !stream.is_multiple_of(2) || stream <= streams.theirs {
                 return Err(SpdyError::Malformed {
                     frame: "SYN_STREAM",
                 });
@@ -587,7 +587,7 @@ async fn handle(
         }
         Frame::Ping { id } => {
             // Even ids are the server's: echo them; odd ones would answer ours.
-            if id % 2 == 0 {
+            if id.is_multiple_of(2) {
                 let mut frame = Vec::new();
                 spdy::ping(&mut frame, id);
                 let _ = out.send(Out::Control(frame)).await;
