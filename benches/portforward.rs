@@ -315,6 +315,47 @@ struct Samples {
     down: Vec<f64>,
     p50: Vec<f64>,
     p99: Vec<f64>,
+    /// CPU seconds per process name (this process is "bench+ours") spent on the
+    /// upload and the download, summed over rounds.
+    cpu: std::collections::BTreeMap<String, f64>,
+}
+
+/// CPU seconds (user + system) so far of this process and of its children, by name.
+fn cpu_times() -> std::collections::BTreeMap<String, f64> {
+    let me = std::process::id();
+    let tick = 100.0; // USER_HZ on Linux
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ppid: u32 = fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if pid != me && ppid != me {
+            continue;
+        }
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
+            .sum();
+        let name = if pid == me {
+            "bench+ours".to_owned()
+        } else {
+            name
+        };
+        *out.entry(name).or_insert(0.0) += ticks / tick;
+    }
+    out
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -405,12 +446,17 @@ async fn run(megabytes: usize, trips: usize, rounds: usize) -> Result<String, Fa
         for k in 0..forwarders.len() {
             let i = (k + round) % forwarders.len();
             let f = &forwarders[i];
+            let cpu_before = cpu_times();
             let up = upload(f.port, bytes)
                 .await
                 .map_err(|e| format!("{}: {e}", f.name))?;
             let down = download(f.port, bytes)
                 .await
                 .map_err(|e| format!("{}: {e}", f.name))?;
+            for (name, after) in cpu_times() {
+                let spent = after - cpu_before.get(&name).copied().unwrap_or(0.0);
+                *samples[i].cpu.entry(name).or_insert(0.0) += spent;
+            }
             let lat = round_trips(f.port, trips)
                 .await
                 .map_err(|e| format!("{}: {e}", f.name))?;
@@ -477,6 +523,22 @@ async fn run(megabytes: usize, trips: usize, rounds: usize) -> Result<String, Fa
             p99,
             p99 / k_p99
         ));
+    }
+    out.push_str(&format!(
+        "\nWhere the CPU goes: seconds of CPU (user + system) per process while one forwarder \
+         moved {megabytes} MB up and {megabytes} MB down, mean of the rounds (\"bench+ours\" is this \
+         process: the test client, the local server, SHA-256 of both, and our forwarder when it \
+         is ours; kubectl's own time is under its name). Analysis: `docs/streaming.md`, \
+         \"Port-forward throughput\".\n\n| forwarder | CPU s by process |\n|---|---|\n"
+    ));
+    for (f, s) in forwarders.iter().zip(&samples) {
+        let parts: Vec<String> = s
+            .cpu
+            .iter()
+            .filter(|(_, v)| **v / rounds as f64 >= 0.01)
+            .map(|(k, v)| format!("{k} {:.2}", v / rounds as f64))
+            .collect();
+        out.push_str(&format!("| {} | {} |\n", f.name, parts.join(", ")));
     }
     out.push_str("\nRaw rounds:\n\n");
     for line in raw {
