@@ -172,7 +172,8 @@ pub struct Header {
 /// Regions of docs/performance.md this generator keeps verbatim, by their
 /// first and last lines: the proxy benchmark's (written by
 /// `cargo xtask bench proxy`), the hand-written protobuf and HTTP/2 sections, and
-/// the port-forward benchmark's (written by `cargo xtask bench portforward`).
+/// the port-forward benchmark's (written by `cargo xtask bench portforward`) and the
+/// hand-written WebSocket framing comparison.
 pub const KEPT: &[(&str, &str)] = &[
     ("<!-- proxy-bench:start -->", "<!-- proxy-bench:end -->"),
     ("<!-- protobuf:start -->", "<!-- protobuf:end -->"),
