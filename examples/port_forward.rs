@@ -1,5 +1,7 @@
-//! Forwards local ports to a pod like `kubectl port-forward`: every accepted local
-//! connection gets its own port-forward connection to the pod. The target can be a
+//! Forwards local ports to a pod like `kubectl port-forward`: one port-forward
+//! connection (tunnelled SPDY, kubectl's default protocol, or the WebSocket framing
+//! when the server refuses it) carries every accepted local connection, each on its
+//! own stream pair. The target can be a
 //! pod or a Service, Deployment, ReplicaSet or StatefulSet (a running pod is chosen
 //! as kubectl does, and service ports map to the pod's container ports).
 //!
@@ -12,7 +14,8 @@
 
 mod api_common;
 
-use k8s_client::api::{Api, ForwardTarget, PortMapping};
+use k8s_client::api::{Api, ForwardTarget, PortMapping, PortforwardProtocol};
+use k8s_client::error::Report;
 use k8s_client::{Client, Config};
 use k8s_openapi::api::core::v1::Pod;
 use std::net::IpAddr;
@@ -56,6 +59,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let pods: Api<Pod> = Api::namespaced(client, &namespace);
     let resolved = pods.resolve_forward(&target, &mappings).await?;
+    let session = pods
+        .portforward_session(&resolved.pod, PortforwardProtocol::Auto)
+        .await?;
     let mut listeners = tokio::task::JoinSet::new();
     for (local, remote) in resolved.ports {
         // With `:REMOTE`, the first address picks the port and the others reuse it.
@@ -69,29 +75,40 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let addr = listener.local_addr()?;
             port = addr.port();
             println!("Forwarding from {addr} -> {remote}");
-            let (pods, pod) = (pods.clone(), resolved.pod.clone());
+            let session = session.clone();
             listeners.spawn(async move {
                 loop {
                     let (mut conn, _) = listener.accept().await?;
                     println!("Handling connection for {}", addr.port());
-                    let (pods, pod) = (pods.clone(), pod.clone());
+                    // kubectl ends when the connection to the pod is gone.
+                    if !session.is_open() {
+                        return Err("lost connection to pod".into());
+                    }
+                    let session = session.clone();
                     tokio::spawn(async move {
-                        let mut pf = match pods.portforward(&pod, &[remote]).await {
-                            Ok(pf) => pf,
-                            Err(e) => return eprintln!("error: {e}"),
-                        };
-                        if let Some(mut stream) = pf.take_stream(remote) {
-                            let _ = tokio::io::copy_bidirectional(&mut conn, &mut stream).await;
+                        match session.open(remote).await {
+                            Ok(mut stream) => {
+                                if let Err(e) =
+                                    tokio::io::copy_bidirectional(&mut conn, &mut stream).await
+                                {
+                                    eprintln!(
+                                        "an error occurred forwarding {} -> {remote}: {:#}",
+                                        addr.port(),
+                                        Report::new(&e)
+                                    );
+                                }
+                            }
+                            Err(e) => eprintln!("error: {:#}", Report::new(&e)),
                         }
                     });
                 }
                 #[allow(unreachable_code)]
-                Ok::<(), std::io::Error>(())
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
             });
         }
     }
     while let Some(done) = listeners.join_next().await {
-        done??;
+        done?.map_err(|e| e.to_string())?;
     }
     Ok(())
 }

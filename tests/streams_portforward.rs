@@ -3,7 +3,7 @@
 
 mod support;
 
-use k8s_client::api::{Api, ForwardTarget, PortMapping, StreamError};
+use k8s_client::api::{Api, ForwardTarget, PortMapping, PortforwardProtocol, StreamError};
 use k8s_client::testenv::{
     SHARED_FORWARDED_POD_PORT as ECHO, SHARED_FORWARDED_POD_PORT_2 as BANNER,
 };
@@ -87,9 +87,18 @@ async fn forwarded_bytes_come_back_unchanged() {
         return;
     };
     let payload = b"ping through the pod\n".repeat(100);
-    let mut pf = pods.portforward("box", &[ECHO]).await.expect("portforward");
-    let mut stream = pf.take_stream(ECHO).unwrap();
-    assert_eq!(echo_through(&mut stream, &payload).await, payload);
+    for protocol in [PortforwardProtocol::Auto, PortforwardProtocol::WebSocket] {
+        let mut pf = pods
+            .portforward_with("box", &[ECHO], protocol)
+            .await
+            .expect("portforward");
+        let mut stream = pf.take_stream(ECHO).unwrap();
+        assert_eq!(
+            echo_through(&mut stream, &payload).await,
+            payload,
+            "{protocol:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -98,9 +107,10 @@ async fn two_ports_on_one_connection() {
         return;
     };
     let mut pf = pods
-        .portforward("box", &[ECHO, BANNER])
+        .portforward_with("box", &[ECHO, BANNER], PortforwardProtocol::WebSocket)
         .await
         .expect("portforward");
+    assert_eq!(pf.protocol(), PortforwardProtocol::WebSocket);
     let mut banner = pf.take_stream(BANNER).unwrap();
     let mut echo = pf.take_stream(ECHO).unwrap();
     assert_eq!(echo_through(&mut echo, b"both").await, b"both");
@@ -155,25 +165,33 @@ async fn unforwardable_port_reports_the_nodes_error() {
     let Some((_env, pods)) = setup("pf-err").await else {
         return;
     };
-    let mut pf = pods.portforward("box", &[7777]).await.expect("portforward");
-    let mut stream = pf.take_stream(7777).unwrap();
-    let _ = stream.write_all(b"x").await;
-    let mut got = Vec::new();
-    let _ = stream.read_to_end(&mut got).await;
-    assert!(got.is_empty());
-    let err = tokio::time::timeout(Duration::from_secs(30), pf.join())
-        .await
-        .expect("connection ends")
-        .expect_err("no forward for 7777");
-    let k8s_client::Error::Stream(StreamError::PortForward {
-        port: 7777,
-        message,
-    }) = &err
-    else {
-        panic!("{err:?}");
-    };
-    assert!(message.contains("7777"), "{message}");
-    assert!(message.contains("no forward found"), "{message}");
+    for protocol in [PortforwardProtocol::Auto, PortforwardProtocol::WebSocket] {
+        let mut pf = pods
+            .portforward_with("box", &[7777], protocol)
+            .await
+            .expect("portforward");
+        let mut stream = pf.take_stream(7777).unwrap();
+        let _ = stream.write_all(b"x").await;
+        let _ = stream.shutdown().await;
+        let mut got = Vec::new();
+        // The stream's end carries the node's error too.
+        let read = stream.read_to_end(&mut got).await;
+        assert!(got.is_empty());
+        assert!(read.is_err(), "{protocol:?}");
+        let err = tokio::time::timeout(Duration::from_secs(30), pf.join())
+            .await
+            .expect("connection ends")
+            .expect_err("no forward for 7777");
+        let k8s_client::Error::Stream(StreamError::PortForward {
+            port: 7777,
+            message,
+        }) = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert!(message.contains("7777"), "{message}");
+        assert!(message.contains("no forward found"), "{message}");
+    }
 }
 
 #[tokio::test]

@@ -66,8 +66,10 @@ pub use remote::{
     AttachParams, AttachedProcess, CopyLocation, CopyParams, CopyReport,
     DEFAULT_CONTAINER_ANNOTATION, DEFAULT_MAX_LOG_REQUESTS, ExitStatus, ForwardTarget, LogLine,
     LogSelection, LogStream, MAX_LINE, PORTFORWARD_PROTOCOL, PROTOCOL_V4, PROTOCOL_V5, PortMapping,
-    PortStream, Portforwarder, ProcessOutput, ProcessStdin, RemotePort, ResolvedForward,
-    SELECTOR_DEFAULT_TAIL_LINES, SkipReason, SkippedEntry, StreamError, UploadEnd,
+    PortStream, PortforwardProtocol, PortforwardSession, Portforwarder, ProcessOutput,
+    ProcessStdin, RemotePort, ResolvedForward, SELECTOR_DEFAULT_TAIL_LINES, SPDY_MAX_FRAME,
+    SPDY_MAX_HEADER_BLOCK, SPDY_TUNNEL_PROTOCOL, SkipReason, SkippedEntry, SpdyError, StreamError,
+    UploadEnd,
 };
 pub(crate) use request::collection_path;
 pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request};

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_failover;
+mod bench_portforward;
 mod bench_proxy;
 mod codegen;
 mod codegen_sources;
@@ -28,6 +29,9 @@ commands:
   bench failover [--requests N] [--rounds R] [--kills K]
                           GETs over 3 API servers vs 1 and the failover pause of a killed server,
                           into docs/performance.md and docs/failover.md
+  bench portforward [--megabytes N] [--round-trips N] [--rounds R]
+                          port-forward throughput and latency, ours vs kubectl port-forward,
+                          into docs/performance.md
   codegen-protobuf [--check]
                           regenerate src/codec/generated (protobuf decoders) from the Kubernetes
                           modules' generated.proto files; --check fails when the committed code is stale
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         ["bench"] => bench::run(&[]).and_then(|()| bench_proxy::run(&[])),
         ["bench", "proxy", rest @ ..] => bench_proxy::run(rest),
         ["bench", "failover", rest @ ..] => bench_failover::run(rest),
+        ["bench", "portforward", rest @ ..] => bench_portforward::run(rest),
         ["bench", rest @ ..] => bench::run(rest),
         ["codegen-protobuf", rest @ ..] => codegen::run(rest),
         ["soak", rest @ ..] => soak::run(rest),

@@ -171,11 +171,25 @@ pub struct Header {
 
 /// Regions of docs/performance.md this generator keeps verbatim, by their
 /// first and last lines: the proxy benchmark's (written by
-/// `cargo xtask bench proxy`) and the hand-written protobuf and HTTP/2 sections.
+/// `cargo xtask bench proxy`), the hand-written protobuf and HTTP/2 sections, the
+/// failover benchmark's (`cargo xtask bench failover`), the port-forward benchmark's
+/// (`cargo xtask bench portforward`) and the hand-written WebSocket framing comparison.
 pub const KEPT: &[(&str, &str)] = &[
     ("<!-- proxy-bench:start -->", "<!-- proxy-bench:end -->"),
     ("<!-- protobuf:start -->", "<!-- protobuf:end -->"),
     ("<!-- http2:start -->", "<!-- http2:end -->"),
+    (
+        "<!-- failover-bench:start -->",
+        "<!-- failover-bench:end -->",
+    ),
+    (
+        "<!-- portforward-bench:start -->",
+        "<!-- portforward-bench:end -->",
+    ),
+    (
+        "<!-- websocket-crate:start -->",
+        "<!-- websocket-crate:end -->",
+    ),
 ];
 
 /// The kept regions of a previous document, markers included, in the order of
@@ -306,6 +320,23 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_marked_region_of_the_page_is_kept() {
+        let page = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/performance.md"),
+        )
+        .expect("docs/performance.md is readable");
+        for line in page
+            .lines()
+            .filter(|l| l.starts_with("<!-- ") && l.ends_with(":start -->"))
+        {
+            assert!(
+                KEPT.iter().any(|(start, _)| *start == line),
+                "{line} would be lost when the page is regenerated: add it to KEPT"
+            );
+        }
+    }
 
     #[test]
     fn kept_regions_survive_a_rewrite() {

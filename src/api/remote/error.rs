@@ -200,6 +200,9 @@ pub enum StreamError {
         /// The port name.
         name: String,
     },
+    /// Port-forward over SPDY failed (the connection, or one forwarded connection on it).
+    #[error("port-forward over SPDY failed")]
+    Spdy(#[from] super::spdy::SpdyError),
     /// A port-forward data channel did not start with the expected port number.
     #[error("the server's port-forward stream for port {port} did not start with that port")]
     PortMismatch {

@@ -1,5 +1,6 @@
 //! Streams to and from pods through the API server: `exec`, `attach` (WebSocket,
-//! `v5.channel.k8s.io` with `v4.channel.k8s.io` fallback) and `portforward` — see `docs/streaming.md`.
+//! `v5.channel.k8s.io` with `v4.channel.k8s.io` fallback) and `portforward` (SPDY/3.1
+//! tunnelled in WebSocket, with `v4.channel.k8s.io` fallback) — see `docs/streaming.md`.
 
 /// `AsyncRead` or `AsyncWrite` for a newtype over a `DuplexStream`, forwarded to it.
 macro_rules! duplex_io {
@@ -47,6 +48,9 @@ mod exec;
 mod forward_target;
 mod logs;
 mod portforward;
+mod portforward_spdy;
+mod spdy;
+mod spdy_dictionary;
 mod tar_io;
 mod ws;
 
@@ -61,5 +65,9 @@ pub use logs::{
     DEFAULT_MAX_LOG_REQUESTS, LogLine, LogSelection, LogStream, MAX_LINE,
     SELECTOR_DEFAULT_TAIL_LINES,
 };
-pub use portforward::{PORTFORWARD_PROTOCOL, PortStream, Portforwarder};
+pub use portforward::{
+    PORTFORWARD_PROTOCOL, PortStream, PortforwardProtocol, PortforwardSession, Portforwarder,
+};
+pub use portforward_spdy::SPDY_TUNNEL_PROTOCOL;
+pub use spdy::{MAX_FRAME as SPDY_MAX_FRAME, MAX_HEADER_BLOCK as SPDY_MAX_HEADER_BLOCK, SpdyError};
 pub use tar_io::{CopyReport, SkipReason, SkippedEntry};

@@ -62,7 +62,11 @@ pub(crate) async fn connect(
     query: &str,
     protocols: &[&str],
 ) -> Result<Connected, Error> {
-    let path_and_query = format!("{path}?{query}");
+    let path_and_query = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
     let key = base64::engine::general_purpose::STANDARD.encode(random_bytes::<16>()?);
     let req = http::Request::get(&path_and_query)
         .header(http::header::CONNECTION, "Upgrade")
@@ -142,6 +146,42 @@ pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
     let mask = random_bytes::<4>()?;
     let frame = encode_frame(opcode, payload, mask);
     w.write_all(&frame).await.map_err(StreamError::Write)?;
+    w.flush().await.map_err(StreamError::Write)
+}
+
+/// Room left in front of a message built for [`send_in_place`]: the longest client
+/// frame header (2 + 8 length bytes + 4 mask bytes).
+pub(crate) const HEADROOM: usize = 14;
+
+/// Sends `msg[HEADROOM..]` as one masked binary message, framed and masked in place
+/// (no copy of the payload).
+pub(crate) async fn send_in_place<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    msg: &mut [u8],
+) -> Result<(), StreamError> {
+    let mask = random_bytes::<4>()?;
+    let len = msg.len() - HEADROOM;
+    let mut head = [0u8; HEADROOM];
+    head[0] = 0x80 | OP_BINARY;
+    let n = if len < 126 {
+        head[1] = 0x80 | len as u8;
+        2
+    } else if len <= u16::MAX as usize {
+        head[1] = 0x80 | 126;
+        head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        head[1] = 0x80 | 127;
+        head[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    };
+    head[n..n + 4].copy_from_slice(&mask);
+    let start = HEADROOM - (n + 4);
+    msg[start..HEADROOM].copy_from_slice(&head[..n + 4]);
+    apply_mask(&mut msg[HEADROOM..], mask);
+    w.write_all(&msg[start..])
+        .await
+        .map_err(StreamError::Write)?;
     w.flush().await.map_err(StreamError::Write)
 }
 
@@ -226,7 +266,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(true)
     }
 
-    /// The next message; [`Message::Close`] at the end of the connection.
+    /// The next message; [`Message::Close`] at the end of the connection. Cancel-safe:
+    /// a frame partly read stays buffered for the next call.
     pub(crate) async fn next(&mut self) -> Result<Message, StreamError> {
         loop {
             if !self.fill(2).await? {
