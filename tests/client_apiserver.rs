@@ -594,9 +594,9 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
         .unwrap();
     let resp = shared.send(list()).await.unwrap();
     assert_eq!(resp.version(), http::Version::HTTP_2);
-    // The typed list marks itself when it has no limit; the answer is the same.
-    let logs = LogBuffer::default();
-    let _guard = tracing::subscriber::set_default(logs.subscriber());
+    // The typed list marks itself when it has no limit; the answer is the same. (The
+    // process-wide subscriber: a scoped one races with the other tests' callsites.)
+    let logs = LogBuffer::global();
     type Namespaces = k8s_client::Api<k8s_openapi::api::core::v1::Namespace>;
     let names = |l: k8s_client::api::ObjectList<k8s_openapi::api::core::v1::Namespace>| {
         l.items
@@ -604,34 +604,29 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
             .filter_map(|n| n.metadata.name)
             .collect::<Vec<_>>()
     };
-    let whole = names(
-        Namespaces::all(client.clone())
-            .list(&Default::default())
-            .await
-            .unwrap(),
-    );
-    assert!(
-        logs.text().contains("large_response=true"),
-        "{}",
-        logs.text()
-    );
-    let via_h2 = names(
-        Namespaces::all(shared)
-            .list(&Default::default())
-            .await
-            .unwrap(),
-    );
+    // A selector no other test uses names this test's requests in the shared log.
+    let lp = k8s_client::api::ListParams::default().fields("metadata.name!=large-response-probe");
+    let sent = |limited: bool| {
+        let text = logs.text();
+        let line = text
+            .lines()
+            .rfind(|l| {
+                l.contains("sending request")
+                    && l.contains("large-response-probe")
+                    && l.contains("limit=1") == limited
+            })
+            .map(str::to_owned);
+        line.unwrap_or_else(|| panic!("no request line (limit: {limited})"))
+    };
+    let whole = names(Namespaces::all(client.clone()).list(&lp).await.unwrap());
+    assert!(sent(false).contains("large_response=true"));
+    let via_h2 = names(Namespaces::all(shared).list(&lp).await.unwrap());
     assert!(whole.iter().any(|n| n == "default"));
     assert_eq!(whole, via_h2);
     let page = Namespaces::all(client)
-        .list(&k8s_client::api::ListParams::default().limit(1))
+        .list(&lp.clone().limit(1))
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1);
-    let text = logs.text();
-    let last = text
-        .lines()
-        .rfind(|l| l.contains("sending request"))
-        .unwrap();
-    assert!(last.contains("large_response=false"), "{last}");
+    assert!(sent(true).contains("large_response=false"));
 }
