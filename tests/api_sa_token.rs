@@ -190,6 +190,8 @@ async fn tokens_never_reach_logs_or_debug_output() {
         return;
     };
     wait_for_default_sa(&client, &ns).await;
+    // A process-wide subscriber first, so no callsite is cached as never enabled.
+    LogBuffer::global();
     let captured = LogBuffer::default();
     let subscriber = captured.subscriber();
     // The test runtime is single-threaded: the default subscriber sees every event.

@@ -113,6 +113,7 @@ async fn insecure_skip_tls_verify_works_and_warns() {
     let mut config = token_config(env);
     config.tls.ca = None;
     config.tls.insecure_skip_tls_verify = true;
+    LogBuffer::global();
     let logs = LogBuffer::default();
     let subscriber = logs.subscriber();
     let client = tracing::subscriber::with_default(subscriber, || {
@@ -539,6 +540,8 @@ async fn no_secret_reaches_logs_debug_or_errors() {
     let Some(env) = support::env::control_plane() else {
         return;
     };
+    // A process-wide subscriber first, so no callsite is cached as never enabled.
+    LogBuffer::global();
     let logs = LogBuffer::default();
     let subscriber = logs.subscriber();
     // The test runtime is single-threaded: the connection tasks log here too.

@@ -483,6 +483,10 @@ async fn kubectl_api_resources(
 /// HTTP requests the client sent (its TRACE `sending request` event, one per attempt), after
 /// checking that they are the requests discovery logged (DEBUG `discovery request`).
 async fn capture_requests<T>(future: impl Future<Output = T>) -> (T, Vec<String>) {
+    // A process-wide TRACE subscriber first: without one, a callsite another test's
+    // thread reaches at the same moment can be cached as never enabled, and this
+    // thread's scoped subscriber would miss it.
+    support::logs::LogBuffer::global();
     let buffer = support::logs::LogBuffer::default();
     let subscriber = buffer.subscriber();
     let value = {
