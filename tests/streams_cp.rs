@@ -50,16 +50,7 @@ fn sample(root: &Path) {
 }
 
 async fn setup(prefix: &str) -> Option<(&'static k8s_client::testenv::TestEnv, Api<Pod>, String)> {
-    let env = support::env::nodes_env()?;
-    let client = support::env::admin_client(env);
-    let ns = support::env::unique_namespace(env, prefix).await;
-    support::streams::running_pod(
-        &client,
-        &ns,
-        support::streams::pod("box", &["main"], &[], &[]),
-    )
-    .await;
-    Some((env, Api::namespaced(client, &ns), ns))
+    support::streams::box_pod(prefix, &["main"], &[]).await
 }
 
 #[tokio::test]

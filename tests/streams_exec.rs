@@ -23,16 +23,8 @@ fn sha256(data: &[u8]) -> Vec<u8> {
 }
 
 async fn pod_api(prefix: &str) -> Option<(&'static k8s_client::testenv::TestEnv, Api<Pod>)> {
-    let env = support::env::nodes_env()?;
-    let client = support::env::admin_client(env);
-    let ns = support::env::unique_namespace(env, prefix).await;
-    support::streams::running_pod(
-        &client,
-        &ns,
-        support::streams::pod("box", &["main", "side"], &[], &[]),
-    )
-    .await;
-    Some((env, Api::namespaced(client, &ns)))
+    let (env, pods, _) = support::streams::box_pod(prefix, &["main", "side"], &[]).await?;
+    Some((env, pods))
 }
 
 #[tokio::test]

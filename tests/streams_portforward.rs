@@ -49,17 +49,9 @@ fn serve(env: &k8s_client::testenv::TestEnv) {
 }
 
 async fn setup(prefix: &str) -> Option<(&'static k8s_client::testenv::TestEnv, Api<Pod>)> {
-    let env = support::env::nodes_env()?;
+    let (env, pods, _) = support::streams::box_pod(prefix, &["main"], &[ECHO, BANNER]).await?;
     serve(env);
-    let client = support::env::admin_client(env);
-    let ns = support::env::unique_namespace(env, prefix).await;
-    support::streams::running_pod(
-        &client,
-        &ns,
-        support::streams::pod("box", &["main"], &[], &[ECHO, BANNER]),
-    )
-    .await;
-    Some((env, Api::namespaced(client, &ns)))
+    Some((env, pods))
 }
 
 /// Writes `data` and reads back as many bytes.

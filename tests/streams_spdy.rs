@@ -59,17 +59,9 @@ fn serve(env: &TestEnv) {
 }
 
 async fn setup(prefix: &str) -> Option<(&'static TestEnv, Api<Pod>)> {
-    let env = support::env::nodes_env()?;
+    let (env, pods, _) = support::streams::box_pod(prefix, &["main"], &[ECHO, CLOSED]).await?;
     serve(env);
-    let client = support::env::admin_client(env);
-    let ns = support::env::unique_namespace(env, prefix).await;
-    support::streams::running_pod(
-        &client,
-        &ns,
-        support::streams::pod("box", &["main"], &[], &[ECHO, CLOSED]),
-    )
-    .await;
-    Some((env, Api::namespaced(client, &ns)))
+    Some((env, pods))
 }
 
 /// Writes `data` and [`END`], ends the input, and reads everything until the pod side

@@ -7,6 +7,21 @@ use k8s_client::api::{Api, PostParams};
 use k8s_openapi::api::core::v1::Pod;
 use std::time::Duration;
 
+/// A running pod `box` with `containers` and container `ports`, in a fresh namespace
+/// of the control plane with nodes: the environment, the namespace's pods and its name;
+/// `None` when there are no nodes (see [`nodes_env`](crate::support::env::nodes_env)).
+pub async fn box_pod(
+    prefix: &str,
+    containers: &[&str],
+    ports: &[u16],
+) -> Option<(&'static k8s_client::testenv::TestEnv, Api<Pod>, String)> {
+    let env = crate::support::env::nodes_env()?;
+    let client = crate::support::env::admin_client(env);
+    let ns = crate::support::env::unique_namespace(env, prefix).await;
+    running_pod(&client, &ns, pod("box", containers, &[], ports)).await;
+    Some((env, Api::namespaced(client, &ns), ns))
+}
+
 /// A pod spec with the given containers (names), labels and container ports.
 pub fn pod(name: &str, containers: &[&str], labels: &[(&str, &str)], ports: &[u16]) -> Pod {
     let labels: serde_json::Map<String, serde_json::Value> = labels

@@ -3,29 +3,13 @@
 //! SIGKILLed; writes its region of docs/performance.md and docs/failover.md
 //! (`benches/failover.rs`, built with the bench profile).
 
-use crate::util::{Result, cargo, ensure_binaries};
+use crate::util::{Result, run_testenv_bench};
 
 /// Runs the failover benchmark; `args` are the words after `cargo xtask bench failover`.
 pub fn run(args: &[&str]) -> Result {
-    ensure_binaries()?;
-    let mut command = vec![
-        "bench",
-        "-p",
-        "k8s-client",
-        "--features",
-        "testenv",
-        "--bench",
+    run_testenv_bench(
         "failover",
-        "--",
-    ];
-    command.extend_from_slice(args);
-    if !args.contains(&"--write") {
-        command.extend_from_slice(&[
-            "--write",
-            "docs/performance.md",
-            "--write",
-            "docs/failover.md",
-        ]);
-    }
-    cargo(&command, &[])
+        args,
+        &["docs/performance.md", "docs/failover.md"],
+    )
 }

@@ -4,25 +4,10 @@
 //! on the same kwok pod; writes its region of docs/performance.md
 //! (`benches/portforward.rs`, built with the bench profile).
 
-use crate::util::{Result, cargo, ensure_binaries};
+use crate::util::{Result, run_testenv_bench};
 
 /// Runs the port-forward benchmark; `args` are the words after
 /// `cargo xtask bench portforward`.
 pub fn run(args: &[&str]) -> Result {
-    ensure_binaries()?;
-    let mut command = vec![
-        "bench",
-        "-p",
-        "k8s-client",
-        "--features",
-        "testenv",
-        "--bench",
-        "portforward",
-        "--",
-    ];
-    command.extend_from_slice(args);
-    if !args.contains(&"--write") {
-        command.extend_from_slice(&["--write", "docs/performance.md"]);
-    }
-    cargo(&command, &[])
+    run_testenv_bench("portforward", args, &["docs/performance.md"])
 }

@@ -63,6 +63,29 @@ pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result {
 }
 
 /// Finds the control-plane binaries, building them when missing (printing progress).
+/// Runs `benches/<bench>.rs` (feature `testenv`, bench profile) with `args`; unless they
+/// name a `--write` target, the bench writes its regions of `pages`.
+pub fn run_testenv_bench(bench: &str, args: &[&str], pages: &[&str]) -> Result {
+    ensure_binaries()?;
+    let mut command = vec![
+        "bench",
+        "-p",
+        "k8s-client",
+        "--features",
+        "testenv",
+        "--bench",
+        bench,
+        "--",
+    ];
+    command.extend_from_slice(args);
+    if !args.contains(&"--write") {
+        for page in pages {
+            command.extend_from_slice(&["--write", page]);
+        }
+    }
+    cargo(&command, &[])
+}
+
 pub fn ensure_binaries() -> Result<k8s_client::testenv::Binaries> {
     let start = std::time::Instant::now();
     let mut built = false;
