@@ -4,7 +4,7 @@
 
 use super::core::Api;
 use super::params::ListParams;
-use super::resource::{ObjectList, Resource};
+use super::resource::{ObjectList, Resource, continue_token};
 #[cfg(feature = "protobuf")]
 use crate::codec::page::EncodedItems;
 use crate::error::Error;
@@ -62,6 +62,13 @@ pub(crate) enum PageItems<K> {
     Encoded { items: EncodedItems, url: String },
 }
 
+impl<K> PageItems<K> {
+    /// No objects (before the first page, after the last or after an error).
+    fn empty() -> Self {
+        PageItems::Decoded(Vec::new().into_iter())
+    }
+}
+
 impl<K: Resource + 'static> PageItems<K> {
     fn len(&self) -> usize {
         match self {
@@ -97,7 +104,7 @@ where
         Self {
             api,
             params,
-            items: PageItems::Decoded(Vec::new().into_iter()),
+            items: PageItems::empty(),
             next: None,
             pages: 0,
             resource_version: None,
@@ -135,7 +142,7 @@ where
                 Some(Ok(item)) => return Poll::Ready(Some(Ok(item))),
                 Some(Err(e)) => {
                     this.done = true;
-                    this.items = PageItems::Decoded(Vec::new().into_iter());
+                    this.items = PageItems::empty();
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {}
@@ -145,7 +152,7 @@ where
             }
             if this.next.is_none() {
                 // The used-up page (and its buffer) goes before the next one arrives.
-                this.items = PageItems::Decoded(Vec::new().into_iter());
+                this.items = PageItems::empty();
             }
             let fut = this.next.get_or_insert_with(|| {
                 let api = this.api.clone();
@@ -160,7 +167,7 @@ where
                     if this.resource_version.is_none() {
                         this.resource_version = page.metadata.resource_version.clone();
                     }
-                    match page.metadata.continue_.as_deref().filter(|c| !c.is_empty()) {
+                    match continue_token(&page.metadata) {
                         Some(token) => {
                             // A continue token carries the snapshot's version; the server
                             // refuses `resourceVersion` next to it.

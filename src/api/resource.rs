@@ -322,10 +322,15 @@ pub struct ObjectList<K> {
     pub items: Vec<K>,
 }
 
+/// A list's continue token, if there is a next page (an empty token means none).
+pub(crate) fn continue_token(meta: &ListMeta) -> Option<&str> {
+    meta.continue_.as_deref().filter(|c| !c.is_empty())
+}
+
 impl<K> ObjectList<K> {
     /// The continue token for the next page, if there is one.
     pub fn continue_token(&self) -> Option<&str> {
-        self.metadata.continue_.as_deref().filter(|c| !c.is_empty())
+        continue_token(&self.metadata)
     }
 
     /// The list's `resourceVersion`.
