@@ -72,17 +72,38 @@ impl Answer {
     }
 
     /// The whole body.
+    ///
+    /// Each chunk is copied out as it arrives and let go, so a large body is held once
+    /// (plus the chunk in hand) instead of as every received chunk and then one
+    /// contiguous copy of them all; a body that arrives as one chunk is returned as it is.
     pub(crate) async fn bytes(self) -> Result<Bytes, Error> {
         let url = self.url;
-        match self.response {
-            Received::Http(response) => response.bytes().await.map_err(|e| {
-                Error::Transport(TransportError::ResponseBody {
-                    url,
-                    source: Box::new(e.without_url()),
-                })
-            }),
-            Received::Custom(response) => response.into_body().collect_bytes().await,
+        let mut response = match self.response {
+            Received::Http(response) => response,
+            Received::Custom(response) => return response.into_body().collect_bytes().await,
+        };
+        let fail = |e: reqwest::Error| {
+            Error::Transport(TransportError::ResponseBody {
+                url: url.clone(),
+                source: Box::new(e.without_url()),
+            })
+        };
+        let announced = response.content_length();
+        let Some(first) = response.chunk().await.map_err(fail)? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = response.chunk().await.map_err(fail)? else {
+            return Ok(first);
+        };
+        let mut body = Vec::with_capacity(initial_capacity(announced, first.len() + second.len()));
+        body.extend_from_slice(&first);
+        drop(first);
+        body.extend_from_slice(&second);
+        drop(second);
+        while let Some(chunk) = response.chunk().await.map_err(fail)? {
+            body.extend_from_slice(&chunk);
         }
+        Ok(Bytes::from(body))
     }
 
     /// Into an `http::Response` whose body streams.
@@ -103,6 +124,18 @@ impl Answer {
         });
         http::Response::from_parts(parts, Body::from_chunks(Box::pin(chunks)))
     }
+}
+
+/// At most this much room is set aside up front for a body from its `Content-Length`
+/// (a server may announce more than it sends); a longer body grows the buffer as it
+/// arrives.
+const MAX_BODY_PREALLOCATION: u64 = 64 * 1024 * 1024;
+
+/// The room to set aside for a body whose first chunks hold `received` bytes and whose
+/// `Content-Length` is `announced`.
+fn initial_capacity(announced: Option<u64>, received: usize) -> usize {
+    let announced = announced.unwrap_or(0).min(MAX_BODY_PREALLOCATION);
+    usize::try_from(announced).map_or(received, |a| a.max(received))
 }
 
 /// Reads up to `limit` bytes of `response`'s body; `true` when that is the whole body.
@@ -197,6 +230,22 @@ fn truncate_utf8(body: &[u8], max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_room_follows_content_length_within_a_bound() {
+        assert_eq!(initial_capacity(None, 10), 10);
+        assert_eq!(
+            initial_capacity(Some(5), 10),
+            10,
+            "never less than what arrived"
+        );
+        assert_eq!(initial_capacity(Some(1 << 20), 10), 1 << 20);
+        assert_eq!(
+            initial_capacity(Some(u64::MAX), 10),
+            64 * 1024 * 1024,
+            "a lying Content-Length reserves at most the bound"
+        );
+    }
 
     #[test]
     fn status_bodies_are_decoded() {
