@@ -102,9 +102,9 @@ async fn logs_come_from_the_pod_log_file() {
 }
 
 /// kube-apiserver 1.37 proxies `nodes/NAME/proxy` only to global unicast addresses,
-/// and the simulated kubelets listen on loopback (they run commands for anyone who
-/// reaches them, so they are not put on a network interface): the server refuses,
-/// and our node proxy sees exactly the answer kubectl does.
+/// and by default the simulated kubelets listen on loopback (they run commands for
+/// anyone who reaches them; `routable_nodes` puts them behind an authenticating front):
+/// the server refuses, and our node proxy sees exactly the answer kubectl does.
 #[tokio::test]
 async fn node_proxy_gets_the_same_answer_as_kubectl_get_raw() {
     let Some(env) = support::env::nodes_env() else {
@@ -135,5 +135,114 @@ async fn node_proxy_gets_the_same_answer_as_kubectl_get_raw() {
             )
         );
         assert_eq!(answer["message"], "address not allowed");
+    }
+}
+
+/// With routable nodes the API server reaches the simulated kubelet through its TLS
+/// front, as it reaches a real kubelet (serving certificate verified, kubelet client
+/// certificate presented): our node proxy gets the same status and bytes as
+/// `kubectl get --raw`, for kwok's health check and for a container's log, and the
+/// front lets no other client in. Needs root (the address is added to `lo`).
+#[tokio::test]
+async fn node_proxy_reaches_routable_nodes_like_kubectl() {
+    let Some(binaries) = support::env::binaries() else {
+        return;
+    };
+    let env = support::env::blocking(move || {
+        k8s_client::testenv::TestEnv::builder()
+            .binaries(binaries)
+            .nodes(1)
+            .routable_nodes(true)
+            .start()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the control plane with routable nodes did not start: {}",
+                    support::chain(&e)
+                )
+            })
+    })
+    .await;
+    let client = support::env::admin_client(&env);
+    let node_name = env.node_names()[0].clone();
+    let node = Api::<Node>::all(client.clone())
+        .get(&node_name)
+        .await
+        .expect("node");
+    let status = node.status.expect("node status");
+    let ip = status
+        .addresses
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a.type_ == "InternalIP")
+        .expect("an InternalIP")
+        .address;
+    assert!(ip.starts_with("198.51.100."), "node address {ip}");
+    let port = status
+        .daemon_endpoints
+        .and_then(|d| d.kubelet_endpoint)
+        .expect("kubelet endpoint")
+        .port;
+
+    let ns = support::env::unique_namespace(&env, "nodeproxy").await;
+    support::streams::running_pod(
+        &client,
+        &ns,
+        support::streams::pod("logger", &["main"], &[], &[]),
+    )
+    .await;
+    let marker = format!("routable-{}", std::process::id());
+    env.append_pod_log(false, false, &marker).unwrap();
+
+    let proxy = k8s_client::api::ApiserverProxy::new(
+        client,
+        k8s_client::api::ProxyTarget::node(&node_name),
+    );
+    for path in [
+        "/healthz".to_owned(),
+        format!("/containerLogs/{ns}/logger/main"),
+    ] {
+        let res = proxy.get(&path).await.expect("node proxy");
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let raw = format!("/api/v1/nodes/{node_name}/proxy{path}");
+        let k = support::kubectl::admin(&env, &["get", "--raw", &raw], b"").await;
+        assert!(k.status.success(), "{path}: {k:?}");
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(body, k.stdout, "{path}: ours and kubectl's bytes");
+    }
+    let logs = proxy
+        .get(&format!("/containerLogs/{ns}/logger/main"))
+        .await
+        .unwrap();
+    let logs = http_body_util::BodyExt::collect(logs.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(
+        String::from_utf8_lossy(&logs).contains(&marker),
+        "the log through the node proxy: {}",
+        String::from_utf8_lossy(&logs)
+    );
+
+    // Straight to the front: the admin certificate (the environment's CA) and no
+    // certificate are both refused during the handshake; nothing reaches kwok.
+    let url = format!("https://{ip}:{port}/healthz");
+    let anonymous =
+        support::env::raw_client(env.ca_pem().as_bytes(), support::env::Auth::Anonymous);
+    // rustls's alerts: the admin certificate's CA is unknown to the front, and a client
+    // without a certificate is told one is required.
+    for (client, alert) in [
+        (support::env::raw_admin(&env), "UnknownCA"),
+        (anonymous, "CertificateRequired"),
+    ] {
+        let err = client
+            .get(&url)
+            .send()
+            .await
+            .expect_err("the front lets only the API server in");
+        assert!(format!("{err:?}").contains(alert), "{alert}: {err:?}");
     }
 }

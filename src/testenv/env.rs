@@ -4,6 +4,7 @@ use super::TestEnvError;
 use super::faults::{self, EtcdSpec};
 use super::install::Binaries;
 use super::kubeconfig::{Credential, render, write_private};
+use super::kubelet_front::{KubeletFront, RoutableNodes};
 use super::multi::{self, ApiServers, MAX_APISERVERS};
 use super::nodes::{self, NodeFiles};
 use super::pki::Pki;
@@ -47,6 +48,7 @@ pub struct TestEnvBuilder {
     forwarded_pod_ports: Vec<u16>,
     apiservers: usize,
     routable: bool,
+    routable_nodes: bool,
 }
 
 impl Default for TestEnvBuilder {
@@ -61,6 +63,7 @@ impl Default for TestEnvBuilder {
             forwarded_pod_ports: Vec::new(),
             apiservers: 1,
             routable: false,
+            routable_nodes: false,
         }
     }
 }
@@ -143,6 +146,23 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Puts the simulated nodes ([`nodes`](Self::nodes)) on an address of
+    /// [`ROUTABLE_RANGE`](super::ROUTABLE_RANGE) added to `lo` instead of `127.0.0.1`, so
+    /// that the API server's node proxy (`/api/v1/nodes/NAME/proxy/…`, which refuses
+    /// loopback addresses) reaches them. kwok stays on `127.0.0.1` behind a TLS front on
+    /// that address which the API server reaches as it reaches a real kubelet: the
+    /// front's certificate is verified against the environment's CA
+    /// (`--kubelet-certificate-authority`) and only the API server's kubelet client
+    /// certificate (`--kubelet-client-certificate`, from a CA that signs nothing else) is
+    /// let through — kwok runs commands for anyone who reaches it. Every kubelet request
+    /// (exec, attach, logs, port-forward) then takes this path. Off by default. Needs
+    /// root ([`TestEnvError::NotRoot`] otherwise); the address is removed when the
+    /// environment is dropped.
+    pub fn routable_nodes(mut self, enable: bool) -> Self {
+        self.routable_nodes = enable;
+        self
+    }
+
     /// Generates the PKI, starts etcd, kube-apiserver and (see
     /// [`controller_manager`](Self::controller_manager)) kube-controller-manager, and
     /// waits until they are ready. Blocks; retries the whole start on a port
@@ -213,10 +233,15 @@ impl TestEnvBuilder {
             }
             let node_files = NodeFiles::new(dir.path());
             node_files.write(&forwards)?;
+            let routable = match self.routable_nodes {
+                true => Some(RoutableNodes::prepare(&files.pki, &files.dir)?),
+                false => None,
+            };
             Some(NodeEnv {
                 count: self.nodes,
                 files: node_files,
                 forwards,
+                routable,
             })
         } else {
             None
@@ -225,8 +250,9 @@ impl TestEnvBuilder {
         loop {
             attempt += 1;
             match self.try_start(&binaries, &files, run_kcm, node_env.as_ref(), &ips) {
-                Ok((processes, apiservers, _port, etcd)) => {
+                Ok((processes, apiservers, etcd, kubelet_front)) => {
                     return Ok(TestEnv {
+                        kubelet_front: Mutex::new(kubelet_front),
                         processes: Mutex::new(processes),
                         etcd,
                         server_url: apiservers.url(0),
@@ -259,7 +285,7 @@ impl TestEnvBuilder {
         run_kcm: bool,
         node_env: Option<&NodeEnv>,
         ips: &[Ipv4Addr],
-    ) -> Result<(Vec<Proc>, ApiServers, u16, EtcdSpec), Attempt> {
+    ) -> Result<(Vec<Proc>, ApiServers, EtcdSpec, Option<KubeletFront>), Attempt> {
         let [etcd_port, peer_port, api_port] = free_ports()?;
         let mut processes = Vec::new();
         let dir = &files.dir;
@@ -312,10 +338,17 @@ impl TestEnvBuilder {
             "--allow-privileged=true".to_owned(),
             "--profiling=false".to_owned(),
         ];
-        if node_env.is_some() {
-            // kwok registers 127.0.0.1 as each node's InternalIP; the Hostname address
-            // (the node's name) resolves nowhere.
+        if let Some(node_env) = node_env {
+            // kwok registers the node address as each node's InternalIP; the Hostname
+            // address (the node's name) resolves nowhere.
             api_args.push("--kubelet-preferred-address-types=InternalIP".to_owned());
+            if let Some(routable) = &node_env.routable {
+                api_args.extend([
+                    format!("--kubelet-certificate-authority={}", p(&files.ca_cert)),
+                    format!("--kubelet-client-certificate={}", p(&routable.client_cert)),
+                    format!("--kubelet-client-key={}", p(&routable.client_key)),
+                ]);
+            }
         }
         api_args.extend(self.apiserver_args.iter().cloned());
         let apiservers = ApiServers::start(multi::Shared {
@@ -374,14 +407,17 @@ impl TestEnvBuilder {
                 || probe.status(sa) == Some(200),
             )?;
         }
-        if let Some(node_env) = node_env {
-            self.start_nodes(binaries, files, node_env, &probe, &mut processes)?;
-        }
-        Ok((processes, apiservers, api_port, etcd))
+        let kubelet_front = match node_env {
+            Some(node_env) => {
+                self.start_nodes(binaries, files, node_env, &probe, &mut processes)?
+            }
+            None => None,
+        };
+        Ok((processes, apiservers, etcd, kubelet_front))
     }
 
-    /// Starts kube-scheduler and kwok, registers the nodes and waits until they are
-    /// Ready.
+    /// Starts kube-scheduler, kwok (and the TLS front of routable nodes), registers the
+    /// nodes and waits until they are Ready.
     fn start_nodes(
         &self,
         binaries: &Binaries,
@@ -389,7 +425,7 @@ impl TestEnvBuilder {
         node_env: &NodeEnv,
         probe: &TlsProbe,
         processes: &mut Vec<Proc>,
-    ) -> Result<(), Attempt> {
+    ) -> Result<Option<KubeletFront>, Attempt> {
         let p = |p: &Path| p.display().to_string();
         let kubeconfig = format!("--kubeconfig={}", p(&files.admin_kubeconfig));
         let scheduler = binaries
@@ -411,14 +447,26 @@ impl TestEnvBuilder {
             .map_err(Attempt::Failed)?,
         );
         let kubelet_port = free_port()?;
+        let kubelet = SocketAddr::from((Ipv4Addr::LOCALHOST, kubelet_port));
+        let front = match &node_env.routable {
+            Some(routable) => Some(
+                KubeletFront::start(routable.ip(), kubelet, &routable.tls)
+                    .map_err(Attempt::Failed)?,
+            ),
+            None => None,
+        };
+        let (node_ip, node_port) = match (&node_env.routable, &front) {
+            (Some(routable), Some(front)) => (routable.ip(), front.port()),
+            _ => (Ipv4Addr::LOCALHOST, kubelet_port),
+        };
         let kwok = binaries.kwok().expect("nodes imply the binary exists");
         let kwok_args = vec![
             kubeconfig,
             format!("--config={}", p(&node_env.files.config)),
             "--manage-all-nodes=true".to_owned(),
-            "--node-ip=127.0.0.1".to_owned(),
-            format!("--node-port={kubelet_port}"),
-            format!("--server-address=127.0.0.1:{kubelet_port}"),
+            format!("--node-ip={node_ip}"),
+            format!("--node-port={node_port}"),
+            format!("--server-address={kubelet}"),
             "--cidr=10.244.0.0/16".to_owned(),
         ];
         processes.push(
@@ -432,7 +480,8 @@ impl TestEnvBuilder {
             self.timeout,
             format!("{} simulated node(s) Ready", node_env.count),
             || nodes::all_ready(probe, node_env.count),
-        )
+        )?;
+        Ok(front)
     }
 }
 
@@ -523,6 +572,7 @@ struct NodeEnv {
     count: usize,
     files: NodeFiles,
     forwards: BTreeMap<u16, u16>,
+    routable: Option<RoutableNodes>,
 }
 
 /// The files of one environment (PKI, token file, kubeconfigs) and their contents.
@@ -632,6 +682,8 @@ impl Files {
 pub struct TestEnv {
     /// etcd first, then kube-controller-manager if it runs.
     processes: Mutex<Vec<Proc>>,
+    /// The TLS front of routable nodes, stopped with the processes.
+    kubelet_front: Mutex<Option<KubeletFront>>,
     pub(super) etcd: EtcdSpec,
     pub(super) apiservers: ApiServers,
     dir: Mutex<Option<tempfile::TempDir>>,
@@ -877,12 +929,13 @@ impl TestEnv {
     /// directory. Idempotent.
     pub(crate) fn shutdown(&self) {
         let mut processes = std::mem::take(&mut *lock(&self.processes));
-        // kube-controller-manager, then the API servers, then etcd.
+        // kwok, kube-scheduler, kube-controller-manager, then the API servers, then etcd.
         while processes.len() > 1
             && let Some(mut p) = processes.pop()
         {
             p.stop();
         }
+        drop(lock(&self.kubelet_front).take());
         self.apiservers.stop_all();
         if let Some(mut etcd) = processes.pop() {
             // A paused etcd would ignore SIGTERM until the grace period ends.

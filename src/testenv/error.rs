@@ -177,11 +177,23 @@ pub enum TestEnvError {
         /// How many API servers the environment runs.
         count: usize,
     },
-    /// Routable API server addresses were asked for without the privilege to add them.
+    /// Routable API server or node addresses were asked for without the privilege to
+    /// add them.
     #[error(
-        "routable API server addresses need root (CAP_NET_ADMIN) to add addresses to `lo`; run as root or leave TestEnvBuilder::routable_apiservers off"
+        "routable addresses need root (CAP_NET_ADMIN) to add addresses to `lo`; run as root or leave TestEnvBuilder::routable_apiservers and TestEnvBuilder::routable_nodes off"
     )]
     NotRoot,
+    /// The TLS front of routable simulated nodes could not be started.
+    #[error("{action} the simulated kubelet's TLS front on {address} failed")]
+    KubeletFront {
+        /// What was being done (`listening on`, …).
+        action: &'static str,
+        /// The address (port 0 before one is chosen).
+        address: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// `ip` could not be run.
     #[error("running `{command}` failed")]
     AddressSpawn {

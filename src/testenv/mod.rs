@@ -34,6 +34,7 @@ mod error;
 mod faults;
 pub mod install;
 mod kubeconfig;
+mod kubelet_front;
 mod multi;
 mod nodes;
 mod pki;

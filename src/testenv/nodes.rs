@@ -19,7 +19,8 @@
 //! The API server reaches kwok at the nodes' `InternalIP` (127.0.0.1) and kubelet port
 //! over TLS with kwok's self-signed certificate, which it does not verify (no
 //! `--kubelet-certificate-authority`), and without a client certificate (kwok does not
-//! ask for one).
+//! ask for one). With routable nodes it reaches kwok through an authenticating TLS
+//! front instead (`kubelet_front`).
 
 use super::TestEnvError;
 use super::probe::TlsProbe;

@@ -43,20 +43,7 @@ impl Pki {
     /// `extra_ips` are added to the serving certificate's subject alternative names
     /// (the addresses of further API servers).
     pub(crate) fn generate_for(extra_ips: &[Ipv4Addr]) -> Result<Self, TestEnvError> {
-        let ca_key = key("CA key")?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(pki_err("CA"))?;
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "k8s-client-testenv-ca");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca_params.self_signed(&ca_key).map_err(pki_err("CA"))?;
-        let ca_key_pem = secret(&ca_key);
-        let issuer = Issuer::new(ca_params, ca_key);
+        let (issuer, ca_pem, ca_key_pem) = certificate_authority("CA", "k8s-client-testenv-ca")?;
 
         let mut serving = CertificateParams::new(vec![
             "localhost".to_owned(),
@@ -93,7 +80,7 @@ impl Pki {
         let sa_key = key("service-account signing key")?;
         Ok(Self {
             issuer,
-            ca_pem: ca_cert.pem(),
+            ca_pem,
             ca_key_pem,
             serving_cert_pem,
             serving_key_pem,
@@ -132,6 +119,70 @@ impl Pki {
             .map_err(pki_err(WHAT))?;
         Ok(cert.pem())
     }
+}
+
+/// The TLS material between the API server and the front of routable simulated nodes.
+pub(crate) struct KubeletTls {
+    /// The front's certificate for the nodes' address, signed by the environment's CA.
+    pub(crate) serving_cert_pem: String,
+    pub(crate) serving_key_pem: SecretBytes,
+    /// A CA of its own that signs one certificate, the API server's kubelet client
+    /// certificate: the only client the front lets through.
+    pub(crate) client_ca_pem: String,
+    pub(crate) client_cert_pem: String,
+    pub(crate) client_key_pem: SecretBytes,
+}
+
+impl Pki {
+    /// A serving certificate for `ip` signed by the environment's CA, and a client
+    /// certificate (`CN=kube-apiserver-kubelet-client`) from a fresh CA that signs
+    /// nothing else.
+    pub(crate) fn kubelet_tls(&self, ip: Ipv4Addr) -> Result<KubeletTls, TestEnvError> {
+        let mut serving = CertificateParams::new(Vec::<String>::new())
+            .map_err(pki_err("kubelet serving certificate"))?;
+        serving.subject_alt_names = vec![SanType::IpAddress(IpAddr::V4(ip))];
+        serving
+            .distinguished_name
+            .push(DnType::CommonName, "k8s-client-testenv-kubelet");
+        let (serving_cert_pem, serving_key_pem) = leaf(
+            "kubelet serving certificate",
+            serving,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &self.issuer,
+        )?;
+        let (client_issuer, client_ca_pem, _) =
+            certificate_authority("kubelet client CA", "k8s-client-testenv-kubelet-client-ca")?;
+        let (client_cert_pem, client_key_pem) =
+            issue_client_certificate(&client_issuer, "kube-apiserver-kubelet-client", None)?;
+        Ok(KubeletTls {
+            serving_cert_pem,
+            serving_key_pem,
+            client_ca_pem,
+            client_cert_pem,
+            client_key_pem,
+        })
+    }
+}
+
+/// A self-signed CA (`CN=common_name`): its issuer, certificate PEM and key PEM.
+fn certificate_authority(
+    what: &'static str,
+    common_name: &str,
+) -> Result<(Issuer<'static, KeyPair>, String, SecretBytes), TestEnvError> {
+    let ca_key = key(what)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_err(what))?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&ca_key).map_err(pki_err(what))?;
+    let key_pem = secret(&ca_key);
+    Ok((Issuer::new(params, ca_key), cert.pem(), key_pem))
 }
 
 /// The subject of a client certificate: the API server takes the user name from `CN`
