@@ -501,3 +501,61 @@ async fn a_refused_tunnel_falls_back_to_the_websocket_framing() {
         k8s_client::Error::Stream(StreamError::Spdy(SpdyError::GoneAway))
     ));
 }
+
+/// Streams that carry nothing for longer than `STREAM_SILENCE_LIMIT` stay up: the API
+/// server answers exec's WebSocket pings, and kwok answers the tunnel's SPDY pings
+/// and the v4 framing's WebSocket pings, so a quiet connection is never taken for a
+/// lost one. (Without answers each of these would fail with `StreamError::Silent`.)
+#[tokio::test]
+async fn quiet_streams_outlive_the_silence_limit_because_pings_are_answered() {
+    let Some((_env, pods)) = setup("spdy-quiet").await else {
+        return;
+    };
+    let quiet = k8s_client::api::STREAM_SILENCE_LIMIT + Duration::from_secs(4);
+    let forward = |protocol| {
+        let pods = pods.clone();
+        async move {
+            let mut pf = pods
+                .portforward_with("box", &[ECHO], protocol)
+                .await
+                .expect("portforward");
+            let stream = pf.take_stream(ECHO).unwrap();
+            tokio::time::sleep(quiet).await;
+            let payload = format!("after a quiet {quiet:?} over {protocol:?}\n").into_bytes();
+            if protocol == PortforwardProtocol::WebSocket {
+                // The v4 framing has no per-port end: read the echo's length.
+                let mut stream = stream;
+                stream.write_all(&payload).await.expect("write");
+                let mut got = vec![0u8; payload.len()];
+                stream.read_exact(&mut got).await.expect("read echo");
+                assert_eq!(got, payload);
+            } else {
+                assert_eq!(echo_all(stream, &payload).await, payload);
+            }
+        }
+    };
+    let exec = async {
+        let script = format!("sleep {}; echo done", quiet.as_secs());
+        let mut p = pods
+            .exec(
+                "box",
+                ["sh", "-c", &script],
+                &k8s_client::api::AttachParams::default().container("main"),
+            )
+            .await
+            .expect("exec");
+        let mut out = Vec::new();
+        p.stdout()
+            .expect("stdout")
+            .read_to_end(&mut out)
+            .await
+            .expect("stdout of a quiet command");
+        assert_eq!(out, b"done\n");
+        assert!(p.status().await.expect("status").success());
+    };
+    tokio::join!(
+        forward(PortforwardProtocol::SpdyOverWebSocket),
+        forward(PortforwardProtocol::WebSocket),
+        exec
+    );
+}

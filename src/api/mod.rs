@@ -68,8 +68,8 @@ pub use remote::{
     LogSelection, LogStream, MAX_LINE, PORTFORWARD_PROTOCOL, PROTOCOL_V4, PROTOCOL_V5, PortMapping,
     PortStream, PortforwardProtocol, PortforwardSession, Portforwarder, ProcessOutput,
     ProcessStdin, RemotePort, ResolvedForward, SELECTOR_DEFAULT_TAIL_LINES, SPDY_MAX_FRAME,
-    SPDY_MAX_HEADER_BLOCK, SPDY_TUNNEL_PROTOCOL, SkipReason, SkippedEntry, SpdyError, StreamError,
-    UploadEnd,
+    SPDY_MAX_HEADER_BLOCK, SPDY_TUNNEL_PROTOCOL, STREAM_PING_PERIOD, STREAM_SILENCE_LIMIT,
+    SkipReason, SkippedEntry, SpdyError, StreamError, UploadEnd,
 };
 pub(crate) use request::collection_path;
 pub use request::{ACCEPT_PARTIAL_METADATA, ACCEPT_PARTIAL_METADATA_LIST, Request};

@@ -44,6 +44,16 @@ pub enum StreamError {
     /// The connection ended inside a frame.
     #[error("the streaming connection ended inside a WebSocket frame")]
     Truncated,
+    /// The server sent nothing, not even the answer to a ping, for `limit`
+    /// ([`STREAM_SILENCE_LIMIT`](crate::api::STREAM_SILENCE_LIMIT)): the connection counts
+    /// as lost.
+    #[error(
+        "the server sent nothing for {limit:?}, not even a ping's answer; the connection counts as lost"
+    )]
+    Silent {
+        /// How long the silence lasted.
+        limit: std::time::Duration,
+    },
     /// The server broke the WebSocket protocol.
     #[error("the server broke the WebSocket protocol: {0}")]
     Protocol(&'static str),

@@ -2,7 +2,7 @@
 //! `v4.channel.k8s.io`).
 
 use super::error::StreamError;
-use super::ws::{self, FrameReader, Message, OP_BINARY, OP_CLOSE, OP_PONG};
+use super::ws::{self, FrameReader, Message, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG};
 use crate::Client;
 use crate::api::Api;
 use crate::error::{Error, Status};
@@ -371,14 +371,16 @@ async fn start(
     let (stdin_user, stdin_ours) = pipe(ap.stdin).unzip();
     let (stdout_user, stdout_ours) = pipe(ap.stdout).unzip();
     let (stderr_user, stderr_ours) = pipe(ap.stderr).unzip();
-    let reader = tokio::spawn(read_loop(
-        FrameReader::new(rd),
-        stdout_ours,
-        stderr_ours,
-        control_tx.clone(),
-        status_tx,
-    ));
-    let writer = tokio::spawn(write_loop(wr, stdin_ours, control_rx, v5));
+    let tasks = ws::spawn_reader_writer(
+        read_loop(
+            FrameReader::new(rd),
+            stdout_ours,
+            stderr_ours,
+            control_tx.clone(),
+            status_tx,
+        ),
+        write_loop(wr, stdin_ours, control_rx, v5),
+    );
     Ok(AttachedProcess {
         protocol: connected.protocol,
         stdin: stdin_user.map(ProcessStdin),
@@ -386,7 +388,7 @@ async fn start(
         stderr: stderr_user.map(ProcessOutput),
         control: control_tx,
         status: Some(status_rx),
-        tasks: [reader, writer],
+        tasks,
         tty: ap.tty,
     })
 }
@@ -441,7 +443,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let _ = status_tx.send(result);
 }
 
-/// Sends stdin (channel 0), its end (channel 255, v5), resizes (channel 4) and pongs.
+/// Sends stdin (channel 0), its end (channel 255, v5), resizes (channel 4), pongs and a
+/// ping every [`ws::STREAM_PING_PERIOD`].
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut stdin: Option<DuplexStream>,
@@ -449,8 +452,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     v5: bool,
 ) {
     let mut buf = vec![0u8; STDIN_CHUNK + 1];
+    let mut ping = ws::ping_interval(ws::STREAM_PING_PERIOD);
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if ws::write_frame(&mut wr, OP_PING, &[]).await.is_err() {
+                    return;
+                }
+            }
             read = async {
                 match stdin.as_mut() {
                     Some(s) => s.read(&mut buf[1..]).await,
@@ -551,6 +560,20 @@ mod tests {
             .map(|(i, b)| b ^ mask[i % 4])
             .collect();
         (frame[0] & 0x0f, payload)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_session_pings_the_server_every_period() {
+        let start = tokio::time::Instant::now();
+        let (client_end, mut server_end) = tokio::io::duplex(1024);
+        let (_tx, rx) = mpsc::channel(1);
+        let _task = tokio::spawn(write_loop(client_end, None, rx, true));
+        for k in 1..=3u32 {
+            let mut frame = [0u8; 6];
+            server_end.read_exact(&mut frame).await.unwrap();
+            assert_eq!(unmask(&frame), (OP_PING, Vec::new()));
+            assert_eq!(start.elapsed(), ws::STREAM_PING_PERIOD * k);
+        }
     }
 
     #[tokio::test]

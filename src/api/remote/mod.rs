@@ -71,3 +71,4 @@ pub use portforward::{
 pub use portforward_spdy::SPDY_TUNNEL_PROTOCOL;
 pub use spdy::{MAX_FRAME as SPDY_MAX_FRAME, MAX_HEADER_BLOCK as SPDY_MAX_HEADER_BLOCK, SpdyError};
 pub use tar_io::{CopyReport, SkipReason, SkippedEntry};
+pub use ws::{STREAM_PING_PERIOD, STREAM_SILENCE_LIMIT};

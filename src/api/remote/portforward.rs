@@ -8,7 +8,7 @@ use super::error::StreamError;
 use super::exec::subresource_path;
 use super::portforward_spdy::{SPDY_TUNNEL_PROTOCOL, SpdyConnection, TaskGuard};
 use super::spdy::SpdyError;
-use super::ws::{self, FrameReader, Message, OP_BINARY, OP_CLOSE, OP_PONG};
+use super::ws::{self, FrameReader, Message, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG};
 use crate::api::Api;
 use crate::error::Error;
 use k8s_openapi::api::core::v1::Pod;
@@ -421,15 +421,17 @@ impl Api<Pod> {
             let channel = (2 * i) as u8;
             tasks.push(tokio::spawn(pump_out(ours_rd, channel, out_tx.clone())));
         }
-        tasks.push(tokio::spawn(read_loop(
-            FrameReader::new(rd),
-            ports.to_vec(),
-            sinks,
-            outcomes,
-            out_tx,
-            done_tx,
-        )));
-        tasks.push(tokio::spawn(write_loop(wr, out_rx)));
+        tasks.extend(ws::spawn_reader_writer(
+            read_loop(
+                FrameReader::new(rd),
+                ports.to_vec(),
+                sinks,
+                outcomes,
+                out_tx,
+                done_tx,
+            ),
+            write_loop(wr, out_rx),
+        ));
         let guard = Arc::new(TaskGuard(tasks));
         let streams = users
             .into_iter()
@@ -454,6 +456,7 @@ enum Out {
     /// A data message: the channel byte, then the bytes.
     Data(Vec<u8>),
     Pong(Vec<u8>),
+    Ping,
 }
 
 fn ports_query(ports: &[u16]) -> String {
@@ -482,11 +485,21 @@ async fn pump_out<R: AsyncRead + Unpin>(mut r: R, channel: u8, out: mpsc::Sender
     }
 }
 
+/// Sends queued messages, and a ping every [`ws::STREAM_PING_PERIOD`].
 async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Out>) {
-    while let Some(msg) = rx.recv().await {
+    let mut ping = ws::ping_interval(ws::STREAM_PING_PERIOD);
+    loop {
+        let msg = tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(msg) => msg,
+                None => break,
+            },
+            _ = ping.tick() => Out::Ping,
+        };
         let sent = match msg {
             Out::Data(message) => ws::write_frame(&mut wr, OP_BINARY, &message).await,
             Out::Pong(p) => ws::write_frame(&mut wr, OP_PONG, &p).await,
+            Out::Ping => ws::write_frame(&mut wr, OP_PING, &[]).await,
         };
         if sent.is_err() {
             return;

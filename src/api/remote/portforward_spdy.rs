@@ -12,7 +12,9 @@
 //! sends WINDOW_UPDATE nor honours it, so neither do we; back-pressure comes from the
 //! TCP connection (a reader that stops reading stops the whole connection, as with
 //! spdystream). A stream dropped before its pair ended resets both streams (CANCEL),
-//! so the node closes the pod-side connection. PING from the server is answered, SETTINGS, WINDOW_UPDATE and HEADERS
+//! so the node closes the pod-side connection. PING from the server is answered, and we
+//! send one every 10 s whose echo, like any byte, shows the path is up (a connection
+//! silent for `STREAM_SILENCE_LIMIT` is lost); SETTINGS, WINDOW_UPDATE and HEADERS
 //! are read and ignored, GOAWAY stops new forwarded connections, RST_STREAM ends its
 //! pair, streams the server tries to open are refused.
 
@@ -118,19 +120,16 @@ impl SpdyConnection {
             gone_away: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
-        let reader = tokio::spawn(read_loop(
-            FrameReader::new(rd),
-            out_tx.clone(),
-            reg_rx,
-            shared.clone(),
-        ));
-        let writer = tokio::spawn(write_loop(wr, out_rx));
+        let tasks = ws::spawn_reader_writer(
+            read_loop(FrameReader::new(rd), out_tx.clone(), reg_rx, shared.clone()),
+            write_loop(wr, out_rx),
+        );
         Self {
             out: out_tx,
             register: reg_tx,
             next: tokio::sync::Mutex::new((1, 0)),
             shared,
-            guard: Arc::new(TaskGuard(vec![reader, writer])),
+            guard: Arc::new(TaskGuard(tasks.into())),
         }
     }
 
@@ -293,13 +292,30 @@ fn encode(enc: &mut Encoder, out: Out, msg: &mut Vec<u8>) -> Result<(), SpdyErro
     }
 }
 
-/// Writes queued frames, several per WebSocket message when they are waiting.
+/// Writes queued frames, several per WebSocket message when they are waiting, and a
+/// SPDY PING every two [`ws::STREAM_PING_PERIOD`]s (client-go's 10 s): it crosses the API
+/// server to the node and back, so its answer shows the whole path is up.
 async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Out>) {
     let Ok(mut enc) = Encoder::new() else {
         return;
     };
     let mut msg: Vec<u8> = Vec::with_capacity(BATCH + CHUNK + 64);
-    while let Some(first) = rx.recv().await {
+    let mut ping = ws::ping_interval(2 * ws::STREAM_PING_PERIOD);
+    // Our PING ids are odd (the initiator's parity); the server echoes them.
+    let mut ping_id: u32 = 1;
+    loop {
+        let first = tokio::select! {
+            item = rx.recv() => match item {
+                Some(item) => item,
+                None => break,
+            },
+            _ = ping.tick() => {
+                let mut frame = Vec::with_capacity(spdy::FRAME_HEADER + 4);
+                spdy::ping(&mut frame, ping_id);
+                ping_id = ping_id.wrapping_add(2);
+                Out::Control(frame)
+            }
+        };
         msg.clear();
         msg.resize(ws::HEADROOM, 0);
         let mut next = Some(first);

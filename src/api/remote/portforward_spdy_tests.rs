@@ -192,6 +192,44 @@ async fn a_node_error_ends_the_stream_with_its_text() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_pings_the_node_and_a_silent_one_is_lost() {
+    let start = tokio::time::Instant::now();
+    let (conn, mut server) = pair();
+    let conn = Arc::new(conn);
+    let c = conn.clone();
+    let opening = tokio::spawn(async move { c.open(80, None).await });
+    server.accept(80, 0).await;
+    let mut stream = opening.await.unwrap().expect("the pair opens");
+    // Our pings: odd ids, every 10 s; the server answering them keeps the connection.
+    for (k, id) in [(1u32, 1u32), (2, 3), (3, 5)] {
+        assert_eq!(server.frame().await, Frame::Ping { id });
+        assert_eq!(start.elapsed(), 2 * ws::STREAM_PING_PERIOD * k);
+        let mut echo = Vec::new();
+        spdy::ping(&mut echo, id);
+        server.send(&echo).await;
+    }
+    tokio::time::sleep(ws::STREAM_SILENCE_LIMIT / 2).await;
+    assert!(conn.is_open(), "answered pings keep the connection");
+    // Then the server goes quiet (it still reads what we send): once the limit has
+    // passed since its last byte the connection is lost.
+    let drain = tokio::spawn(async move { while server.ws_message().await.is_some() {} });
+    let last_heard = start + 6 * ws::STREAM_PING_PERIOD;
+    tokio::time::sleep_until(last_heard + ws::STREAM_SILENCE_LIMIT - Duration::from_secs(1)).await;
+    assert!(conn.is_open(), "not before the limit");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !conn.is_open(),
+        "a server silent for the limit loses the connection"
+    );
+    // The forwarded stream ends with the connection: reading ends, and writing fails
+    // instead of waiting on a connection that takes nothing any more.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest).await;
+    assert!(stream.write_all(&[0u8; 1 << 20]).await.is_err());
+    drain.abort();
+}
+
 #[tokio::test]
 async fn the_servers_pings_are_echoed_and_its_streams_refused() {
     let (_conn, mut server) = pair();

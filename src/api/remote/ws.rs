@@ -13,7 +13,10 @@ use crate::error::{ApiError, Error, Status};
 use base64::Engine as _;
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
+use std::pin::Pin;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// The largest message accepted from the server (the streaming protocols send at most
@@ -21,6 +24,45 @@ const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 pub(crate) const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 /// Error bodies of a refused upgrade are read up to this size.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How often exec and attach ping the server over their WebSocket (client-go's
+/// heartbeat period), and twice that is how often port-forward pings the node through
+/// its tunnel: a stream that carries nothing for a long time is still known to be up,
+/// and proxies and load balancers that end idle connections see traffic.
+pub const STREAM_PING_PERIOD: Duration = Duration::from_secs(5);
+
+/// How long exec, attach and port-forward wait without a single byte from the server
+/// (the answers to their pings included) before the connection counts as lost
+/// ([`StreamError::Silent`]): client-go's read deadline, twelve ping periods and a
+/// second. client-go only counts pongs; any byte counts here, so a busy stream whose
+/// pongs queue behind its data is not cut off.
+pub const STREAM_SILENCE_LIMIT: Duration = Duration::from_secs(61);
+
+/// A ticker for pings: the first after one `period`, later ones `period` apart, a
+/// late tick not made up for.
+pub(crate) fn ping_interval(period: Duration) -> Interval {
+    let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker
+}
+
+/// Spawns a connection's reader and writer. When the reader ends (the server closed the
+/// connection, it broke, or it went silent) the writer is stopped too: nothing more can
+/// be delivered, and a caller writing to a stream then gets an error instead of waiting
+/// on a dead connection.
+pub(crate) fn spawn_reader_writer<R, W>(reader: R, writer: W) -> [tokio::task::JoinHandle<()>; 2]
+where
+    R: std::future::Future<Output = ()> + Send + 'static,
+    W: std::future::Future<Output = ()> + Send + 'static,
+{
+    let writer = tokio::spawn(writer);
+    let stop = writer.abort_handle();
+    let reader = tokio::spawn(async move {
+        reader.await;
+        stop.abort();
+    });
+    [reader, writer]
+}
 
 pub(crate) const OP_CONTINUATION: u8 = 0x0;
 pub(crate) const OP_TEXT: u8 = 0x1;
@@ -233,19 +275,28 @@ pub(crate) enum Message {
     Close,
 }
 
-/// Reads server frames, reassembling fragmented messages.
+/// Reads server frames, reassembling fragmented messages; a server silent for
+/// [`STREAM_SILENCE_LIMIT`] is an error.
 pub(crate) struct FrameReader<R> {
     r: R,
     buf: BytesMut,
     partial: Option<Vec<u8>>,
+    /// When a byte last arrived (or the reader was made).
+    heard: Instant,
+    /// Fires at the earliest moment the silence limit can be reached; re-armed from
+    /// `heard` when it fires early, so reads only note the time.
+    silence: Pin<Box<Sleep>>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub(crate) fn new(r: R) -> Self {
+        let heard = Instant::now();
         Self {
             r,
             buf: BytesMut::with_capacity(64 * 1024),
             partial: None,
+            heard,
+            silence: Box::pin(tokio::time::sleep_until(heard + STREAM_SILENCE_LIMIT)),
         }
     }
 
@@ -254,11 +305,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if self.buf.capacity() - self.buf.len() < 8192 {
                 self.buf.reserve(64 * 1024);
             }
-            let n = self
-                .r
-                .read_buf(&mut self.buf)
-                .await
-                .map_err(StreamError::Read)?;
+            let n = tokio::select! {
+                biased;
+                read = self.r.read_buf(&mut self.buf) => read.map_err(StreamError::Read)?,
+                () = &mut self.silence => {
+                    let due = self.heard + STREAM_SILENCE_LIMIT;
+                    if Instant::now() < due {
+                        self.silence.as_mut().reset(due);
+                        continue;
+                    }
+                    return Err(StreamError::Silent { limit: STREAM_SILENCE_LIMIT });
+                }
+            };
+            self.heard = Instant::now();
             if n == 0 {
                 return Ok(false);
             }
@@ -396,6 +455,50 @@ mod tests {
         assert_eq!(r.next().await.unwrap(), Message::Data(b"abcd".to_vec()));
         assert_eq!(r.next().await.unwrap(), Message::Data(vec![7u8; 70000]));
         assert_eq!(r.next().await.unwrap(), Message::Close);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_is_an_error_after_the_limit_and_any_byte_keeps_it_alive() {
+        let (mut server, client) = tokio::io::duplex(1024);
+        let start = Instant::now();
+        let mut r = FrameReader::new(client);
+        // A pong every 30 s (which the reader consumes) keeps a quiet stream alive
+        // well past the limit; then a message still arrives.
+        let talk = tokio::spawn(async move {
+            for _ in 0..6 {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                server
+                    .write_all(&unmasked(OP_PONG, true, b""))
+                    .await
+                    .unwrap();
+            }
+            server
+                .write_all(&unmasked(OP_BINARY, true, b"late"))
+                .await
+                .unwrap();
+            server
+        });
+        assert_eq!(r.next().await.unwrap(), Message::Data(b"late".to_vec()));
+        assert_eq!(start.elapsed(), Duration::from_secs(180));
+        // Then nothing at all: the read fails once the limit has passed since the last
+        // byte, not earlier.
+        let _server = talk.await.unwrap();
+        let quiet = Instant::now();
+        match r.next().await {
+            Err(StreamError::Silent { limit }) => assert_eq!(limit, STREAM_SILENCE_LIMIT),
+            other => panic!("expected Silent, got {other:?}"),
+        }
+        assert_eq!(quiet.elapsed(), STREAM_SILENCE_LIMIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pings_tick_one_period_apart_starting_one_period_in() {
+        let start = Instant::now();
+        let mut ticker = ping_interval(STREAM_PING_PERIOD);
+        for k in 1..=3u32 {
+            ticker.tick().await;
+            assert_eq!(start.elapsed(), STREAM_PING_PERIOD * k);
+        }
     }
 
     #[tokio::test]
