@@ -19,6 +19,7 @@ mod endpoints_cidr;
 mod endpoints_slice;
 mod extensions;
 mod observe;
+mod read;
 pub(crate) mod response;
 mod sni;
 mod stack;
@@ -347,54 +348,6 @@ impl Client {
             response: head,
             io: Upgraded::new(io),
         })
-    }
-
-    /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer and reads the whole
-    /// body; returns it with whether it is protobuf and the (redacted) URL. A safe request
-    /// (GET, HEAD, OPTIONS) whose body breaks off because the connection was lost (the
-    /// server crashed or went away mid-answer) is sent again, like one whose connection
-    /// broke before the answer, within the same request timeout and try budget.
-    async fn checked_body(
-        &self,
-        req: http::Request<Vec<u8>>,
-    ) -> Result<(Bytes, bool, String), Error> {
-        let deadline = self.deadline();
-        let resend = retry::is_safe_to_resend(req.method());
-        let mut req = Some(req);
-        let mut tries = 0u32;
-        loop {
-            tries += 1;
-            let this = match &req {
-                Some(r) if resend => r.clone(),
-                _ => req
-                    .take()
-                    .expect("a request that is not resent is sent once"),
-            };
-            let (parts, body) = this.into_parts();
-            let answer = self
-                .execute_until(
-                    http::Request::from_parts(parts, Body::from(body)),
-                    Mode::Normal,
-                    deadline,
-                )
-                .await?
-                .check()
-                .await?;
-            let protobuf = is_protobuf(answer.response.headers());
-            let (method, url) = (answer.method.clone(), answer.url.clone());
-            match answer.bytes().await {
-                Ok(bytes) => return Ok((bytes, protobuf, url)),
-                Err(e) => {
-                    let wait = connection_backoff(tries);
-                    if resend && tries < MAX_TRIES && within(deadline, wait) && body_lost(&e) {
-                        tracing::debug!(%method, %url, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost while reading the body; retrying");
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    return Err(e);
-                }
-            }
-        }
     }
 
     /// When a request started now must be done (the request timeout).

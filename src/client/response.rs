@@ -71,39 +71,35 @@ impl Answer {
         })))
     }
 
-    /// The whole body.
-    ///
-    /// Each chunk is copied out as it arrives and let go, so a large body is held once
-    /// (plus the chunk in hand) instead of as every received chunk and then one
-    /// contiguous copy of them all; a body that arrives as one chunk is returned as it is.
-    pub(crate) async fn bytes(self) -> Result<Bytes, Error> {
-        let url = self.url;
-        let mut response = match self.response {
-            Received::Http(response) => response,
-            Received::Custom(response) => return response.into_body().collect_bytes().await,
-        };
-        let fail = |e: reqwest::Error| {
-            Error::Transport(TransportError::ResponseBody {
-                url: url.clone(),
-                source: Box::new(e.without_url()),
-            })
-        };
-        let announced = response.content_length();
-        let Some(first) = response.chunk().await.map_err(fail)? else {
-            return Ok(Bytes::new());
-        };
-        let Some(second) = response.chunk().await.map_err(fail)? else {
-            return Ok(first);
-        };
-        let mut body = Vec::with_capacity(initial_capacity(announced, first.len() + second.len()));
-        body.extend_from_slice(&first);
-        drop(first);
-        body.extend_from_slice(&second);
-        drop(second);
-        while let Some(chunk) = response.chunk().await.map_err(fail)? {
-            body.extend_from_slice(&chunk);
+    /// The body's length as the server announced it (`Content-Length`), if it did.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        match &self.response {
+            Received::Http(r) => r.content_length(),
+            Received::Custom(r) => r
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
         }
-        Ok(Bytes::from(body))
+    }
+
+    /// Hands the body to `sink` chunk by chunk as it arrives; its output once the body
+    /// has ended. A failed read is [`TransportError::ResponseBody`] naming the URL.
+    pub(crate) async fn read_into<S: BodySink>(self, mut sink: S) -> Result<S::Output, Error> {
+        let url = self.url;
+        let mut chunks = Chunks::of(self.response);
+        loop {
+            match chunks.next().await {
+                Ok(Some(chunk)) => sink.chunk(chunk)?,
+                Ok(None) => return sink.finish(),
+                Err(ChunkError::Http(e)) => {
+                    return Err(Error::Transport(TransportError::ResponseBody {
+                        url,
+                        source: Box::new(e.without_url()),
+                    }));
+                }
+                Err(ChunkError::Custom(e)) => return Err(e),
+            }
+        }
     }
 
     /// Into an `http::Response` whose body streams.
@@ -141,10 +137,7 @@ fn initial_capacity(announced: Option<u64>, received: usize) -> usize {
 /// Reads up to `limit` bytes of `response`'s body; `true` when that is the whole body.
 /// A body that is longer, or fails midway, is dropped unread (its connection closes).
 async fn read_at_most(response: Received, limit: usize) -> (Vec<u8>, bool) {
-    let mut chunks = match response {
-        Received::Http(response) => Chunks::Http(response),
-        Received::Custom(response) => Chunks::Custom(response.into_body().into_stream()),
-    };
+    let mut chunks = Chunks::of(response);
     let mut body = Vec::new();
     loop {
         match chunks.next().await {
@@ -168,13 +161,82 @@ enum Chunks {
     Custom(super::body::BodyStream),
 }
 
+/// Why reading the next chunk failed.
+enum ChunkError {
+    Http(reqwest::Error),
+    Custom(Error),
+}
+
 impl Chunks {
-    /// The next chunk; `Err` when reading failed (the cause is not needed).
-    async fn next(&mut self) -> Result<Option<Bytes>, ()> {
-        match self {
-            Chunks::Http(r) => r.chunk().await.map_err(drop),
-            Chunks::Custom(s) => s.next().await.transpose().map_err(drop),
+    fn of(response: Received) -> Self {
+        match response {
+            Received::Http(response) => Chunks::Http(response),
+            Received::Custom(response) => Chunks::Custom(response.into_body().into_stream()),
         }
+    }
+
+    /// The next chunk, `None` at the end of the body.
+    async fn next(&mut self) -> Result<Option<Bytes>, ChunkError> {
+        match self {
+            Chunks::Http(r) => r.chunk().await.map_err(ChunkError::Http),
+            Chunks::Custom(s) => s.next().await.transpose().map_err(ChunkError::Custom),
+        }
+    }
+}
+
+/// Takes a successful answer's body piece by piece as it arrives.
+pub(crate) trait BodySink {
+    /// What the whole body makes.
+    type Output;
+    /// One piece of the body.
+    fn chunk(&mut self, chunk: Bytes) -> Result<(), Error>;
+    /// The body has ended.
+    fn finish(self) -> Result<Self::Output, Error>;
+}
+
+/// The whole body in one buffer. Each chunk is copied out as it arrives and let go, so
+/// a large body is held once (plus the chunk in hand) instead of as every received
+/// chunk and then one contiguous copy of them all; a body that arrives as one chunk is
+/// kept as it is.
+pub(crate) struct WholeBody {
+    first: Option<Bytes>,
+    rest: Vec<u8>,
+    announced: Option<u64>,
+}
+
+impl WholeBody {
+    /// A buffer for a body whose `Content-Length` is `announced`.
+    pub(crate) fn new(announced: Option<u64>) -> Self {
+        Self {
+            first: None,
+            rest: Vec::new(),
+            announced,
+        }
+    }
+}
+
+impl BodySink for WholeBody {
+    type Output = Bytes;
+
+    fn chunk(&mut self, chunk: Bytes) -> Result<(), Error> {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(chunk);
+            return Ok(());
+        }
+        if let Some(first) = self.first.take() {
+            self.rest
+                .reserve_exact(initial_capacity(self.announced, first.len() + chunk.len()));
+            self.rest.extend_from_slice(&first);
+        }
+        self.rest.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Bytes, Error> {
+        Ok(match self.first {
+            Some(first) => first,
+            None => Bytes::from(self.rest),
+        })
     }
 }
 

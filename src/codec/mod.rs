@@ -24,6 +24,7 @@
 
 mod error;
 mod generated;
+pub(crate) mod list_stream;
 mod negotiate;
 pub(crate) mod page;
 pub(crate) mod rt;

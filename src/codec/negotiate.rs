@@ -1,12 +1,13 @@
 //! Content negotiation of [`Api`] for built-in kinds: ask for protobuf with JSON as the
 //! fallback, and decode whichever the server answered.
 
+use super::list_stream::ListDecoder;
 use super::page::split_list;
-use super::{ProtobufError, decode, decode_list};
+use super::{ProtobufError, decode};
 use crate::api::pager::{Page, PageItems};
 use crate::api::{Api, ObjectList, RequestError, Resource};
 use crate::client::WireFormat;
-use crate::client::response::decode_json;
+use crate::client::response::{BodySink, WholeBody, decode_json};
 use crate::error::Error;
 use bytes::Bytes;
 use http::header::{ACCEPT, HeaderValue};
@@ -70,13 +71,70 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
         }
     }
 
-    /// Sends a list `GET` asking for protobuf.
+    /// Sends a list `GET` asking for protobuf; a protobuf answer is decoded item by item
+    /// while it arrives (no copy of the whole body is held), a JSON one once it is whole.
     pub(crate) async fn list_negotiated(&self, req: Built) -> Result<ObjectList<K>, Error> {
-        match self.read_negotiated(req).await? {
-            (bytes, true, url) => {
-                decode_list::<K>(&bytes).map_err(|e| error::<ObjectList<K>>(url, e))
+        let mut req = req?;
+        req.headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
+        let (list, _, _) = self
+            .client
+            .checked_body_into(req, |answer| {
+                let url = answer.url.to_owned();
+                if answer.protobuf {
+                    match ListDecoder::new() {
+                        Ok(decoder) => ListSink::Protobuf { decoder, url },
+                        Err(error) => ListSink::Unsupported { error, url },
+                    }
+                } else {
+                    ListSink::Json {
+                        body: WholeBody::new(answer.content_length),
+                        url,
+                    }
+                }
+            })
+            .await?;
+        Ok(list)
+    }
+}
+
+/// A list answer: protobuf decoded as it arrives, JSON once whole.
+enum ListSink<K> {
+    Protobuf {
+        decoder: ListDecoder<K>,
+        url: String,
+    },
+    /// A protobuf answer for a kind without a decoder (not asked for: fails at the end).
+    Unsupported {
+        error: ProtobufError,
+        url: String,
+    },
+    Json {
+        body: WholeBody,
+        url: String,
+    },
+}
+
+impl<K: DeserializeOwned + 'static> BodySink for ListSink<K> {
+    type Output = ObjectList<K>;
+
+    fn chunk(&mut self, chunk: Bytes) -> Result<(), Error> {
+        match self {
+            ListSink::Protobuf { decoder, url } => decoder
+                .feed(&chunk)
+                .map_err(|e| error::<ObjectList<K>>(url.clone(), e)),
+            ListSink::Unsupported { .. } => Ok(()),
+            ListSink::Json { body, .. } => body.chunk(chunk),
+        }
+    }
+
+    fn finish(self) -> Result<ObjectList<K>, Error> {
+        match self {
+            ListSink::Protobuf { decoder, url } => {
+                decoder.finish().map_err(|e| error::<ObjectList<K>>(url, e))
             }
-            (bytes, false, url) => decode_json(&bytes, url),
+            ListSink::Unsupported { error: e, url } => Err(error::<ObjectList<K>>(url, e)),
+            ListSink::Json { body, url } => decode_json(&body.finish()?, url),
         }
     }
 }

@@ -46,6 +46,11 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
+    /// How many bytes are left to read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
     pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for (i, &b) in self.buf.iter().enumerate().take(10) {
@@ -406,7 +411,7 @@ pub(crate) fn opt_map<T: Value>(
     map(f.get_or_insert_with(BTreeMap::new), wt, r)
 }
 
-type AnyResult = Result<Box<dyn Any + Send>, DecodeError>;
+pub(crate) type AnyResult = Result<Box<dyn Any + Send>, DecodeError>;
 
 /// Decoders of one resource type, type-erased.
 #[derive(Clone, Copy)]

@@ -1,0 +1,85 @@
+//! Reading a successful answer's body as it arrives, into a [`BodySink`], with the
+//! resend of a safe request whose body broke off.
+
+use super::response::{BodySink, WholeBody};
+use super::{Client, MAX_TRIES, Mode, body_lost, connection_backoff, is_protobuf, within};
+use crate::error::Error;
+use crate::transport::retry;
+use bytes::Bytes;
+
+/// What a sink learns about the answer before its body.
+pub(crate) struct AnswerInfo<'a> {
+    /// Whether the body is protobuf (`Content-Type: application/vnd.kubernetes.protobuf…`).
+    pub(crate) protobuf: bool,
+    /// The request's URL for errors (redacted).
+    pub(crate) url: &'a str,
+    /// The announced `Content-Length`.
+    pub(crate) content_length: Option<u64>,
+}
+
+impl Client {
+    /// Sends `req`, fails with [`Error::Api`] on a non-2xx answer and hands the body to
+    /// the sink `sink_for` makes for the answer, chunk by chunk as it arrives; returns
+    /// the sink's output, whether the body was protobuf and the (redacted) URL. A safe
+    /// request (GET, HEAD, OPTIONS) whose body breaks off because the connection was
+    /// lost (the server crashed or went away mid-answer) is sent again, with a fresh
+    /// sink, like one whose connection broke before the answer, within the same request
+    /// timeout and try budget.
+    pub(crate) async fn checked_body_into<S: BodySink>(
+        &self,
+        req: http::Request<Vec<u8>>,
+        mut sink_for: impl FnMut(&AnswerInfo<'_>) -> S,
+    ) -> Result<(S::Output, bool, String), Error> {
+        let deadline = self.deadline();
+        let resend = retry::is_safe_to_resend(req.method());
+        let mut req = Some(req);
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let this = match &req {
+                Some(r) if resend => r.clone(),
+                _ => req
+                    .take()
+                    .expect("a request that is not resent is sent once"),
+            };
+            let (parts, body) = this.into_parts();
+            let answer = self
+                .execute_until(
+                    http::Request::from_parts(parts, super::Body::from(body)),
+                    Mode::Normal,
+                    deadline,
+                )
+                .await?
+                .check()
+                .await?;
+            let protobuf = is_protobuf(answer.response.headers());
+            let (method, url) = (answer.method.clone(), answer.url.clone());
+            let sink = sink_for(&AnswerInfo {
+                protobuf,
+                url: &url,
+                content_length: answer.content_length(),
+            });
+            match answer.read_into(sink).await {
+                Ok(output) => return Ok((output, protobuf, url)),
+                Err(e) => {
+                    let wait = connection_backoff(tries);
+                    if resend && tries < MAX_TRIES && within(deadline, wait) && body_lost(&e) {
+                        tracing::debug!(%method, %url, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost while reading the body; retrying");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// [`checked_body_into`](Self::checked_body_into) reading the whole body.
+    pub(super) async fn checked_body(
+        &self,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<(Bytes, bool, String), Error> {
+        self.checked_body_into(req, |answer| WholeBody::new(answer.content_length))
+            .await
+    }
+}
