@@ -28,6 +28,8 @@ pub(crate) mod list_stream;
 mod negotiate;
 pub(crate) mod page;
 pub(crate) mod rt;
+#[cfg(test)]
+mod test_wire;
 mod value;
 pub(crate) mod watch;
 

@@ -81,20 +81,8 @@ pub(crate) fn split_list<K: 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::test_wire::field;
     use k8s_openapi::api::core::v1::ConfigMap;
-
-    /// A length-delimited field.
-    fn field(tag: u8, bytes: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag << 3 | 2];
-        let mut len = bytes.len();
-        while len >= 0x80 {
-            out.push(0x80 | (len & 0x7f) as u8);
-            len >>= 7;
-        }
-        out.push(len as u8);
-        out.extend_from_slice(bytes);
-        out
-    }
 
     fn configmap(name: &str) -> Vec<u8> {
         // ConfigMap { metadata (1) { name (1) } }

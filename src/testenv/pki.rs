@@ -45,32 +45,25 @@ impl Pki {
     pub(crate) fn generate_for(extra_ips: &[Ipv4Addr]) -> Result<Self, TestEnvError> {
         let (issuer, ca_pem, ca_key_pem) = certificate_authority("CA", "k8s-client-testenv-ca")?;
 
-        let mut serving = CertificateParams::new(vec![
-            "localhost".to_owned(),
-            "kubernetes".to_owned(),
-            "kubernetes.default".to_owned(),
-            "kubernetes.default.svc".to_owned(),
-            "kubernetes.default.svc.cluster.local".to_owned(),
-        ])
-        .map_err(pki_err("serving certificate"))?;
-        serving.subject_alt_names.extend([
-            SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            SanType::IpAddress(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        let ips = [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
             // The first address of --service-cluster-ip-range (the `kubernetes` service).
-            SanType::IpAddress(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
-        ]);
-        serving.subject_alt_names.extend(
-            extra_ips
-                .iter()
-                .map(|ip| SanType::IpAddress(IpAddr::V4(*ip))),
-        );
-        serving
-            .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
-        let (serving_cert_pem, serving_key_pem) = leaf(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        ]
+        .into_iter()
+        .chain(extra_ips.iter().map(|ip| IpAddr::V4(*ip)));
+        let (serving_cert_pem, serving_key_pem) = serving_certificate(
             "serving certificate",
-            serving,
-            ExtendedKeyUsagePurpose::ServerAuth,
+            "kube-apiserver",
+            &[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ],
+            ips,
             &issuer,
         )?;
 
@@ -138,16 +131,11 @@ impl Pki {
     /// certificate (`CN=kube-apiserver-kubelet-client`) from a fresh CA that signs
     /// nothing else.
     pub(crate) fn kubelet_tls(&self, ip: Ipv4Addr) -> Result<KubeletTls, TestEnvError> {
-        let mut serving = CertificateParams::new(Vec::<String>::new())
-            .map_err(pki_err("kubelet serving certificate"))?;
-        serving.subject_alt_names = vec![SanType::IpAddress(IpAddr::V4(ip))];
-        serving
-            .distinguished_name
-            .push(DnType::CommonName, "k8s-client-testenv-kubelet");
-        let (serving_cert_pem, serving_key_pem) = leaf(
+        let (serving_cert_pem, serving_key_pem) = serving_certificate(
             "kubelet serving certificate",
-            serving,
-            ExtendedKeyUsagePurpose::ServerAuth,
+            "k8s-client-testenv-kubelet",
+            &[],
+            [IpAddr::V4(ip)],
             &self.issuer,
         )?;
         let (client_issuer, client_ca_pem, _) =
@@ -162,6 +150,26 @@ impl Pki {
             client_key_pem,
         })
     }
+}
+
+/// A serving certificate (`CN=common_name`) for the DNS `names` and the `ips`, signed by
+/// `issuer`: its PEM and the key's PEM.
+fn serving_certificate(
+    what: &'static str,
+    common_name: &str,
+    names: &[&str],
+    ips: impl IntoIterator<Item = IpAddr>,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<(String, SecretBytes), TestEnvError> {
+    let names = names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    let mut params = CertificateParams::new(names).map_err(pki_err(what))?;
+    params
+        .subject_alt_names
+        .extend(ips.into_iter().map(SanType::IpAddress));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    leaf(what, params, ExtendedKeyUsagePurpose::ServerAuth, issuer)
 }
 
 /// A self-signed CA (`CN=common_name`): its issuer, certificate PEM and key PEM.
