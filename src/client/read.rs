@@ -7,7 +7,9 @@ use crate::error::Error;
 use crate::transport::retry;
 use bytes::Bytes;
 
-/// What a sink learns about the answer before its body.
+/// What a sink learns about the answer before its body (the protobuf list sink reads
+/// all of it; the whole-body read only the length).
+#[cfg_attr(not(feature = "protobuf"), allow(dead_code))]
 pub(crate) struct AnswerInfo<'a> {
     /// Whether the body is protobuf (`Content-Type: application/vnd.kubernetes.protobuf…`).
     pub(crate) protobuf: bool,
