@@ -101,6 +101,20 @@ async fn logs_come_from_the_pod_log_file() {
     );
 }
 
+/// A GET through the node proxy: its status and whole body.
+async fn proxied(
+    proxy: &k8s_client::api::ApiserverProxy,
+    path: &str,
+) -> (http::StatusCode, bytes::Bytes) {
+    let res = proxy.get(path).await.expect("node proxy");
+    let status = res.status();
+    let body = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, body)
+}
+
 /// kube-apiserver 1.37 proxies `nodes/NAME/proxy` only to global unicast addresses,
 /// and by default the simulated kubelets listen on loopback (they run commands for
 /// anyone who reaches them; `routable_nodes` puts them behind an authenticating front):
@@ -115,12 +129,7 @@ async fn node_proxy_gets_the_same_answer_as_kubectl_get_raw() {
     let proxy =
         k8s_client::api::ApiserverProxy::new(client, k8s_client::api::ProxyTarget::node(node));
     for path in ["/healthz", "/metrics"] {
-        let res = proxy.get(path).await.expect("node proxy");
-        let status = res.status();
-        let body = http_body_util::BodyExt::collect(res.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
+        let (status, body) = proxied(&proxy, path).await;
         let answer: serde_json::Value = serde_json::from_slice(&body).expect("a Status");
         let raw = format!("/api/v1/nodes/{node}/proxy{path}");
         let k = support::kubectl::admin(env, &["get", "--raw", &raw], b"").await;
@@ -197,30 +206,19 @@ async fn node_proxy_reaches_routable_nodes_like_kubectl() {
         client,
         k8s_client::api::ProxyTarget::node(&node_name),
     );
+    let mut logs = Vec::new();
     for path in [
         "/healthz".to_owned(),
         format!("/containerLogs/{ns}/logger/main"),
     ] {
-        let res = proxy.get(&path).await.expect("node proxy");
-        let status = res.status();
-        let body = http_body_util::BodyExt::collect(res.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
+        let (status, body) = proxied(&proxy, &path).await;
         let raw = format!("/api/v1/nodes/{node_name}/proxy{path}");
         let k = support::kubectl::admin(&env, &["get", "--raw", &raw], b"").await;
         assert!(k.status.success(), "{path}: {k:?}");
         assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
         assert_eq!(body, k.stdout, "{path}: ours and kubectl's bytes");
+        logs = body.to_vec();
     }
-    let logs = proxy
-        .get(&format!("/containerLogs/{ns}/logger/main"))
-        .await
-        .unwrap();
-    let logs = http_body_util::BodyExt::collect(logs.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
     assert!(
         String::from_utf8_lossy(&logs).contains(&marker),
         "the log through the node proxy: {}",

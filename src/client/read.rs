@@ -8,13 +8,11 @@ use crate::transport::retry;
 use bytes::Bytes;
 
 /// What a sink learns about the answer before its body (the protobuf list sink reads
-/// all of it; the whole-body read only the length).
+/// both; the whole-body read only the length).
 #[cfg_attr(not(feature = "protobuf"), allow(dead_code))]
-pub(crate) struct AnswerInfo<'a> {
+pub(crate) struct AnswerInfo {
     /// Whether the body is protobuf (`Content-Type: application/vnd.kubernetes.protobuf…`).
     pub(crate) protobuf: bool,
-    /// The request's URL for errors (redacted).
-    pub(crate) url: &'a str,
     /// The announced `Content-Length`.
     pub(crate) content_length: Option<u64>,
 }
@@ -30,7 +28,7 @@ impl Client {
     pub(crate) async fn checked_body_into<S: BodySink>(
         &self,
         req: http::Request<Vec<u8>>,
-        mut sink_for: impl FnMut(&AnswerInfo<'_>) -> S,
+        mut sink_for: impl FnMut(&AnswerInfo) -> S,
     ) -> Result<(S::Output, bool, String), Error> {
         let deadline = self.deadline();
         let resend = retry::is_safe_to_resend(req.method());
@@ -58,7 +56,6 @@ impl Client {
             let (method, url) = (answer.method.clone(), answer.url.clone());
             let sink = sink_for(&AnswerInfo {
                 protobuf,
-                url: &url,
                 content_length: answer.content_length(),
             });
             match answer.read_into(sink).await {

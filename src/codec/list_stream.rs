@@ -49,8 +49,17 @@ impl<K: 'static> ListDecoder<K> {
             .entries
             .get(&TypeId::of::<K>())
             .ok_or_else(unsupported::<K>)?;
-        Ok(Self {
-            object: entry.object,
+        Ok(Self::with_decoder(entry.object))
+    }
+
+    /// A decoder for the same kind with nothing fed yet (for a request sent again).
+    pub(crate) fn fresh(&self) -> Self {
+        Self::with_decoder(self.object)
+    }
+
+    fn with_decoder(object: fn(&[u8]) -> rt::AnyResult) -> Self {
+        Self {
+            object,
             state: State::Magic,
             pending: BytesMut::new(),
             api_version: String::new(),
@@ -61,7 +70,7 @@ impl<K: 'static> ListDecoder<K> {
                 metadata: ListMeta::default(),
                 items: Vec::new(),
             },
-        })
+        }
     }
 
     /// Decodes what `chunk` completes; keeps the rest for the next chunk.

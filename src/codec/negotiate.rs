@@ -39,10 +39,7 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
     /// Sends a read asking for protobuf (JSON as the fallback); returns the body, whether
     /// it is protobuf, and the request's URI for errors.
     async fn read_negotiated(&self, req: Built) -> Result<(Bytes, bool, String), Error> {
-        let mut req = req?;
-        req.headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
-        let url = req.uri().to_string();
+        let (req, url) = asking_protobuf(req)?;
         let (bytes, protobuf) = self.client.request_negotiated(req).await?;
         Ok((bytes, protobuf, url))
     }
@@ -74,17 +71,17 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
     /// Sends a list `GET` asking for protobuf; a protobuf answer is decoded item by item
     /// while it arrives (no copy of the whole body is held), a JSON one once it is whole.
     pub(crate) async fn list_negotiated(&self, req: Built) -> Result<ObjectList<K>, Error> {
-        let mut req = req?;
-        req.headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
+        let (req, url) = asking_protobuf(req)?;
+        let decoder =
+            ListDecoder::<K>::new().map_err(|e| error::<ObjectList<K>>(url.clone(), e))?;
         let (list, _, _) = self
             .client
-            .checked_body_into(req, |answer| {
-                let url = answer.url.to_owned();
+            .checked_body_into(req, move |answer| {
+                let url = url.clone();
                 if answer.protobuf {
-                    match ListDecoder::new() {
-                        Ok(decoder) => ListSink::Protobuf { decoder, url },
-                        Err(error) => ListSink::Unsupported { error, url },
+                    ListSink::Protobuf {
+                        decoder: decoder.fresh(),
+                        url,
                     }
                 } else {
                     ListSink::Json {
@@ -98,15 +95,19 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
     }
 }
 
+/// `req` asking for protobuf, with JSON as the fallback, and its URI for errors.
+fn asking_protobuf(req: Built) -> Result<(http::Request<Vec<u8>>, String), Error> {
+    let mut req = req?;
+    req.headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
+    let url = req.uri().to_string();
+    Ok((req, url))
+}
+
 /// A list answer: protobuf decoded as it arrives, JSON once whole.
 enum ListSink<K> {
     Protobuf {
         decoder: ListDecoder<K>,
-        url: String,
-    },
-    /// A protobuf answer for a kind without a decoder (not asked for: fails at the end).
-    Unsupported {
-        error: ProtobufError,
         url: String,
     },
     Json {
@@ -123,7 +124,6 @@ impl<K: DeserializeOwned + 'static> BodySink for ListSink<K> {
             ListSink::Protobuf { decoder, url } => decoder
                 .feed(&chunk)
                 .map_err(|e| error::<ObjectList<K>>(url.clone(), e)),
-            ListSink::Unsupported { .. } => Ok(()),
             ListSink::Json { body, .. } => body.chunk(chunk),
         }
     }
@@ -133,7 +133,6 @@ impl<K: DeserializeOwned + 'static> BodySink for ListSink<K> {
             ListSink::Protobuf { decoder, url } => {
                 decoder.finish().map_err(|e| error::<ObjectList<K>>(url, e))
             }
-            ListSink::Unsupported { error: e, url } => Err(error::<ObjectList<K>>(url, e)),
             ListSink::Json { body, url } => decode_json(&body.finish()?, url),
         }
     }

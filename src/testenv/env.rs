@@ -448,16 +448,15 @@ impl TestEnvBuilder {
         );
         let kubelet_port = free_port()?;
         let kubelet = SocketAddr::from((Ipv4Addr::LOCALHOST, kubelet_port));
-        let front = match &node_env.routable {
-            Some(routable) => Some(
-                KubeletFront::start(routable.ip(), kubelet, &routable.tls)
-                    .map_err(Attempt::Failed)?,
-            ),
-            None => None,
-        };
-        let (node_ip, node_port) = match (&node_env.routable, &front) {
-            (Some(routable), Some(front)) => (routable.ip(), front.port()),
-            _ => (Ipv4Addr::LOCALHOST, kubelet_port),
+        // Routable nodes advertise the front; others kwok's own listener.
+        let (front, node_ip, node_port) = match &node_env.routable {
+            Some(routable) => {
+                let front = KubeletFront::start(routable.ip(), kubelet, &routable.tls)
+                    .map_err(Attempt::Failed)?;
+                let port = front.port();
+                (Some(front), routable.ip(), port)
+            }
+            None => (None, Ipv4Addr::LOCALHOST, kubelet_port),
         };
         let kwok = binaries.kwok().expect("nodes imply the binary exists");
         let kwok_args = vec![

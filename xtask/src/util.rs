@@ -62,7 +62,6 @@ pub fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result {
     }
 }
 
-/// Finds the control-plane binaries, building them when missing (printing progress).
 /// Runs `benches/<bench>.rs` (feature `testenv`, bench profile) with `args`; unless they
 /// name a `--write` target, the bench writes its regions of `pages`.
 pub fn run_testenv_bench(bench: &str, args: &[&str], pages: &[&str]) -> Result {
@@ -86,6 +85,7 @@ pub fn run_testenv_bench(bench: &str, args: &[&str], pages: &[&str]) -> Result {
     cargo(&command, &[])
 }
 
+/// Finds the control-plane binaries, building them when missing (printing progress).
 pub fn ensure_binaries() -> Result<k8s_client::testenv::Binaries> {
     let start = std::time::Instant::now();
     let mut built = false;
