@@ -84,21 +84,32 @@ async fn logs_come_from_the_pod_log_file() {
         return;
     };
     let client = support::env::admin_client(env);
-    let ns = support::env::unique_namespace(env, "nodes-logs").await;
-    support::streams::running_pod(
-        &client,
-        &ns,
-        support::streams::pod("logger", &["main"], &[], &[]),
-    )
-    .await;
-    let marker = format!("marker-{}", std::process::id());
-    env.append_pod_log(false, false, &marker).unwrap();
+    let (ns, marker) = logger_with_marker(env, &client, "nodes-logs").await;
     let out = support::kubectl::admin(env, &["-n", &ns, "logs", "logger"], b"").await;
     assert!(out.status.success(), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&marker),
         "{out:?}"
     );
+}
+
+/// A running pod `logger` in a fresh namespace, and a marker line appended to the pod
+/// log file every container reads: the namespace and the marker.
+async fn logger_with_marker(
+    env: &k8s_client::testenv::TestEnv,
+    client: &k8s_client::Client,
+    prefix: &str,
+) -> (String, String) {
+    let ns = support::env::unique_namespace(env, prefix).await;
+    support::streams::running_pod(
+        client,
+        &ns,
+        support::streams::pod("logger", &["main"], &[], &[]),
+    )
+    .await;
+    let marker = format!("{prefix}-marker-{}", std::process::id());
+    env.append_pod_log(false, false, &marker).unwrap();
+    (ns, marker)
 }
 
 /// A GET through the node proxy: its status and whole body.
@@ -192,15 +203,7 @@ async fn node_proxy_reaches_routable_nodes_like_kubectl() {
         .expect("kubelet endpoint")
         .port;
 
-    let ns = support::env::unique_namespace(&env, "nodeproxy").await;
-    support::streams::running_pod(
-        &client,
-        &ns,
-        support::streams::pod("logger", &["main"], &[], &[]),
-    )
-    .await;
-    let marker = format!("routable-{}", std::process::id());
-    env.append_pod_log(false, false, &marker).unwrap();
+    let (ns, marker) = logger_with_marker(&env, &client, "nodeproxy").await;
 
     let proxy = k8s_client::api::ApiserverProxy::new(
         client,
