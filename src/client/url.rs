@@ -6,24 +6,44 @@ use crate::transport::TransportError;
 /// the base URL's own path (so `https://host/prefix` + `/api` is `https://host/prefix/api`).
 /// `timeout` (a Go duration) is added as `?timeout=` unless the query already has one.
 ///
-/// The path reaches the server byte for byte as written: the URL is parsed from the
-/// joined text (no `set_path`, which re-normalises), and a URI whose path the URL parser
+/// The path reaches the server byte for byte as written: a URI whose path the URL parser
 /// would change — a `\`, a dot segment (also as `%2e`), a character it would escape — is
 /// refused with [`TransportError::NonCanonicalUri`] instead of being sent somewhere else.
+/// A relative URI made only of characters the parser keeps (every path the API builders
+/// make) is set on a copy of the cluster URL; any other is joined to it as text and
+/// parsed whole. Either way the resulting path is checked against the joined one.
 /// (In the query the parser may escape `'`, `"`, `<` or `>`; servers decode those back.)
 pub(crate) fn resolve(
     base: &url::Url,
     uri: &http::Uri,
     timeout: Option<&str>,
 ) -> Result<url::Url, TransportError> {
+    let path = match uri.path() {
+        "" => "/",
+        p => p,
+    };
+    let plain = match uri.scheme() {
+        None => resolve_plain(base, path, uri.query()),
+        Some(_) => None,
+    };
+    let url = match plain {
+        Some(url) => url,
+        None => resolve_parsed(base, uri, path)?,
+    };
+    Ok(with_timeout(url, timeout))
+}
+
+/// `uri` resolved by parsing the joined text as a whole URL, refused if the parser
+/// changes its path.
+fn resolve_parsed(
+    base: &url::Url,
+    uri: &http::Uri,
+    path: &str,
+) -> Result<url::Url, TransportError> {
     let shown = || display_uri(uri);
     let invalid = |source| TransportError::InvalidUri {
         uri: shown(),
         source,
-    };
-    let path = match uri.path() {
-        "" => "/",
-        p => p,
     };
     let (text, want_path) = if uri.scheme().is_some() {
         (uri.to_string(), path.to_owned())
@@ -42,7 +62,7 @@ pub(crate) fn resolve(
         }
         (text, joined)
     };
-    let mut url = url::Url::parse(&text).map_err(invalid)?;
+    let url = url::Url::parse(&text).map_err(invalid)?;
     // Only the path is compared: the parser may escape a few query characters (`'`, `"`,
     // `<`, `>`), which every server decodes back to the same query.
     if url.path() != want_path || url.fragment().is_some() {
@@ -54,6 +74,11 @@ pub(crate) fn resolve(
             },
         });
     }
+    Ok(url)
+}
+
+/// `url` with `?timeout=` added unless its query already has one.
+fn with_timeout(mut url: url::Url, timeout: Option<&str>) -> url::Url {
     if let Some(timeout) = timeout
         && !url.query_pairs().any(|(k, _)| k == "timeout")
     {
@@ -66,7 +91,52 @@ pub(crate) fn resolve(
         };
         url.set_query(Some(&query));
     }
-    Ok(url)
+    url
+}
+
+/// The common case without parsing the cluster URL's scheme and host again: a relative
+/// path and query made only of characters the URL parser keeps as they are, and no dot
+/// segment. The base is copied and only path and query are set; the result is checked
+/// like a parsed one. `None` sends the URI through the full parse.
+fn resolve_plain(base: &url::Url, path: &str, query: Option<&str>) -> Option<url::Url> {
+    // Kept as is by the path parser of a special scheme (no `\`, which it reads as `/`;
+    // `%` only as the start of an escape that is not a dot).
+    fn path_byte(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
+    }
+    // Kept as is by the query parser of a special scheme (which escapes `'`).
+    fn query_byte(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&b)
+    }
+    let plain_segment = |segment: &str| {
+        segment != "."
+            && segment != ".."
+            && !segment
+                .as_bytes()
+                .windows(3)
+                .any(|w| w.eq_ignore_ascii_case(b"%2e"))
+    };
+    if !path.starts_with('/')
+        || !path.bytes().all(path_byte)
+        || !path.split('/').all(plain_segment)
+        || !query.is_none_or(|q| q.bytes().all(query_byte))
+        || !matches!(base.scheme(), "https" | "http")
+    {
+        return None;
+    }
+    let prefix = base.path().trim_end_matches('/');
+    let mut url = base.clone();
+    if prefix.is_empty() {
+        url.set_path(path);
+    } else {
+        url.set_path(&format!("{prefix}{path}"));
+    }
+    url.set_query(query);
+    url.set_fragment(None);
+    (url.path().len() == prefix.len() + path.len()
+        && url.path().starts_with(prefix)
+        && url.path().ends_with(path))
+    .then_some(url)
 }
 
 /// The request URI for messages: its path and query, with scheme and host when it is
@@ -219,6 +289,81 @@ mod tests {
                     url.path(),
                     format!("{}{}", prefix.trim_end_matches('/'), req.uri().path())
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn api_paths_take_the_plain_route() {
+        let base: url::Url = "https://10.0.0.1:6443/prefix/".parse().unwrap();
+        for (path, query) in [
+            ("/api/v1/namespaces/bench/configmaps/probe", None),
+            (
+                "/apis/rbac.authorization.k8s.io/v1/clusterroles/system:a:b",
+                Some("limit=500&continue=eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ%3D%3D"),
+            ),
+            (
+                "/api/v1/pods",
+                Some("labelSelector=app+in+%28a%2Cb%29&watch=1"),
+            ),
+            ("/api/v1/namespaces/%C3%BC/pods/a%20b", None),
+        ] {
+            let url = resolve_plain(&base, path, query).unwrap();
+            assert_eq!(url.path(), format!("/prefix{path}"));
+            assert_eq!(url.query(), query);
+        }
+        for (path, query) in [
+            ("/api/v1/./pods", None),
+            ("/api/v1/x/..", None),
+            ("/api/v1/%2E%2e/pods", None),
+            ("/api/v1/a\\b", None),
+            ("/api/v1/a\"b", None),
+            ("/api/v1/ü", None),
+            ("/api", Some("x='1'")),
+            ("/api", Some("x=<1>")),
+        ] {
+            assert!(
+                resolve_plain(&base, path, query).is_none(),
+                "{path} {query:?}"
+            );
+        }
+        let ftp: url::Url = "ftp://h/".parse().unwrap();
+        assert!(resolve_plain(&ftp, "/api", None).is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The plain route gives exactly the URL the whole parse gives, for any relative
+        /// URI `http::Uri` accepts.
+        #[test]
+        fn the_plain_route_equals_the_whole_parse(
+            path in proptest::prop_oneof![
+                r#"/[a-zA-Z0-9./\\%#?'"<>{}|^`\[\]!$&()*+,;=:@~ \x{80}-\x{10FFFF}-]{0,24}"#,
+                "/[a-z0-9./%:@~-]{0,24}",
+            ],
+            query in proptest::option::of(r#"[a-zA-Z0-9./\\%?'"<>{}|^`\[\]!$&()*+,;=:@~ -]{0,16}"#),
+            base in proptest::sample::select(vec![
+                "https://h:6443", "https://h/k8s/clusters/c-1/", "http://user:pw@[::1]:8080/p",
+                "https://h/p?q=1#f",
+            ]),
+        ) {
+            let text = match &query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            };
+            let Ok(uri) = text.parse::<http::Uri>() else {
+                return Ok(());
+            };
+            let base: url::Url = base.parse().unwrap();
+            let path = match uri.path() {
+                "" => "/",
+                p => p,
+            };
+            // (The second path strategy reaches this branch in most cases.)
+            if let Some(plain) = resolve_plain(&base, path, uri.query()) {
+                let parsed = resolve_parsed(&base, &uri, path);
+                proptest::prop_assert_eq!(Some(plain.as_str()), parsed.as_ref().ok().map(url::Url::as_str));
             }
         }
     }
