@@ -633,3 +633,52 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
     assert_eq!(page.items.len(), 1);
     assert!(sent(true).contains("large_response=false"));
 }
+
+/// A TCP relay to `to` on a random port of 127.0.0.1 that counts the connections it
+/// accepts; it stops when the test's runtime ends.
+async fn counting_relay(to: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_share_one_connection() {
+    let Some(env) = support::env::control_plane() else {
+        return;
+    };
+    let apiserver: url::Url = env.server_url().parse().unwrap();
+    let to = apiserver.socket_addrs(|| None).unwrap()[0];
+    let (relay, accepted) = counting_relay(to).await;
+    let mut config = token_config(env);
+    config.cluster_url = format!("https://{relay}").parse().unwrap();
+    let client = direct_client(config);
+    // 32 requests started together on a client without a connection: one TLS
+    // connection is made and all of them share it over HTTP/2.
+    let answers = futures_util::future::join_all((0..32).map(|_| {
+        client.send(
+            http::Request::get("/version")
+                .body(Default::default())
+                .unwrap(),
+        )
+    }))
+    .await;
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.version(), http::Version::HTTP_2);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection for all");
+}
