@@ -9,11 +9,13 @@ use std::process::Command;
 
 use crate::util::{Result, cargo, chain, ensure_binaries, root};
 
-const USAGE: &str = "usage: cargo xtask bench [CASE…] [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--quick] [--kubeconfig PATH] [--out PATH]
+const USAGE: &str = "usage: cargo xtask bench [CASE…] [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--quick] [--instructions] [--kubeconfig PATH] [--out PATH]
 
 CASE is a case id or group letter of docs/performance.md: a b c c1 c16 c32 c-qps5 d d-initial d-live e f g
 g-cold g-warm i informer (default: all). --quick = 1 round, 500 objects, 500 GETs, 100 watch events, 100 exec-plugin GETs.
-Defaults: 3 rounds, 10,000 objects, 5,000 GETs, 1,000 watch events, 1,000 exec-plugin GETs.";
+Defaults: 3 rounds, 10,000 objects, 5,000 GETs, 1,000 watch events, 1,000 exec-plugin GETs.
+--instructions: instead of the rounds, count each Rust client's instructions per GET (GET cases,
+valgrind's callgrind; writes target/bench/instructions.md, leaves docs/performance.md alone).";
 
 /// The peers' versions, for the document's header (the Go and Python pins live
 /// in benches/peers/client-go/go.mod and benches/peers/python/requirements.txt).
@@ -40,6 +42,7 @@ pub fn run(args: &[&str]) -> Result {
             }
             "--out" => out = PathBuf::from(it.next().ok_or(USAGE)?),
             "--quick" => quick = true,
+            "--instructions" => harness.push(arg.to_string()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());

@@ -13,6 +13,7 @@
 mod cases;
 mod exec;
 mod goals;
+mod instructions;
 mod report;
 mod runner;
 
@@ -40,9 +41,11 @@ struct Options {
     client_notes: Vec<String>,
     command: String,
     timeout: Duration,
+    /// Count instructions per GET instead of running the rounds.
+    instructions: bool,
 }
 
-const USAGE: &str = "usage: bench-harness --render results.json [--notes notes.md] [--out docs/performance.md]\n   or: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f,g-cold,g-warm,informer] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS]";
+const USAGE: &str = "usage: bench-harness --render results.json [--notes notes.md] [--out docs/performance.md]\n   or: bench-harness --kubeconfig PATH --client NAME=COMMAND… [--rounds N] [--objects N] [--gets N] [--watch-events N] [--exec-requests N] [--cases a,b,c1,c16,c32,c-qps5,d-initial,d-live,e,f,g-cold,g-warm,informer] [--out docs/performance.md] [--results results.json] [--notes notes.md] [--work-dir DIR] [--client-note TEXT]… [--command TEXT] [--timeout SECONDS] [--instructions]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -64,6 +67,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         client_notes: Vec::new(),
         command: "bench-harness".into(),
         timeout: Duration::from_secs(180),
+        instructions: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -91,6 +95,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--timeout" => o.timeout = Duration::from_secs(num(val()?)? as u64),
             "--cases" => o.cases = Some(val()?.split(',').map(str::to_string).collect()),
             "--client-note" => o.client_notes.push(val()?),
+            "--instructions" => o.instructions = true,
             "--command" => o.command = val()?,
             "--client" => {
                 let v = val()?;
@@ -250,6 +255,15 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     } else {
         None
     };
+
+    if o.instructions {
+        let table = instructions::measure(&cases, &o.clients, &o.kubeconfig, &o.work_dir)?;
+        let path = o.work_dir.join("instructions.md");
+        std::fs::write(&path, &table).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("{table}");
+        eprintln!("bench: wrote {}", path.display());
+        return Ok(());
+    }
 
     let mut runs: Vec<Run> = Vec::new();
     for round in 0..o.rounds {
