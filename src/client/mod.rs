@@ -597,21 +597,20 @@ impl Client {
                 } else {
                     url.clone()
                 };
-                // Built in place: the header map is moved in, not copied entry by entry.
-                let mut request = reqwest::Request::new(method.clone(), target);
-                *request.headers_mut() = request_headers;
-                *request.body_mut() = Some(body.into_reqwest());
+                let mut builder = client
+                    .request(method.clone(), target)
+                    .headers(request_headers)
+                    .body(body.into_reqwest());
                 if mode == Mode::Upgrade {
-                    *request.version_mut() = http::Version::HTTP_11;
+                    builder = builder.version(http::Version::HTTP_11);
                 } else if let Some(deadline) = deadline {
                     // What is left of the request timeout (the client's own applies per try).
-                    *request.timeout_mut() =
-                        Some(deadline.saturating_duration_since(Instant::now()));
+                    builder = builder.timeout(deadline.saturating_duration_since(Instant::now()));
                 }
                 tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, large_response, "sending request");
                 let in_flight = endpoint.start();
                 let seen = in_flight.seen();
-                let sent = client.execute(request).await;
+                let sent = builder.send().await;
                 drop(opener);
                 drop(in_flight);
                 let response = match sent {
