@@ -114,10 +114,17 @@ pub struct Transport {
     pub h2_max_frame: Option<u32>,
 }
 
+type HyperClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<Bytes>,
+>;
+
 /// A minimal HTTP/2 client for one apiserver.
 #[derive(Clone)]
 pub struct RawClient {
     http: reqwest::Client,
+    /// The same TLS and protocol settings on bare hyper (no reqwest), for `get_hyper`.
+    hyper: HyperClient,
     server: String,
     bearer: Option<String>,
 }
@@ -166,6 +173,21 @@ impl RawClient {
         } else {
             tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         }
+        let hyper = {
+            // hyper-rustls sets the ALPN protocols itself, from the versions enabled.
+            let mut hyper_tls = tls.clone();
+            hyper_tls.alpn_protocols.clear();
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(hyper_tls)
+                .https_only();
+            let https = if transport.http1 {
+                https.enable_http1().build()
+            } else {
+                https.enable_all_versions().build()
+            };
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https)
+        };
         if let Some(window) = transport.h2_window {
             builder = builder
                 .http2_initial_stream_window_size(window)
@@ -185,6 +207,7 @@ impl RawClient {
             .build()?;
         Ok(Self {
             http,
+            hyper,
             server: cluster.server.trim_end_matches('/').to_string(),
             bearer: user.token.as_ref().map(|t| format!("Bearer {t}")),
         })
@@ -228,6 +251,28 @@ impl RawClient {
     /// GET `path` and decode the body straight from its bytes.
     pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
         Ok(serde_json::from_slice(&self.get_bytes(path).await?)?)
+    }
+
+    /// GET `path` over bare hyper (no reqwest: no URL parsing, redirect or retry
+    /// layers) and decode the body straight from its bytes.
+    pub async fn get_hyper<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        use http_body_util::BodyExt;
+        let mut req = http::Request::get(format!("{}{path}", self.server))
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if let Some(b) = &self.bearer {
+            req = req.header(http::header::AUTHORIZATION, b);
+        }
+        let resp = self
+            .hyper
+            .request(req.body(http_body_util::Empty::new())?)
+            .await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("{path}: HTTP {status}").into());
+        }
+        Ok(serde_json::from_slice(&body)?)
     }
 
     /// GET `path` and return the response for streaming its body.

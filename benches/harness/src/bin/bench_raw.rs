@@ -1,5 +1,6 @@
 //! The raw limit: the same requests as the clients under test, sent by a bare
-//! reqwest client (HTTP/2, or HTTP/1.1 with `http1=1`) and decoded by `serde_json` into the same k8s-openapi
+//! reqwest client (HTTP/2, or HTTP/1.1 with `http1=1`; GETs over bare hyper instead with
+//! `hyper=1`) and decoded by `serde_json` into the same k8s-openapi
 //! types, timed in-process. Speaks the protocol of `k8s_client_bench::protocol`.
 
 use std::path::PathBuf;
@@ -80,12 +81,17 @@ async fn run(args: &Args) -> Result<Outcome> {
                 (args.num("n", 1000), args.num("c", 16))
             };
             let path = format!("/api/v1/namespaces/{ns}/configmaps/probe");
+            let bare_hyper = args.str("hyper", "0") == "1";
             let cpu0 = protocol::cpu_seconds();
             let t0 = Instant::now();
             let lat: Vec<Result<f64>> = stream::iter(0..n)
                 .map(|_| async {
                     let t = Instant::now();
-                    let cm: ConfigMap = raw.get(&path).await?;
+                    let cm: ConfigMap = if bare_hyper {
+                        raw.get_hyper(&path).await?
+                    } else {
+                        raw.get(&path).await?
+                    };
                     debug_assert!(cm.metadata.name.is_some());
                     Ok(t.elapsed().as_secs_f64() * 1e3)
                 })
