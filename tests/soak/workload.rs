@@ -53,6 +53,8 @@ pub struct WatchLog {
     pub state: BTreeMap<String, u64>,
     /// (name, value) of every Added/Modified event.
     pub written: HashSet<(String, u64)>,
+    /// (name, value) of every object a (re)list returned.
+    pub listed: HashSet<(String, u64)>,
     /// (name, last value) of every Deleted event.
     pub deleted: HashSet<(String, u64)>,
     /// When each (re)list began.
@@ -86,6 +88,7 @@ impl WatchLog {
             WatchAllEvent::Listed(o) => {
                 let (n, v) = (name_of(&o), value_of(&o));
                 self.see(n.clone(), v, "listed");
+                self.listed.insert((n.clone(), v));
                 self.state.insert(n, v);
             }
             WatchAllEvent::Added(o) | WatchAllEvent::Modified(o) => {
@@ -103,16 +106,19 @@ impl WatchLog {
         }
     }
 
-    /// Changes neither delivered as an event nor covered by a relist that began after
-    /// the change was acknowledged (a list then shows its effect).
+    /// Changes neither delivered as an event or a listed object nor covered by a relist
+    /// that began after the change was acknowledged (a list then shows its effect). A
+    /// write acknowledged while a list was under way reaches the consumer as a listed
+    /// object when the list's snapshot was taken after it.
     pub fn lost(&self, changes: &[Change]) -> Vec<Change> {
         changes
             .iter()
             .filter(|c| {
+                let key = (c.name.clone(), c.value);
                 let delivered = if c.deleted {
-                    self.deleted.contains(&(c.name.clone(), c.value))
+                    self.deleted.contains(&key)
                 } else {
-                    self.written.contains(&(c.name.clone(), c.value))
+                    self.written.contains(&key) || self.listed.contains(&key)
                 };
                 !delivered && !self.list_started.iter().any(|t| *t > c.acked)
             })
@@ -390,5 +396,31 @@ pub async fn converge(
             return (BTreeMap::new(), false);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_a_list_returned_is_not_lost() {
+        let mut log = WatchLog::default();
+        log.apply(WatchAllEvent::ListStarted);
+        let acked = Instant::now();
+        log.apply(WatchAllEvent::Listed(cm("obj-7", 2)));
+        log.apply(WatchAllEvent::Added(cm("obj-8", 3)));
+        let change = |name: &str, value| Change {
+            name: name.to_owned(),
+            value,
+            deleted: false,
+            acked,
+        };
+        let lost = log.lost(&[change("obj-7", 2), change("obj-8", 3), change("obj-9", 4)]);
+        assert_eq!(
+            lost.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["obj-9"],
+            "listed and written changes are delivered; the third is lost"
+        );
     }
 }
