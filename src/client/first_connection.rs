@@ -70,10 +70,6 @@ impl FirstConnection {
     /// until the connection is made or the guard is dropped. Cancel-safe: a caller
     /// dropped while waiting holds nothing.
     pub(crate) async fn pass(self: &Arc<Self>) -> Option<OpenerGuard> {
-        // Every request after the first connection: no waiter to register.
-        if *self.state() == State::Open {
-            return None;
-        }
         let changed = self.changed.notified();
         tokio::pin!(changed);
         // Registered before the state is read, so a change in between still wakes it.
