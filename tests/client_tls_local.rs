@@ -147,39 +147,3 @@ async fn ipv6_literal_servers_are_verified_by_ip_san() {
     let v: serde_json::Value = client(url, &pki, None).request(get()).await.unwrap();
     assert_eq!(v, serde_json::json!({}));
 }
-
-/// Against a server that offers only HTTP/1.1, concurrent first requests are not held
-/// back: each gets a connection of its own as soon as the first connection is made.
-/// The server answers only when all of them are in, so a client that kept them waiting
-/// for the first answer would never finish.
-#[tokio::test]
-async fn http1_servers_get_concurrent_first_requests_in_parallel() {
-    const REQUESTS: usize = 8;
-    let ca = TestCa::new("tls-test-ca");
-    let pki = Pki {
-        leaf: ca.localhost(),
-        ca_pem: ca.pem,
-    };
-    let all_in = Arc::new(tokio::sync::Barrier::new(REQUESTS));
-    let server = support::server::Upstream::start_tls(pki.leaf.server_config(), {
-        let all_in = all_in.clone();
-        move |_req| {
-            let all_in = all_in.clone();
-            Box::pin(async move {
-                all_in.wait().await;
-                support::server::json(200, &serde_json::json!({}))
-            })
-        }
-    })
-    .await;
-    let client = client(format!("https://{}", server.addr), &pki, None);
-    let answers = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        futures_util::future::join_all(
-            (0..REQUESTS).map(|_| client.request::<serde_json::Value>(get())),
-        ),
-    )
-    .await
-    .expect("all requests reach the server together");
-    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
-}

@@ -18,7 +18,6 @@ mod endpoints;
 mod endpoints_cidr;
 mod endpoints_slice;
 mod extensions;
-mod first_connection;
 mod observe;
 mod read;
 pub(crate) mod response;
@@ -578,20 +577,6 @@ impl Client {
                     Mode::Normal => &built.http,
                     Mode::Upgrade => &built.upgrade,
                 };
-                // Until the client's first connection is made, one request opens it and
-                // the others wait to share it (see `first_connection`).
-                let opener = match mode {
-                    Mode::Normal if !large_response => {
-                        let pass = built.first_connection.pass();
-                        match deadline {
-                            Some(deadline) => tokio::time::timeout_at(deadline.into(), pass)
-                                .await
-                                .unwrap_or(None),
-                            None => pass.await,
-                        }
-                    }
-                    Mode::Normal | Mode::Upgrade => None,
-                };
                 let target = if cluster_request {
                     endpoints.target(&endpoint, &url)
                 } else {
@@ -611,7 +596,6 @@ impl Client {
                 let in_flight = endpoint.start();
                 let seen = in_flight.seen();
                 let sent = builder.send().await;
-                drop(opener);
                 drop(in_flight);
                 let response = match sent {
                     Ok(r) => r,

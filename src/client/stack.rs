@@ -3,7 +3,6 @@
 //! most once a second), or a new client identity from an auth provider (exec plugins).
 //! A rebuild starts a fresh connection pool, so old connections close once idle.
 
-use super::first_connection::{ConnectionSeen, FirstConnection};
 use super::sni::SniRewrite;
 use crate::auth::ClientIdentity;
 use crate::config::{KeySource, PemSource, TlsConfig};
@@ -54,8 +53,6 @@ pub(crate) struct Built {
     pub(crate) large: reqwest::Client,
     /// For connection upgrades (HTTP/1.1 only, no overall or read timeout).
     pub(crate) upgrade: reqwest::Client,
-    /// Lets one request open `http`'s first connection while the others wait for it.
-    pub(crate) first_connection: Arc<FirstConnection>,
     identity: Option<ClientIdentity>,
     stamps: Vec<(PathBuf, Option<FileStamp>)>,
 }
@@ -206,9 +203,7 @@ fn build(
     // Stamp before reading, so a change during the read is seen at the next check.
     let stamps = stamps(&settings.tls, identity.is_some());
     let material = TlsMaterial::load(&settings.tls, identity)?;
-    let first_connection = FirstConnection::new();
     let http = requests_builder(settings)
-        .connector_layer(ConnectionSeen::new(first_connection.clone()))
         .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?)
         .http2_keep_alive_interval(settings.http2_health.interval)
         .http2_keep_alive_timeout(settings.http2_health.timeout)
@@ -239,7 +234,6 @@ fn build(
         http,
         large,
         upgrade,
-        first_connection,
         identity: identity.cloned(),
         stamps,
     })
