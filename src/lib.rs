@@ -66,8 +66,7 @@
 //!
 //! ## What the client does on the wire
 //!
-//! HTTP/2 by ALPN (HTTP/1.1 fallback), one connection pool per client (clones share it;
-//! requests started together on a new client wait for its first connection and share it),
+//! HTTP/2 by ALPN (HTTP/1.1 fallback), one connection pool per client (clones share it),
 //! a client-go style User-Agent, impersonation headers, `proxy-url` (http, https,
 //! socks5) or `HTTPS_PROXY`/`NO_PROXY`, retries of 429/5xx with `Retry-After` (client-go's
 //! rule) and of idempotent requests on dropped connections, server `Warning` headers
