@@ -5,8 +5,8 @@
 //! callgrind, with `SMALL` and `LARGE` requests; the difference divided by the
 //! difference in requests is what one more GET costs in the client's own process
 //! (start-up, TLS handshakes and connection set-up cancel out). Kernel time is not
-//! counted. Clients valgrind cannot run are left out: Go binaries (valgrind stops
-//! on the Go runtime's signal stack) and the Python client (too slow under it).
+//! counted. Clients valgrind cannot run are left out: Go binaries (valgrind crashes
+//! on the Go runtime) and the Python client (too slow under it).
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -112,6 +112,9 @@ pub struct Transport {
     pub h2_adaptive: bool,
     /// HTTP/2 largest frame this client accepts (`SETTINGS_MAX_FRAME_SIZE`), bytes.
     pub h2_max_frame: Option<u32>,
+    /// Also build a bare-hyper client (TLS and protocol version as above, hyper's
+    /// default windows) for [`RawClient::get_hyper`].
+    pub hyper: bool,
 }
 
 type HyperClient = hyper_util::client::legacy::Client<
@@ -123,8 +126,9 @@ type HyperClient = hyper_util::client::legacy::Client<
 #[derive(Clone)]
 pub struct RawClient {
     http: reqwest::Client,
-    /// The same TLS and protocol settings on bare hyper (no reqwest), for `get_hyper`.
-    hyper: HyperClient,
+    /// The same TLS and protocol version on bare hyper (no reqwest), for `get_hyper`;
+    /// built only when asked for.
+    hyper: Option<HyperClient>,
     server: String,
     bearer: Option<String>,
 }
@@ -173,7 +177,7 @@ impl RawClient {
         } else {
             tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         }
-        let hyper = {
+        let hyper = transport.hyper.then(|| {
             // hyper-rustls sets the ALPN protocols itself, from the versions enabled.
             let mut hyper_tls = tls.clone();
             hyper_tls.alpn_protocols.clear();
@@ -187,7 +191,7 @@ impl RawClient {
             };
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(https)
-        };
+        });
         if let Some(window) = transport.h2_window {
             builder = builder
                 .http2_initial_stream_window_size(window)
@@ -263,8 +267,11 @@ impl RawClient {
         if let Some(b) = &self.bearer {
             req = req.header(http::header::AUTHORIZATION, b);
         }
-        let resp = self
+        let hyper = self
             .hyper
+            .as_ref()
+            .ok_or("the raw client was built without `Transport::hyper`")?;
+        let resp = hyper
             .request(req.body(http_body_util::Empty::new())?)
             .await?;
         let status = resp.status();

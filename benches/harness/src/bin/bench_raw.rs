@@ -38,6 +38,7 @@ async fn run(args: &Args) -> Result<Outcome> {
         h2_window: args.str("h2window", "").parse().ok(),
         h2_adaptive: args.str("h2adaptive", "0") == "1",
         h2_max_frame: args.str("h2frame", "").parse().ok(),
+        hyper: args.str("hyper", "0") == "1",
     };
     let raw = RawClient::from_kubeconfig_with(&kubeconfig, &transport)?;
     let ns = args.str("ns", "bench");
@@ -81,13 +82,12 @@ async fn run(args: &Args) -> Result<Outcome> {
                 (args.num("n", 1000), args.num("c", 16))
             };
             let path = format!("/api/v1/namespaces/{ns}/configmaps/probe");
-            let bare_hyper = args.str("hyper", "0") == "1";
             let cpu0 = protocol::cpu_seconds();
             let t0 = Instant::now();
             let lat: Vec<Result<f64>> = stream::iter(0..n)
                 .map(|_| async {
                     let t = Instant::now();
-                    let cm: ConfigMap = if bare_hyper {
+                    let cm: ConfigMap = if transport.hyper {
                         raw.get_hyper(&path).await?
                     } else {
                         raw.get(&path).await?
