@@ -11,14 +11,20 @@ use support::proxy::request;
 use support::within;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// The built example (`cargo test` builds examples; build it when only this test was).
+/// The built example (`cargo xtask test` builds the examples first; build it when only this test runs).
 fn example_binary() -> PathBuf {
     let deps = std::env::current_exe().unwrap();
     let profile_dir = deps.parent().unwrap().parent().unwrap();
     let binary = profile_dir.join("examples").join("proxy");
     if !binary.exists() {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--all-features", "--example", "proxy"])
+            .args([
+                "build",
+                "--workspace",
+                "--all-features",
+                "--example",
+                "proxy",
+            ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("running cargo build --example proxy");

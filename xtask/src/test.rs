@@ -31,6 +31,18 @@ pub fn run() -> Result {
     let tmp = std::env::temp_dir().join(format!("k8s-client-xtask-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
     let tmp_str = tmp.to_string_lossy().into_owned();
+    // Examples and benchmarks must build; the tests that run an example binary find it
+    // built with the features the test run uses.
+    cargo(
+        &[
+            "build",
+            "--workspace",
+            "--examples",
+            "--benches",
+            "--all-features",
+        ],
+        &[],
+    )?;
     let tested = cargo(
         &["test", "--workspace", "--all-features"],
         &[(REQUIRED_ENV, "1"), (TMPDIR_ENV, &tmp_str)],
@@ -42,16 +54,6 @@ pub fn run() -> Result {
     crate::soak::run(&[])?;
     // Each criterion benchmark once, in test mode (no measurement).
     cargo(&["test", "--workspace", "--all-features", "--benches"], &[])?;
-    cargo(
-        &[
-            "build",
-            "--workspace",
-            "--examples",
-            "--benches",
-            "--all-features",
-        ],
-        &[],
-    )?;
     eprintln!("xtask test: all checks passed");
     Ok(())
 }
