@@ -77,17 +77,12 @@ pub fn run(args: &[&str]) -> Result {
 
     let target = target_dir();
     let release = target.join("release");
-    cargo(
-        &[
-            "build",
-            "--release",
-            "--package",
-            "k8s-client-bench",
-            "--package",
-            "bench-kube-rs",
-        ],
-        &[],
-    )?;
+    // One build per peer: built together, cargo would unify their dependencies'
+    // features, and kube-rs turns on `tracing`'s `log` feature, which costs every span
+    // of ours a trip through the `log` bridge.
+    for package in ["k8s-client-bench", "bench-kube-rs"] {
+        cargo(&["build", "--release", "--package", package], &[])?;
+    }
     build_client_go(&release)?;
     let python = python_venv(&target.join("bench"))?;
 
