@@ -389,6 +389,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 base: config.cluster_url.clone(),
+                shown_origin: super::url::shown_origin(&config.cluster_url),
                 auth: provider.map(CredentialCache::new),
                 config,
                 endpoints,

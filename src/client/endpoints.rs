@@ -118,6 +118,8 @@ pub(crate) struct Endpoint {
     /// `scheme://host:port`, for logs and events.
     pub(crate) shown: String,
     origin: url::Url,
+    /// The origin as request-URI parts (`None` if `http` cannot take it).
+    uri_origin: Option<(http::uri::Scheme, http::uri::Authority)>,
     pub(crate) stack: Stack,
     outstanding: AtomicUsize,
     answered: AtomicU64,
@@ -517,6 +519,7 @@ fn endpoint(id: usize, origin: url::Url, stack: Stack) -> Arc<Endpoint> {
     Arc::new(Endpoint {
         id,
         shown: origin_of(&origin),
+        uri_origin: uri_origin(&origin),
         origin,
         stack,
         outstanding: AtomicUsize::new(0),
@@ -533,11 +536,36 @@ fn endpoint(id: usize, origin: url::Url, stack: Stack) -> Arc<Endpoint> {
 }
 
 impl Endpoint {
+    /// The endpoint's URL (scheme, host and port are what matter).
+    pub(crate) fn origin(&self) -> &url::Url {
+        &self.origin
+    }
+
+    /// The request URI for `path_and_query` (text the URL parser keeps as it is) on this
+    /// endpoint.
+    pub(crate) fn request_uri(&self, path_and_query: &str) -> Option<http::Uri> {
+        let (scheme, authority) = self.uri_origin.as_ref()?;
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(scheme.clone());
+        parts.authority = Some(authority.clone());
+        parts.path_and_query = Some(http::uri::PathAndQuery::try_from(path_and_query).ok()?);
+        http::Uri::from_parts(parts).ok()
+    }
+
     fn origin_eq(&self, url: &url::Url) -> bool {
         url.scheme() == self.origin.scheme()
             && url.host() == self.origin.host()
             && url.port_or_known_default() == self.origin.port_or_known_default()
     }
+}
+
+/// `url`'s scheme and `host[:port]` (without user information) as request-URI parts.
+fn uri_origin(url: &url::Url) -> Option<(http::uri::Scheme, http::uri::Authority)> {
+    let scheme = url.scheme().parse().ok()?;
+    let authority = url[url::Position::BeforeHost..url::Position::AfterPort]
+        .parse()
+        .ok()?;
+    Some((scheme, authority))
 }
 
 /// Ejects `endpoint` (or, after a failed probe, keeps it ejected with a longer wait).

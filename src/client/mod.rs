@@ -14,10 +14,12 @@
 mod body;
 mod builder;
 mod custom;
+mod direct;
 mod endpoints;
 mod endpoints_cidr;
 mod endpoints_slice;
 mod extensions;
+mod failure;
 mod observe;
 mod read;
 pub(crate) mod response;
@@ -81,12 +83,15 @@ use crate::error::Error;
 use crate::transport::rate_limit::RateLimiter;
 use crate::transport::{MAX_TRIES, TransportError, retry};
 use bytes::Bytes;
+use direct::DirectBody;
 use endpoints::{EndpointSet, HealthReason as Reason};
+use failure::Failure;
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use response::{Answer, Received};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use url::Resolved;
 use warnings::WarningHandler;
 
 /// A Kubernetes API client. Cheap to clone (all clones share connections, credentials
@@ -120,6 +125,8 @@ pub struct Client {
 struct Inner {
     config: Config,
     base: ::url::Url,
+    /// The cluster URL's `scheme://host[:port]` for messages (no credentials).
+    shown_origin: String,
     endpoints: EndpointSet,
     auth: Option<CredentialCache>,
     default_headers: HeaderMap,
@@ -322,7 +329,7 @@ impl Client {
         if self.inner.transport.is_some() {
             let url = url::resolve(&self.inner.base, req.uri(), None)?;
             return Err(TransportError::UpgradeUnsupported {
-                url: url::for_display(&url),
+                url: url.shown(&self.inner.shown_origin),
             }
             .into());
         }
@@ -448,12 +455,12 @@ impl Client {
         let honour_retry_after = parts.extensions.get::<NoRetryAfter>().is_none();
         let large_response = parts.extensions.get::<LargeResponse>().is_some();
         let method = parts.method;
-        let url = url::resolve(
+        let resolved = url::resolve(
             &self.inner.base,
             &parts.uri,
             self.inner.timeout_param.as_deref(),
         )?;
-        let shown = url::for_display(&url);
+        let shown = resolved.shown(&self.inner.shown_origin);
         let mut headers = parts.headers;
         for name in self.inner.default_headers.keys() {
             if !headers.contains_key(name) {
@@ -480,13 +487,26 @@ impl Client {
             Some(_) | None => {}
         }
         // Only requests to the cluster URL may go to another endpoint.
-        let cluster_request = endpoints.is_cluster(&url);
+        let cluster_request = match &resolved {
+            Resolved::Plain(_) => true,
+            Resolved::Parsed(url) => endpoints.is_cluster(url),
+        };
+        // Credentials in the cluster URL are sent by reqwest (as Basic auth).
+        let plain_base =
+            self.inner.base.username().is_empty() && self.inner.base.password().is_none();
         // Endpoints this call failed over from (a connection-level failure on each).
         let mut failed_over: Vec<usize> = Vec::new();
+        // Resends of a request the server refused unprocessed (an HTTP/2 graceful GOAWAY
+        // or REFUSED_STREAM): below the limiter and the try budget, as reqwest (twice) and
+        // Go's HTTP/2 transport do them.
+        let mut refused = 0u32;
+        let mut resend_refused = false;
         loop {
             tries += 1;
             stats.tries = tries;
-            if let Some(limiter) = &self.inner.rate_limiter {
+            if let Some(limiter) = &self.inner.rate_limiter
+                && !std::mem::take(&mut resend_refused)
+            {
                 let waiting = Instant::now();
                 limiter.acquire(&method, &shown).await;
                 stats.rate_limit_wait += waiting.elapsed();
@@ -518,6 +538,7 @@ impl Client {
             // Either lowest layer gives an answer (and the endpoint it came from); what the
             // answer means for the loop is decided once, below.
             let (received, endpoint) = if let Some(transport) = &self.inner.transport {
+                let url = resolved.to_url(&self.inner.base)?;
                 let mut request = http::Request::new(body);
                 *request.method_mut() = method.clone();
                 *request.uri_mut() =
@@ -572,38 +593,81 @@ impl Client {
                     endpoints.primary().clone()
                 };
                 let built = endpoint.stack.current(identity)?;
-                let client = match mode {
-                    Mode::Normal if large_response => &built.large,
-                    Mode::Normal => &built.http,
-                    Mode::Upgrade => &built.upgrade,
+                // An ordinary request to the cluster that needs nothing of reqwest goes to
+                // hyper directly, its path and query sent as resolved.
+                let direct = match (&resolved, mode) {
+                    (Resolved::Plain(path_and_query), Mode::Normal)
+                        if !large_response && plain_base =>
+                    {
+                        endpoint
+                            .stack
+                            .direct(&built, endpoint.origin())
+                            .zip(endpoint.request_uri(path_and_query))
+                    }
+                    _ => None,
                 };
-                let target = if cluster_request {
-                    endpoints.target(&endpoint, &url)
-                } else {
-                    url.clone()
-                };
-                let mut builder = client
-                    .request(method.clone(), target)
-                    .headers(request_headers)
-                    .body(body.into_reqwest());
-                if mode == Mode::Upgrade {
-                    builder = builder.version(http::Version::HTTP_11);
-                } else if let Some(deadline) = deadline {
-                    // What is left of the request timeout (the client's own applies per try).
-                    builder = builder.timeout(deadline.saturating_duration_since(Instant::now()));
-                }
-                tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, large_response, "sending request");
+                tracing::trace!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, large_response, direct = direct.is_some(), "sending request");
                 let in_flight = endpoint.start();
                 let seen = in_flight.seen();
-                let sent = builder.send().await;
+                let sent = match direct {
+                    Some((direct, uri)) => {
+                        let mut request = http::Request::new(body.into_reqwest());
+                        *request.method_mut() = method.clone();
+                        *request.uri_mut() = uri;
+                        *request.headers_mut() = request_headers;
+                        direct
+                            .send(request, deadline)
+                            .await
+                            .map(|response| {
+                                Received::Direct(response.map(|b| DirectBody::new(b, deadline)))
+                            })
+                            .map_err(Failure::Direct)
+                    }
+                    None => {
+                        let url = resolved.to_url(&self.inner.base)?;
+                        let target = if cluster_request {
+                            endpoints.target(&endpoint, &url)
+                        } else {
+                            url
+                        };
+                        let client = match mode {
+                            Mode::Normal if large_response => &built.large,
+                            Mode::Normal => &built.http,
+                            Mode::Upgrade => &built.upgrade,
+                        };
+                        let mut builder = client
+                            .request(method.clone(), target)
+                            .headers(request_headers)
+                            .body(body.into_reqwest());
+                        if mode == Mode::Upgrade {
+                            builder = builder.version(http::Version::HTTP_11);
+                        } else if let Some(deadline) = deadline {
+                            // What is left of the request timeout (the client's own applies per try).
+                            builder =
+                                builder.timeout(deadline.saturating_duration_since(Instant::now()));
+                        }
+                        builder
+                            .send()
+                            .await
+                            .map(Received::Http)
+                            .map_err(Failure::Http)
+                    }
+                };
                 drop(in_flight);
                 let response = match sent {
                     Ok(r) => r,
+                    Err(e) if e.is_refused_unprocessed() && replayable && refused < 2 => {
+                        refused += 1;
+                        tries -= 1;
+                        resend_refused = true;
+                        tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, "the server refused the request unprocessed (HTTP/2 GOAWAY or REFUSED_STREAM); sending it again");
+                        continue;
+                    }
                     Err(e) => {
                         // Refused or failed before any request byte was written: safe to
                         // send anywhere else. A verification failure is not an outage.
-                        let not_sent = e.is_connect() && !is_tls_failure(&e);
-                        let lost = retry::is_connection_lost(&e);
+                        let not_sent = e.is_connect() && !e.is_tls();
+                        let lost = e.is_connection_lost();
                         if cluster_request && (not_sent || lost) {
                             let reason = if not_sent {
                                 Reason::ConnectFailed
@@ -628,21 +692,21 @@ impl Client {
                             && retry::is_safe_to_resend(&method)
                             && tries < MAX_TRIES
                             && within(deadline, wait)
-                            && retry::is_connection_lost(&e)
+                            && lost
                         {
                             tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, wait_ms = wait.as_millis() as u64, "connection lost; retrying");
                             tokio::time::sleep(wait).await;
                             continue;
                         }
                         tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, try_number = tries, "request failed");
-                        return Err(send_error(method, shown, e).into());
+                        return Err(e.into_error(method, shown).into());
                     }
                 };
                 if cluster_request {
                     endpoints.answered(&endpoint, response.status(), seen);
                 }
                 tracing::debug!(%method, url = %shown, endpoint = %endpoint.shown, status = response.status().as_u16(), "response received");
-                (Received::Http(response), Some(endpoint))
+                (response, Some(endpoint))
             };
             match self.after_response(
                 received,
@@ -776,48 +840,6 @@ fn connection_backoff(tries: u32) -> Duration {
         .min(Duration::from_secs(2))
 }
 
-/// Classifies a failed exchange: TLS handshake, timeout, connect, or other.
-fn send_error(method: http::Method, url: String, e: reqwest::Error) -> TransportError {
-    let tls = is_tls_failure(&e);
-    // Our message names the (redacted) URL; reqwest's would repeat it.
-    let source = Box::new(e.without_url());
-    if tls {
-        TransportError::Tls { url, source }
-    } else if source.is_timeout() {
-        TransportError::Timeout {
-            method,
-            url,
-            source,
-        }
-    } else if source.is_connect() {
-        TransportError::Connect { url, source }
-    } else {
-        TransportError::Request {
-            method,
-            url,
-            source,
-        }
-    }
-}
-
-fn is_tls_failure(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            && is_tls_failure(inner)
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -837,16 +859,6 @@ mod tests {
         assert!(!within(Some(soon), Duration::from_secs(120)));
         assert!(within(Some(soon), Duration::from_secs(1)));
         assert!(!within(Some(Instant::now()), Duration::ZERO));
-    }
-
-    #[test]
-    fn tls_failures_are_found_inside_io_errors() {
-        let e = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-        );
-        assert!(is_tls_failure(&e));
-        assert!(!is_tls_failure(&std::io::Error::other("x")));
     }
 
     #[tokio::test]

@@ -1,9 +1,10 @@
 //! Turning HTTP answers into results: status checks with the server's `Status`, JSON
-//! decoding that names the URL and type, and reqwest → `http` conversions.
+//! decoding that names the URL and type, and reqwest/hyper → `http` conversions.
 
 use super::body::Body;
+use super::direct::DirectBody;
 use crate::error::{ApiError, Error, Status};
-use crate::transport::TransportError;
+use crate::transport::{BoxError, TransportError};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -23,9 +24,11 @@ pub(crate) struct Answer {
     pub(crate) response: Received,
 }
 
-/// A response from the built-in HTTP stack, or from a custom transport.
+/// A response from the built-in HTTP stack (through reqwest, or straight from hyper with
+/// the request's deadline for reading the body), or from a custom transport.
 pub(crate) enum Received {
     Http(reqwest::Response),
+    Direct(http::Response<DirectBody>),
     Custom(http::Response<Body>),
 }
 
@@ -33,6 +36,7 @@ impl Received {
     pub(crate) fn status(&self) -> http::StatusCode {
         match self {
             Received::Http(r) => r.status(),
+            Received::Direct(r) => r.status(),
             Received::Custom(r) => r.status(),
         }
     }
@@ -40,6 +44,7 @@ impl Received {
     pub(crate) fn headers(&self) -> &http::HeaderMap {
         match self {
             Received::Http(r) => r.headers(),
+            Received::Direct(r) => r.headers(),
             Received::Custom(r) => r.headers(),
         }
     }
@@ -75,7 +80,8 @@ impl Answer {
     pub(crate) fn content_length(&self) -> Option<u64> {
         match &self.response {
             Received::Http(r) => r.content_length(),
-            Received::Custom(r) => r
+            Received::Direct(_) | Received::Custom(_) => self
+                .response
                 .headers()
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
@@ -91,10 +97,10 @@ impl Answer {
             match chunks.next().await {
                 Ok(Some(chunk)) => sink.chunk(chunk)?,
                 Ok(None) => return sink.finish(),
-                Err(ChunkError::Http(e)) => {
+                Err(ChunkError::Http(source)) => {
                     return Err(Error::Transport(TransportError::ResponseBody {
                         url,
-                        source: Box::new(e.without_url()),
+                        source,
                     }));
                 }
                 Err(ChunkError::Custom(e)) => return Err(e),
@@ -107,6 +113,28 @@ impl Answer {
         let url = self.url;
         let response: http::Response<reqwest::Body> = match self.response {
             Received::Http(response) => response.into(),
+            Received::Direct(response) => {
+                let (parts, body) = response.into_parts();
+                // The stream ends after an error.
+                let chunks = futures_util::stream::unfold(Some(body), move |state| {
+                    let url = url.clone();
+                    async move {
+                        let mut body = state?;
+                        match body.next().await {
+                            Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
+                            Ok(None) => None,
+                            Err(source) => Some((
+                                Err(Error::Transport(TransportError::ResponseBody {
+                                    url,
+                                    source,
+                                })),
+                                None,
+                            )),
+                        }
+                    }
+                });
+                return http::Response::from_parts(parts, Body::from_chunks(Box::pin(chunks)));
+            }
             Received::Custom(response) => return response,
         };
         let (parts, body) = response.into_parts();
@@ -158,12 +186,14 @@ async fn read_at_most(response: Received, limit: usize) -> (Vec<u8>, bool) {
 /// A body read chunk by chunk.
 enum Chunks {
     Http(reqwest::Response),
+    Direct(DirectBody),
     Custom(super::body::BodyStream),
 }
 
 /// Why reading the next chunk failed.
 enum ChunkError {
-    Http(reqwest::Error),
+    /// The built-in HTTP stack's error (for [`TransportError::ResponseBody`]).
+    Http(BoxError),
     Custom(Error),
 }
 
@@ -171,6 +201,7 @@ impl Chunks {
     fn of(response: Received) -> Self {
         match response {
             Received::Http(response) => Chunks::Http(response),
+            Received::Direct(response) => Chunks::Direct(response.into_body()),
             Received::Custom(response) => Chunks::Custom(response.into_body().into_stream()),
         }
     }
@@ -178,7 +209,11 @@ impl Chunks {
     /// The next chunk, `None` at the end of the body.
     async fn next(&mut self) -> Result<Option<Bytes>, ChunkError> {
         match self {
-            Chunks::Http(r) => r.chunk().await.map_err(ChunkError::Http),
+            Chunks::Http(r) => r
+                .chunk()
+                .await
+                .map_err(|e| ChunkError::Http(Box::new(e.without_url()))),
+            Chunks::Direct(b) => b.next().await.map_err(ChunkError::Http),
             Chunks::Custom(s) => s.next().await.transpose().map_err(ChunkError::Custom),
         }
     }

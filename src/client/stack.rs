@@ -3,6 +3,7 @@
 //! most once a second), or a new client identity from an auth provider (exec plugins).
 //! A rebuild starts a fresh connection pool, so old connections close once idle.
 
+use super::direct::{Direct, POOL_IDLE_TIMEOUT};
 use super::sni::SniRewrite;
 use crate::auth::ClientIdentity;
 use crate::config::{KeySource, PemSource, TlsConfig};
@@ -48,6 +49,9 @@ pub(crate) struct StackSettings {
 pub(crate) struct Built {
     /// For ordinary requests (HTTP/2 via ALPN, HTTP/1.1 fallback).
     pub(crate) http: reqwest::Client,
+    /// For ordinary requests that go straight to the server, when the settings allow
+    /// it ([`Stack::direct`]).
+    direct: Option<Direct>,
     /// For requests marked [`LargeResponse`](super::LargeResponse): HTTP/1.1 only, with
     /// the ordinary client's timeouts and compression (or the ordinary client itself).
     pub(crate) large: reqwest::Client,
@@ -90,6 +94,15 @@ impl Stack {
             .sni
             .as_ref()?
             .connect_url(url, &self.settings.proxy)
+    }
+
+    /// The client on bare hyper for an ordinary request to `url` (its scheme, host and
+    /// port), when nothing about the request needs reqwest (see [`super::direct`]): no
+    /// proxy for the URL and no credentials in it.
+    pub(crate) fn direct<'a>(&self, built: &'a Built, url: &url::Url) -> Option<&'a Direct> {
+        let direct = built.direct.as_ref()?;
+        let plain = url.username().is_empty() && url.password().is_none();
+        (plain && self.settings.proxy.select(url).is_none()).then_some(direct)
     }
 
     /// The clients to use for a request made with `identity` (from the credential).
@@ -212,6 +225,10 @@ fn build(
         .map_err(|e| TransportError::Build {
             source: Box::new(e),
         })?;
+    let direct = Direct::applies(settings)
+        .then(|| material.client_config(&settings.tls, &[]))
+        .transpose()?
+        .map(|tls| Direct::new(settings, tls));
     let large = if settings.http1_for_large_responses {
         requests_builder(settings)
             .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H1)?)
@@ -232,6 +249,7 @@ fn build(
         })?;
     Ok(Built {
         http,
+        direct,
         large,
         upgrade,
         identity: identity.cloned(),
@@ -261,7 +279,7 @@ fn base_builder(settings: &StackSettings) -> reqwest::ClientBuilder {
             }
         }))
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         // A 3xx goes back to the caller: following it would send the credential (and
         // the request body) to wherever a hostile or misconfigured server points.
         .redirect(reqwest::redirect::Policy::none());
@@ -296,7 +314,84 @@ impl OptionalTimeouts for reqwest::ClientBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::FileStamp;
+    use super::*;
+    use crate::transport::ProxyEnv;
+
+    fn settings() -> StackSettings {
+        StackSettings {
+            tls: TlsConfig::default(),
+            proxy: ProxyRules::new(None, &ProxyEnv::none()).unwrap(),
+            timeout: Some(Duration::from_secs(5)),
+            connect_timeout: Some(Duration::from_secs(1)),
+            read_timeout: None,
+            gzip: false,
+            sni: None,
+            http2_health: HEALTH_CHECK,
+            http1_for_large_responses: true,
+        }
+    }
+
+    fn goes_direct(settings: StackSettings, url: &str) -> bool {
+        let stack = Stack::new(settings).unwrap();
+        let built = stack.current(None).unwrap();
+        stack.direct(&built, &url.parse().unwrap()).is_some()
+    }
+
+    #[test]
+    fn only_requests_that_need_nothing_of_reqwest_go_direct() {
+        let cluster = "https://10.0.0.1:6443/api/v1/pods";
+        assert!(goes_direct(settings(), cluster));
+        assert!(goes_direct(settings(), "http://[::1]:8080/api"));
+        // Credentials in the URL become Basic auth in reqwest.
+        assert!(!goes_direct(
+            settings(),
+            "https://user:pw@10.0.0.1:6443/api"
+        ));
+        assert!(!goes_direct(settings(), "https://user@10.0.0.1:6443/api"));
+        let fixed = ProxyRules::new(
+            Some(&"http://proxy.example:3128".parse().unwrap()),
+            &ProxyEnv::none(),
+        )
+        .unwrap();
+        assert!(!goes_direct(
+            StackSettings {
+                proxy: fixed,
+                ..settings()
+            },
+            cluster
+        ));
+        // The environment's proxy, except for the hosts NO_PROXY names and loopback.
+        let env = ProxyEnv::from_lookup(|name| match name {
+            "HTTPS_PROXY" => Some("http://proxy.example:3128".into()),
+            "NO_PROXY" => Some("10.0.0.2".into()),
+            _ => None,
+        });
+        let from_env = || StackSettings {
+            proxy: ProxyRules::new(None, &env).unwrap(),
+            ..settings()
+        };
+        assert!(!goes_direct(from_env(), cluster));
+        assert!(goes_direct(from_env(), "https://10.0.0.2:6443/api"));
+        assert!(goes_direct(from_env(), "https://127.0.0.1:6443/api"));
+        // Compression and per-read timeouts are reqwest's.
+        assert!(!goes_direct(
+            StackSettings {
+                gzip: true,
+                ..settings()
+            },
+            cluster
+        ));
+        assert!(!goes_direct(
+            StackSettings {
+                read_timeout: Some(Duration::from_secs(1)),
+                ..settings()
+            },
+            cluster
+        ));
+        let sni = SniRewrite::new(&cluster.parse().unwrap(), Some("kubernetes.default"));
+        assert!(sni.is_some());
+        assert!(!goes_direct(StackSettings { sni, ..settings() }, cluster));
+    }
 
     fn stamp(p: &std::path::Path) -> FileStamp {
         FileStamp::of(&std::fs::metadata(p).unwrap())

@@ -10,27 +10,80 @@ use crate::transport::TransportError;
 /// would change — a `\`, a dot segment (also as `%2e`), a character it would escape — is
 /// refused with [`TransportError::NonCanonicalUri`] instead of being sent somewhere else.
 /// A relative URI made only of characters the parser keeps (every path the API builders
-/// make) is set on a copy of the cluster URL; any other is joined to it as text and
-/// parsed whole. Either way the resulting path is checked against the joined one.
-/// (In the query the parser may escape `'`, `"`, `<` or `>`; servers decode those back.)
+/// make) is kept as text ([`Resolved::Plain`]), sent as it is and parsed into a URL only
+/// where one is needed; any other is joined to the base as text and parsed whole, and
+/// the parsed path is checked against the joined one. (In the query the parser may
+/// escape `'`, `"`, `<` or `>`; servers decode those back.)
 pub(crate) fn resolve(
     base: &url::Url,
     uri: &http::Uri,
     timeout: Option<&str>,
-) -> Result<url::Url, TransportError> {
+) -> Result<Resolved, TransportError> {
     let path = match uri.path() {
         "" => "/",
         p => p,
     };
-    let plain = match uri.scheme() {
-        None => resolve_plain(base, path, uri.query()),
-        Some(_) => None,
-    };
-    let url = match plain {
-        Some(url) => url,
-        None => resolve_parsed(base, uri, path)?,
-    };
-    Ok(with_timeout(url, timeout))
+    if uri.scheme().is_none()
+        && let Some(text) = plain(base, path, uri.query(), timeout)
+    {
+        return Ok(Resolved::Plain(text));
+    }
+    let url = resolve_parsed(base, uri, path)?;
+    Ok(Resolved::Parsed(with_timeout(url, timeout)))
+}
+
+/// A request URI resolved against the cluster URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// On the cluster URL's scheme, host and port: its path prefix, the request path and
+    /// query (`timeout` added), made of bytes the URL parser keeps as they are.
+    Plain(String),
+    /// Any other URI, parsed and checked.
+    Parsed(url::Url),
+}
+
+impl Resolved {
+    /// As a URL, on `base` (the cluster URL) when plain. A plain path that the parser
+    /// would change after all is refused (never seen: every byte of it is one the parser
+    /// keeps, see the property tests).
+    pub(crate) fn to_url(&self, base: &url::Url) -> Result<url::Url, TransportError> {
+        let text = match self {
+            Resolved::Parsed(url) => return Ok(url.clone()),
+            Resolved::Plain(text) => text,
+        };
+        let (path, query) = match text.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (text.as_str(), None),
+        };
+        let mut url = base.clone();
+        url.set_path(path);
+        url.set_query(query);
+        url.set_fragment(None);
+        if url.path() != path {
+            return Err(TransportError::NonCanonicalUri {
+                uri: text.clone(),
+                parsed: url[url::Position::BeforePath..url::Position::AfterQuery].to_owned(),
+            });
+        }
+        Ok(url)
+    }
+
+    /// The URL for messages and logs (never user information); `origin` is the cluster
+    /// URL's [`shown_origin`].
+    pub(crate) fn shown(&self, origin: &str) -> String {
+        match self {
+            Resolved::Plain(text) => format!("{origin}{text}"),
+            Resolved::Parsed(url) => for_display(url),
+        }
+    }
+}
+
+/// `scheme://host[:port]` of `base` as [`for_display`] shows it: the part before the path.
+pub(crate) fn shown_origin(base: &url::Url) -> String {
+    let shown: url::Url = for_display(base)
+        .parse()
+        .expect("a URL without credentials parses again");
+    shown[..url::Position::BeforePath].to_owned()
 }
 
 /// `uri` resolved by parsing the joined text as a whole URL, refused if the parser
@@ -94,49 +147,114 @@ fn with_timeout(mut url: url::Url, timeout: Option<&str>) -> url::Url {
     url
 }
 
-/// The common case without parsing the cluster URL's scheme and host again: a relative
-/// path and query made only of characters the URL parser keeps as they are, and no dot
-/// segment. The base is copied and only path and query are set; the result is checked
-/// like a parsed one. `None` sends the URI through the full parse.
-fn resolve_plain(base: &url::Url, path: &str, query: Option<&str>) -> Option<url::Url> {
-    // Kept as is by the path parser of a special scheme (no `\`, which it reads as `/`;
-    // `%` only as the start of an escape that is not a dot).
-    fn path_byte(b: u8) -> bool {
-        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
-    }
-    // Kept as is by the query parser of a special scheme (which escapes `'`).
-    fn query_byte(b: u8) -> bool {
-        b.is_ascii_alphanumeric() || b"-._~!$&()*+,;=:@/?%".contains(&b)
-    }
-    let plain_segment = |segment: &str| {
-        segment != "."
-            && segment != ".."
-            && !segment
-                .as_bytes()
-                .windows(3)
-                .any(|w| w.eq_ignore_ascii_case(b"%2e"))
-    };
-    if !path.starts_with('/')
-        || !path.bytes().all(path_byte)
-        || !path.split('/').all(plain_segment)
-        || !query.is_none_or(|q| q.bytes().all(query_byte))
+/// The common case, as text, without parsing the cluster URL again: a relative path and
+/// query made only of bytes the URL parser keeps as they are, and no dot segment, on an
+/// `http`/`https` cluster URL: its path prefix, the path, the query and `timeout` (the
+/// same text [`with_timeout`] makes of a parsed URL). `None` sends the URI through the
+/// full parse.
+fn plain(
+    base: &url::Url,
+    path: &str,
+    query: Option<&str>,
+    timeout: Option<&str>,
+) -> Option<String> {
+    if !plain_path(path)
+        || !query.is_none_or(|q| q.bytes().all(|b| QUERY_BYTES[usize::from(b)]))
         || !matches!(base.scheme(), "https" | "http")
     {
         return None;
     }
     let prefix = base.path().trim_end_matches('/');
-    let mut url = base.clone();
-    if prefix.is_empty() {
-        url.set_path(path);
-    } else {
-        url.set_path(&format!("{prefix}{path}"));
+    let mut text = String::with_capacity(
+        prefix.len()
+            + path.len()
+            + query.map_or(0, |q| q.len() + 1)
+            + timeout.map_or(0, |t| t.len() + 10),
+    );
+    text.push_str(prefix);
+    text.push_str(path);
+    let has_timeout =
+        |q: &str| url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "timeout");
+    let timeout = timeout.filter(|_| !query.is_some_and(has_timeout));
+    match (query, timeout) {
+        (Some(q), Some(_)) if !q.is_empty() => {
+            text.push('?');
+            text.push_str(q);
+            text.push('&');
+        }
+        (_, Some(_)) => text.push('?'),
+        (Some(q), None) => {
+            text.push('?');
+            text.push_str(q);
+        }
+        (None, None) => {}
     }
-    url.set_query(query);
-    url.set_fragment(None);
-    (url.path().len() == prefix.len() + path.len()
-        && url.path().starts_with(prefix)
-        && url.path().ends_with(path))
-    .then_some(url)
+    if let Some(timeout) = timeout {
+        let start = text.len();
+        url::form_urlencoded::Serializer::for_suffix(&mut text, start)
+            .append_pair("timeout", timeout);
+    }
+    Some(text)
+}
+
+/// A table of the bytes in `allowed` besides ASCII letters and digits.
+const fn byte_table(allowed: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < allowed.len() {
+        table[allowed[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// Bytes the path parser of a special scheme keeps as they are (no `\`, which it reads
+/// as `/`; `%` only as the start of an escape that is not a dot, checked separately).
+const PATH_BYTES: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:@/%");
+
+/// Bytes the query parser of a special scheme keeps as they are (it escapes `'`).
+const QUERY_BYTES: [bool; 256] = byte_table(b"-._~!$&()*+,;=:@/?%");
+
+/// Whether `path` starts with `/`, holds only [`PATH_BYTES`], and has no dot segment
+/// (`.` or `..`) and no `%2e` (which the parser reads as a dot), in one pass.
+fn plain_path(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    // Bytes of the current segment so far, while they are all dots (at most 3 tracked).
+    let mut dots: Option<usize> = Some(0);
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        if !PATH_BYTES[usize::from(b)] {
+            return false;
+        }
+        match b {
+            b'/' => {
+                if matches!(dots, Some(1 | 2)) {
+                    return false;
+                }
+                dots = Some(0);
+            }
+            b'.' => dots = dots.map(|n| (n + 1).min(3)),
+            b'%' => {
+                if bytes.get(i + 1) == Some(&b'2')
+                    && bytes
+                        .get(i + 2)
+                        .is_some_and(|c| c.eq_ignore_ascii_case(&b'e'))
+                {
+                    return false;
+                }
+                dots = None;
+            }
+            _ => dots = None,
+        }
+    }
+    !matches!(dots, Some(1 | 2))
 }
 
 /// The request URI for messages: its path and query, with scheme and host when it is
@@ -160,9 +278,17 @@ mod tests {
     use super::*;
 
     fn r(base: &str, uri: &str, timeout: Option<&str>) -> String {
-        resolve(&base.parse().unwrap(), &uri.parse().unwrap(), timeout)
+        let base: url::Url = base.parse().unwrap();
+        resolve(&base, &uri.parse().unwrap(), timeout)
+            .unwrap()
+            .to_url(&base)
             .unwrap()
             .to_string()
+    }
+
+    /// The plain route's text as a URL, `None` where the URI goes through the full parse.
+    fn resolve_plain(base: &url::Url, path: &str, query: Option<&str>) -> Option<url::Url> {
+        plain(base, path, query, None).map(|text| Resolved::Plain(text).to_url(base).unwrap())
     }
 
     #[test]
@@ -228,7 +354,11 @@ mod tests {
             ("https://h", "/api/v1/x/..."),
             ("https://h", "/a$&+,;=@~b|^[]!*'()"),
         ] {
-            let url = resolve(&base.parse().unwrap(), &uri.parse().unwrap(), None).unwrap();
+            let parsed_base: url::Url = base.parse().unwrap();
+            let url = resolve(&parsed_base, &uri.parse().unwrap(), None)
+                .unwrap()
+                .to_url(&parsed_base)
+                .unwrap();
             let prefix = base.trim_start_matches("https://h").trim_end_matches('/');
             assert_eq!(url.path(), format!("{prefix}{uri}"), "{uri}");
         }
@@ -283,7 +413,8 @@ mod tests {
                 return Ok(());
             };
             for base in ["https://h:6443", "https://h/k8s/clusters/c-1/"] {
-                let url = resolve(&base.parse().unwrap(), req.uri(), None).unwrap();
+                let base_url: url::Url = base.parse().unwrap();
+                let url = resolve(&base_url, req.uri(), None).unwrap().to_url(&base_url).unwrap();
                 let prefix = base.split_once("//").unwrap().1.trim_start_matches(|c| c != '/');
                 proptest::prop_assert_eq!(
                     url.path(),
@@ -345,8 +476,9 @@ mod tests {
             query in proptest::option::of(r#"[a-zA-Z0-9./\\%?'"<>{}|^`\[\]!$&()*+,;=:@~ -]{0,16}"#),
             base in proptest::sample::select(vec![
                 "https://h:6443", "https://h/k8s/clusters/c-1/", "http://user:pw@[::1]:8080/p",
-                "https://h/p?q=1#f",
+                "https://h/p?q=1#f", "https://user@H.example:443/",
             ]),
+            timeout in proptest::option::of(proptest::sample::select(vec!["30s", "1m0.5s"])),
         ) {
             let text = match &query {
                 Some(q) => format!("{path}?{q}"),
@@ -361,10 +493,42 @@ mod tests {
                 p => p,
             };
             // (The second path strategy reaches this branch in most cases.)
-            if let Some(plain) = resolve_plain(&base, path, uri.query()) {
-                let parsed = resolve_parsed(&base, &uri, path);
-                proptest::prop_assert_eq!(Some(plain.as_str()), parsed.as_ref().ok().map(url::Url::as_str));
+            if let Some(text) = plain(&base, path, uri.query(), timeout) {
+                let parsed = resolve_parsed(&base, &uri, path).map(|u| with_timeout(u, timeout));
+                let plain = Resolved::Plain(text.clone());
+                let url = plain.to_url(&base);
+                proptest::prop_assert_eq!(
+                    url.as_ref().ok().map(url::Url::as_str),
+                    parsed.as_ref().ok().map(url::Url::as_str)
+                );
+                let parsed = parsed.unwrap();
+                // The text sent as it is equals what the URL sends, and shows the same.
+                proptest::prop_assert_eq!(
+                    text.as_str(),
+                    &parsed[url::Position::BeforePath..url::Position::AfterQuery]
+                );
+                proptest::prop_assert_eq!(plain.shown(&shown_origin(&base)), for_display(&parsed));
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// The one-pass check accepts exactly the paths of allowed bytes whose segments
+        /// are not `.` or `..` and hold no `%2e` in either case.
+        #[test]
+        fn the_one_pass_path_check_keeps_its_definition(path in r#"/?[a-zA-Z0-9./\\%2eE:@~ \x{80}-]{0,16}"#) {
+            let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b);
+            let plain_segment = |segment: &str| {
+                segment != "."
+                    && segment != ".."
+                    && !segment.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"%2e"))
+            };
+            let defined = path.starts_with('/')
+                && path.bytes().all(allowed)
+                && path[1..].split('/').all(plain_segment);
+            proptest::prop_assert_eq!(plain_path(&path), defined, "{}", path);
         }
     }
 
