@@ -53,24 +53,33 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, RequestError> {
     })
 }
 
-fn build(method: http::Method, uri: String, accept: &str, body: Option<(Vec<u8>, &str)>) -> Built {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(&uri)
-        .header(ACCEPT, accept);
-    let body = match body {
-        Some((bytes, content_type)) => {
-            b = b.header(CONTENT_TYPE, content_type);
-            bytes
-        }
-        None => Vec::new(),
-    };
+fn build(
+    method: http::Method,
+    uri: String,
+    accept: &'static str,
+    body: Option<(Vec<u8>, &'static str)>,
+) -> Built {
     // Every segment was encoded and the query form-encoded, so the URI parses.
-    b.body(body).map_err(|_| RequestError::InvalidPath {
-        what: "request path",
-        path: uri,
-        problem: PathProblem::NotEncoded,
-    })
+    let Ok(parsed) = http::Uri::try_from(uri.as_str()) else {
+        return Err(RequestError::InvalidPath {
+            what: "request path",
+            path: uri,
+            problem: PathProblem::NotEncoded,
+        });
+    };
+    let (body, content_type) = match body {
+        Some((bytes, content_type)) => (bytes, Some(content_type)),
+        None => (Vec::new(), None),
+    };
+    let mut req = http::Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = parsed;
+    let headers = req.headers_mut();
+    headers.insert(ACCEPT, http::HeaderValue::from_static(accept));
+    if let Some(content_type) = content_type {
+        headers.insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    }
+    Ok(req)
 }
 
 /// `path?query` with the parameters `append` adds (just `path` when there are none).
@@ -131,7 +140,7 @@ impl Request {
         Ok(path)
     }
 
-    fn list_as(&self, lp: &ListParams, accept: &str) -> Built {
+    fn list_as(&self, lp: &ListParams, accept: &'static str) -> Built {
         let path = with_query(self.base()?, |q| lp.append_query(q));
         let mut req = build(http::Method::GET, path, accept, None)?;
         if lp.limit.unwrap_or(0) == 0 {

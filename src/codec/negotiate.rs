@@ -38,17 +38,17 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
 
     /// Sends a read asking for protobuf (JSON as the fallback); returns the body, whether
     /// it is protobuf, and the request's URI for errors.
-    async fn read_negotiated(&self, req: Built) -> Result<(Bytes, bool, String), Error> {
-        let (req, url) = asking_protobuf(req)?;
+    async fn read_negotiated(&self, req: Built) -> Result<(Bytes, bool, http::Uri), Error> {
+        let (req, uri) = asking_protobuf(req)?;
         let (bytes, protobuf) = self.client.request_negotiated(req).await?;
-        Ok((bytes, protobuf, url))
+        Ok((bytes, protobuf, uri))
     }
 
     /// Sends a `GET` of one object asking for protobuf.
     pub(crate) async fn get_negotiated(&self, req: Built) -> Result<K, Error> {
         match self.read_negotiated(req).await? {
-            (bytes, true, url) => decode::<K>(&bytes).map_err(|e| error::<K>(url, e)),
-            (bytes, false, url) => decode_json(&bytes, url),
+            (bytes, true, uri) => decode::<K>(&bytes).map_err(|e| error::<K>(uri.to_string(), e)),
+            (bytes, false, uri) => decode_json(&bytes, uri.to_string()),
         }
     }
 
@@ -56,7 +56,8 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
     /// encoded (decoded one by one as they are taken), a JSON answer is decoded.
     pub(crate) async fn list_page_negotiated(&self, req: Built) -> Result<Page<K>, Error> {
         match self.read_negotiated(req).await? {
-            (bytes, true, url) => {
+            (bytes, true, uri) => {
+                let url = uri.to_string();
                 let (metadata, items) =
                     split_list::<K>(bytes).map_err(|e| error::<ObjectList<K>>(url.clone(), e))?;
                 Ok(Page {
@@ -64,14 +65,15 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
                     items: PageItems::Encoded { items, url },
                 })
             }
-            (bytes, false, url) => Ok(Page::decoded(decode_json(&bytes, url)?)),
+            (bytes, false, uri) => Ok(Page::decoded(decode_json(&bytes, uri.to_string())?)),
         }
     }
 
     /// Sends a list `GET` asking for protobuf; a protobuf answer is decoded item by item
     /// while it arrives (no copy of the whole body is held), a JSON one once it is whole.
     pub(crate) async fn list_negotiated(&self, req: Built) -> Result<ObjectList<K>, Error> {
-        let (req, url) = asking_protobuf(req)?;
+        let (req, uri) = asking_protobuf(req)?;
+        let url = uri.to_string();
         let decoder =
             ListDecoder::<K>::new().map_err(|e| error::<ObjectList<K>>(url.clone(), e))?;
         let (list, _, _) = self
@@ -96,12 +98,13 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
 }
 
 /// `req` asking for protobuf, with JSON as the fallback, and its URI for errors.
-fn asking_protobuf(req: Built) -> Result<(http::Request<Vec<u8>>, String), Error> {
+fn asking_protobuf(req: Built) -> Result<(http::Request<Vec<u8>>, http::Uri), Error> {
     let mut req = req?;
     req.headers_mut()
         .insert(ACCEPT, HeaderValue::from_static(ACCEPT_PROTOBUF));
-    let url = req.uri().to_string();
-    Ok((req, url))
+    // Shown only in errors: kept as the URI (a reference count) until one happens.
+    let uri = req.uri().clone();
+    Ok((req, uri))
 }
 
 /// A list answer: protobuf decoded as it arrives, JSON once whole.
