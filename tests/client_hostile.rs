@@ -1,7 +1,7 @@
 //! The client against a broken or hostile server, played by a small local upstream (what
 //! a real API server cannot be made to do on demand): huge or odd `Retry-After`, endless
 //! 5xx, redirects to another host, a 50 MB error body, a 1 MB response header, a body that
-//! never ends, a connection that never answers.
+//! never ends, a connection that never answers, a TLS handshake that never ends.
 
 mod support;
 
@@ -388,6 +388,40 @@ async fn a_server_that_never_answers_is_bounded_by_the_request_timeout() {
         1,
         "timeouts are not retried"
     );
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_tls_handshake_that_never_ends_is_bounded_by_the_connect_timeout() {
+    // Accepts TCP connections and never says a word: the TCP part connects at once, the
+    // TLS handshake waits for ever. No request timeout is set.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let mut config = k8s_client::Config::new(format!("https://{addr}").parse().unwrap());
+    config.tls.insecure_skip_tls_verify = true;
+    let client = Client::builder(config)
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let err = within("the connect timeout", client.request_bytes(get("/api")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Transport(TransportError::Timeout { .. })),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "not retried");
     server.abort();
 }
 

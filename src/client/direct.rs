@@ -27,7 +27,51 @@ pub(super) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// TCP keep-alive probes on idle connections (client-go's dialer: 30 s).
 const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Connector = ConnectTimeout<hyper_rustls::HttpsConnector<HttpConnector>>;
+
+/// Bounds the whole of establishing a connection — TCP, then the TLS handshake — by the
+/// connect timeout (the TCP connector's own bounds only the TCP part), as reqwest's does.
+#[derive(Clone)]
+struct ConnectTimeout<C> {
+    inner: C,
+    timeout: Option<Duration>,
+}
+
+impl<C> tower_service::Service<http::Uri> for ConnectTimeout<C>
+where
+    C: tower_service::Service<http::Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match timeout {
+                Some(t) => match tokio::time::timeout(t, connecting).await {
+                    Ok(connected) => connected.map_err(Into::into),
+                    Err(_) => Err(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connecting (TCP and TLS) took longer than the connect timeout",
+                    )) as BoxError),
+                },
+                None => connecting.await.map_err(Into::into),
+            }
+        })
+    }
+}
 
 /// hyper's pooled client for one generation of TLS material.
 #[derive(Clone)]
@@ -65,11 +109,14 @@ impl Direct {
         tcp.set_nodelay(true);
         tcp.set_keepalive(Some(TCP_KEEPALIVE));
         tcp.set_connect_timeout(settings.connect_timeout);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(tcp);
+        let connector = ConnectTimeout {
+            inner: hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(tcp),
+            timeout: settings.connect_timeout,
+        };
         let client = legacy::Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
