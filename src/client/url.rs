@@ -132,19 +132,28 @@ fn resolve_parsed(
 
 /// `url` with `?timeout=` added unless its query already has one.
 fn with_timeout(mut url: url::Url, timeout: Option<&str>) -> url::Url {
-    if let Some(timeout) = timeout
-        && !url.query_pairs().any(|(k, _)| k == "timeout")
-    {
-        let added: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("timeout", timeout)
-            .finish();
-        let query = match url.query() {
-            Some(q) if !q.is_empty() => format!("{q}&{added}"),
-            _ => added,
-        };
+    if let Some(query) = query_with_timeout(url.query(), timeout) {
         url.set_query(Some(&query));
     }
     url
+}
+
+/// `query` with `timeout=` appended (form-encoded), or `None` when there is no timeout or
+/// the query already has a `timeout` key: the one rule for both [`with_timeout`] and
+/// the plain route's text.
+fn query_with_timeout(query: Option<&str>, timeout: Option<&str>) -> Option<String> {
+    let timeout = timeout?;
+    if query.is_some_and(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "timeout"))
+    {
+        return None;
+    }
+    let mut text = match query {
+        Some(q) if !q.is_empty() => format!("{q}&"),
+        _ => String::new(),
+    };
+    let start = text.len();
+    url::form_urlencoded::Serializer::for_suffix(&mut text, start).append_pair("timeout", timeout);
+    Some(text)
 }
 
 /// The common case, as text, without parsing the cluster URL again: a relative path and
@@ -173,26 +182,9 @@ fn plain(
     );
     text.push_str(prefix);
     text.push_str(path);
-    let has_timeout =
-        |q: &str| url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "timeout");
-    let timeout = timeout.filter(|_| !query.is_some_and(has_timeout));
-    match (query, timeout) {
-        (Some(q), Some(_)) if !q.is_empty() => {
-            text.push('?');
-            text.push_str(q);
-            text.push('&');
-        }
-        (_, Some(_)) => text.push('?'),
-        (Some(q), None) => {
-            text.push('?');
-            text.push_str(q);
-        }
-        (None, None) => {}
-    }
-    if let Some(timeout) = timeout {
-        let start = text.len();
-        url::form_urlencoded::Serializer::for_suffix(&mut text, start)
-            .append_pair("timeout", timeout);
+    if let Some(query) = query_with_timeout(query, timeout).as_deref().or(query) {
+        text.push('?');
+        text.push_str(query);
     }
     Some(text)
 }
