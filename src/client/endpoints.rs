@@ -543,12 +543,15 @@ impl Endpoint {
 
     /// The request URI for `path_and_query` (text the URL parser keeps as it is) on this
     /// endpoint.
-    pub(crate) fn request_uri(&self, path_and_query: &str) -> Option<http::Uri> {
+    pub(crate) fn request_uri(
+        &self,
+        path_and_query: &http::uri::PathAndQuery,
+    ) -> Option<http::Uri> {
         let (scheme, authority) = self.uri_origin.as_ref()?;
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(scheme.clone());
         parts.authority = Some(authority.clone());
-        parts.path_and_query = Some(http::uri::PathAndQuery::try_from(path_and_query).ok()?);
+        parts.path_and_query = Some(path_and_query.clone());
         http::Uri::from_parts(parts).ok()
     }
 

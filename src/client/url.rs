@@ -24,9 +24,9 @@ pub(crate) fn resolve(
         p => p,
     };
     if uri.scheme().is_none()
-        && let Some(text) = plain(base, path, uri.query(), timeout)
+        && let Some(path_and_query) = plain(base, uri, path, timeout)
     {
-        return Ok(Resolved::Plain(text));
+        return Ok(Resolved::Plain(path_and_query));
     }
     let url = resolve_parsed(base, uri, path)?;
     Ok(Resolved::Parsed(with_timeout(url, timeout)))
@@ -37,7 +37,7 @@ pub(crate) fn resolve(
 pub(crate) enum Resolved {
     /// On the cluster URL's scheme, host and port: its path prefix, the request path and
     /// query (`timeout` added), made of bytes the URL parser keeps as they are.
-    Plain(String),
+    Plain(http::uri::PathAndQuery),
     /// Any other URI, parsed and checked.
     Parsed(url::Url),
 }
@@ -51,17 +51,14 @@ impl Resolved {
             Resolved::Parsed(url) => return Ok(url.clone()),
             Resolved::Plain(text) => text,
         };
-        let (path, query) = match text.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (text.as_str(), None),
-        };
+        let path = text.path();
         let mut url = base.clone();
         url.set_path(path);
-        url.set_query(query);
+        url.set_query(text.query());
         url.set_fragment(None);
         if url.path() != path {
             return Err(TransportError::NonCanonicalUri {
-                uri: text.clone(),
+                uri: text.as_str().to_owned(),
                 parsed: url[url::Position::BeforePath..url::Position::AfterQuery].to_owned(),
             });
         }
@@ -72,7 +69,12 @@ impl Resolved {
     /// URL's [`shown_origin`].
     pub(crate) fn shown(&self, origin: &str) -> String {
         match self {
-            Resolved::Plain(text) => format!("{origin}{text}"),
+            Resolved::Plain(text) => {
+                let mut shown = String::with_capacity(origin.len() + text.as_str().len());
+                shown.push_str(origin);
+                shown.push_str(text.as_str());
+                shown
+            }
             Resolved::Parsed(url) => for_display(url),
         }
     }
@@ -159,14 +161,16 @@ fn query_with_timeout(query: Option<&str>, timeout: Option<&str>) -> Option<Stri
 /// The common case, as text, without parsing the cluster URL again: a relative path and
 /// query made only of bytes the URL parser keeps as they are, and no dot segment, on an
 /// `http`/`https` cluster URL: its path prefix, the path, the query and `timeout` (the
-/// same text [`with_timeout`] makes of a parsed URL). `None` sends the URI through the
-/// full parse.
+/// same text [`with_timeout`] makes of a parsed URL). When there is no prefix and no
+/// `timeout` to add, that text is `uri`'s own path and query, kept as they are. `None`
+/// sends the URI through the full parse.
 fn plain(
     base: &url::Url,
+    uri: &http::Uri,
     path: &str,
-    query: Option<&str>,
     timeout: Option<&str>,
-) -> Option<String> {
+) -> Option<http::uri::PathAndQuery> {
+    let query = uri.query();
     if !plain_path(path)
         || !query.is_none_or(|q| q.bytes().all(|b| QUERY_BYTES[usize::from(b)]))
         || !matches!(base.scheme(), "https" | "http")
@@ -174,6 +178,13 @@ fn plain(
         return None;
     }
     let prefix = base.path().trim_end_matches('/');
+    let with_timeout = query_with_timeout(query, timeout);
+    if prefix.is_empty()
+        && with_timeout.is_none()
+        && let Some(own) = uri.path_and_query().filter(|pq| pq.path() == path)
+    {
+        return Some(own.clone());
+    }
     let mut text = String::with_capacity(
         prefix.len()
             + path.len()
@@ -182,11 +193,11 @@ fn plain(
     );
     text.push_str(prefix);
     text.push_str(path);
-    if let Some(query) = query_with_timeout(query, timeout).as_deref().or(query) {
+    if let Some(query) = with_timeout.as_deref().or(query) {
         text.push('?');
         text.push_str(query);
     }
-    Some(text)
+    http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(text)).ok()
 }
 
 /// A table of the bytes in `allowed` besides ASCII letters and digits.
@@ -209,6 +220,9 @@ const fn byte_table(allowed: &[u8]) -> [bool; 256] {
 /// as `/`; `%` only as the start of an escape that is not a dot, checked separately).
 const PATH_BYTES: [bool; 256] = byte_table(b"-._~!$&'()*+,;=:@/%");
 
+/// [`PATH_BYTES`] without `.` and `%`: a path of these alone has no dot segment.
+const SIMPLE_PATH_BYTES: [bool; 256] = byte_table(b"-_~!$&'()*+,;=:@/");
+
 /// Bytes the query parser of a special scheme keeps as they are (it escapes `'`).
 const QUERY_BYTES: [bool; 256] = byte_table(b"-._~!$&()*+,;=:@/?%");
 
@@ -218,6 +232,9 @@ fn plain_path(path: &str) -> bool {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/') {
         return false;
+    }
+    if bytes.iter().all(|&b| SIMPLE_PATH_BYTES[usize::from(b)]) {
+        return true;
     }
     // Bytes of the current segment so far, while they are all dots (at most 3 tracked).
     let mut dots: Option<usize> = Some(0);
@@ -280,7 +297,13 @@ mod tests {
 
     /// The plain route's text as a URL, `None` where the URI goes through the full parse.
     fn resolve_plain(base: &url::Url, path: &str, query: Option<&str>) -> Option<url::Url> {
-        plain(base, path, query, None).map(|text| Resolved::Plain(text).to_url(base).unwrap())
+        let uri: http::Uri = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        }
+        .parse()
+        .ok()?;
+        plain(base, &uri, path, None).map(|text| Resolved::Plain(text).to_url(base).unwrap())
     }
 
     #[test]
@@ -485,7 +508,7 @@ mod tests {
                 p => p,
             };
             // (The second path strategy reaches this branch in most cases.)
-            if let Some(text) = plain(&base, path, uri.query(), timeout) {
+            if let Some(text) = plain(&base, &uri, path, timeout) {
                 let parsed = resolve_parsed(&base, &uri, path).map(|u| with_timeout(u, timeout));
                 let plain = Resolved::Plain(text.clone());
                 let url = plain.to_url(&base);
@@ -499,6 +522,8 @@ mod tests {
                     text.as_str(),
                     &parsed[url::Position::BeforePath..url::Position::AfterQuery]
                 );
+                proptest::prop_assert_eq!(text.path(), parsed.path());
+                proptest::prop_assert_eq!(text.query(), parsed.query());
                 proptest::prop_assert_eq!(plain.shown(&shown_origin(&base)), for_display(&parsed));
             }
         }
