@@ -8,6 +8,7 @@ use super::params::{
 use crate::path::{self, Refused};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use serde::Serialize;
+use std::borrow::Cow;
 
 /// `Accept` for metadata-only reads of one object.
 pub const ACCEPT_PARTIAL_METADATA: &str =
@@ -126,17 +127,33 @@ impl Request {
     }
 
     fn item(&self, name: &str) -> Result<String, RequestError> {
-        let mut path = self.base()?;
-        path.push('/');
-        path.push_str(&path::segment("name", name)?);
-        Ok(path)
+        self.under([("name", name)])
     }
 
     fn sub(&self, name: &str, subresource: &str) -> Result<String, RequestError> {
-        let sub = path::segment("subresource", subresource)?;
-        let mut path = self.item(name)?;
-        path.push('/');
-        path.push_str(&sub);
+        self.under([("name", name), ("subresource", subresource)])
+    }
+
+    /// The collection's path with `segments` appended, each escaped as one segment, in
+    /// one allocation of the right size.
+    fn under<const N: usize>(
+        &self,
+        segments: [(&'static str, &str); N],
+    ) -> Result<String, RequestError> {
+        if let Some(r) = &self.refused {
+            return Err(r.clone().into());
+        }
+        let mut escaped: [Cow<'_, str>; N] = std::array::from_fn(|_| Cow::Borrowed(""));
+        for ((what, value), slot) in segments.into_iter().zip(&mut escaped) {
+            *slot = path::segment(what, value)?;
+        }
+        let len = escaped.iter().map(|e| e.len() + 1).sum::<usize>();
+        let mut path = String::with_capacity(self.collection.len() + len);
+        path.push_str(&self.collection);
+        for e in &escaped {
+            path.push('/');
+            path.push_str(e);
+        }
         Ok(path)
     }
 
