@@ -19,7 +19,7 @@ const STATUS_404_PB: &[u8] = include_bytes!("data/protobuf/status-404.pb");
 #[test]
 fn captured_bodies_decode_like_their_json() {
     let env = codec::envelope(POD_PB).unwrap();
-    assert_eq!((env.api_version.as_str(), env.kind.as_str()), ("v1", "Pod"));
+    assert_eq!((&*env.api_version, &*env.kind), ("v1", "Pod"));
     assert_eq!(env.content_encoding, "");
     let pod: Pod = codec::decode(POD_PB).unwrap();
     assert_eq!(pod, serde_json::from_slice::<Pod>(POD_JSON).unwrap());

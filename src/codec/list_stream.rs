@@ -203,7 +203,7 @@ impl<K: 'static> ListDecoder<K> {
                         (&mut self.content_encoding, content_encoding),
                     ] {
                         if !value.is_empty() {
-                            *field = value;
+                            *field = value.into_owned();
                         }
                     }
                     Ok(Some(n))

@@ -38,8 +38,9 @@ pub(crate) use negotiate::{accept_protobuf_watch, error as negotiate_error};
 
 use crate::api::ObjectList;
 use crate::error::Status;
-use rt::{Reader, Registry, Value};
+use rt::{Reader, Registry};
 use std::any::TypeId;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// The protobuf media type of Kubernetes.
@@ -54,15 +55,15 @@ pub const MAGIC: &[u8; 4] = b"k8s\0";
 #[non_exhaustive]
 pub struct Envelope<'a> {
     /// `typeMeta.apiVersion`, e.g. `apps/v1`.
-    pub api_version: String,
+    pub api_version: Cow<'a, str>,
     /// `typeMeta.kind`, e.g. `Deployment` or `DeploymentList`.
-    pub kind: String,
+    pub kind: Cow<'a, str>,
     /// The object's protobuf bytes.
     pub raw: &'a [u8],
     /// `contentEncoding` (empty: none).
-    pub content_encoding: String,
+    pub content_encoding: Cow<'a, str>,
     /// `contentType` (empty: protobuf).
-    pub content_type: String,
+    pub content_type: Cow<'a, str>,
 }
 
 /// Splits a protobuf body into its envelope fields (checks the `k8s\0` magic).
@@ -71,19 +72,27 @@ pub fn envelope(body: &[u8]) -> Result<Envelope<'_>, ProtobufError> {
     parse_unknown(rest).map_err(|source| ProtobufError::Envelope { source })
 }
 
+/// The envelope's fields borrow the body; only a string with invalid UTF-8 (replaced
+/// as in every other string field) is a copy.
 fn parse_unknown(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    fn text<'a>(wt: rt::WireType, r: &mut Reader<'a>) -> Result<Cow<'a, str>, DecodeError> {
+        Ok(String::from_utf8_lossy(r.bytes(wt)?))
+    }
     let mut env = Envelope::default();
     let mut r = Reader::new(bytes);
     while let Some((tag, wt)) = r.key()? {
         match tag {
-            1 => rt::inline(wt, &mut r, |tag, wt, r| match tag {
-                1 => env.api_version.merge(wt, r),
-                2 => env.kind.merge(wt, r),
-                _ => r.skip(wt),
+            1 => rt::inline(wt, &mut r, |tag, wt, r| {
+                match tag {
+                    1 => env.api_version = text(wt, r)?,
+                    2 => env.kind = text(wt, r)?,
+                    _ => r.skip(wt)?,
+                }
+                Ok(())
             })?,
             2 => env.raw = r.bytes(wt)?,
-            3 => env.content_encoding.merge(wt, &mut r)?,
-            4 => env.content_type.merge(wt, &mut r)?,
+            3 => env.content_encoding = text(wt, &mut r)?,
+            4 => env.content_type = text(wt, &mut r)?,
             _ => r.skip(wt)?,
         }
     }
@@ -116,14 +125,14 @@ fn checked<'a>(body: &'a [u8], expected: &'static str) -> Result<Envelope<'a>, P
     let env = envelope(body)?;
     if !env.content_encoding.is_empty() {
         return Err(ProtobufError::ContentEncoding {
-            encoding: env.content_encoding,
+            encoding: env.content_encoding.into_owned(),
         });
     }
     if env.kind == "Status" && env.api_version == "v1" {
         return Err(ProtobufError::UnexpectedKind {
             expected,
-            api_version: env.api_version,
-            kind: env.kind,
+            api_version: env.api_version.into_owned(),
+            kind: env.kind.into_owned(),
         });
     }
     Ok(env)
@@ -138,7 +147,7 @@ pub fn decode<K: 'static>(body: &[u8]) -> Result<K, ProtobufError> {
     let env = checked(body, std::any::type_name::<K>())?;
     let any = (entry.object)(env.raw).map_err(|source| ProtobufError::Message {
         type_name: std::any::type_name::<K>(),
-        kind: env.kind.clone(),
+        kind: env.kind.to_string(),
         source,
     })?;
     Ok(*any
@@ -155,7 +164,7 @@ pub fn decode_list<K: 'static>(body: &[u8]) -> Result<ObjectList<K>, ProtobufErr
     let env = checked(body, std::any::type_name::<ObjectList<K>>())?;
     let any = (entry.list)(env.raw).map_err(|source| ProtobufError::Message {
         type_name: std::any::type_name::<ObjectList<K>>(),
-        kind: env.kind.clone(),
+        kind: env.kind.to_string(),
         source,
     })?;
     Ok(*any

@@ -60,7 +60,7 @@ pub(crate) fn split_list<K: 'static>(
     };
     parse().map_err(|source| ProtobufError::Message {
         type_name,
-        kind: env.kind.clone(),
+        kind: env.kind.to_string(),
         source,
     })?;
     let kind = env
