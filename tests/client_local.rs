@@ -192,6 +192,66 @@ async fn timeout_is_sent_as_query_parameter() {
 }
 
 #[tokio::test]
+async fn a_request_header_replaces_the_default_of_that_name_and_keeps_the_others() {
+    let (url, seen) = serve(|_| Some(ok_json("{}"))).await;
+    let mut config = Config::new(url.parse().unwrap());
+    config.headers = vec![
+        (
+            http::HeaderName::from_static("x-a"),
+            http::HeaderValue::from_static("default-a"),
+        ),
+        (
+            http::HeaderName::from_static("x-b"),
+            http::HeaderValue::from_static("default-b"),
+        ),
+    ];
+    let c = Client::builder(config)
+        .proxy_env(k8s_client::transport::ProxyEnv::none())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let _: serde_json::Value = c
+            .request(
+                http::Request::get("/api")
+                    .header("user-agent", "mine/1")
+                    .header("accept", "application/json")
+                    .header("x-a", "one")
+                    .header("x-a", "two")
+                    .body(Vec::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let s = seen.lock().unwrap();
+    assert_eq!(s.requests.len(), 2);
+    for (_, head, _) in &s.requests {
+        let mut lines: Vec<String> = head
+            .lines()
+            .skip(1)
+            .map(str::to_ascii_lowercase)
+            .filter(|l| {
+                ["user-agent:", "accept:", "x-a:", "x-b:"]
+                    .iter()
+                    .any(|n| l.starts_with(n))
+            })
+            .collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            [
+                "accept: application/json",
+                "user-agent: mine/1",
+                "x-a: one",
+                "x-a: two",
+                "x-b: default-b"
+            ],
+            "{head}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn get_is_retried_after_a_dropped_connection() {
     let (url, seen) = serve(|n| (n > 0).then(|| ok_json(r#"{"n":1}"#))).await;
     let v: serde_json::Value = client(&url)

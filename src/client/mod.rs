@@ -260,12 +260,16 @@ impl Client {
     /// Like [`request_bytes`](Self::request_bytes), also telling whether the answer is
     /// protobuf (`Content-Type: application/vnd.kubernetes.protobuf…`).
     #[cfg(feature = "protobuf")]
-    pub(crate) async fn request_negotiated(
+    pub(crate) fn request_negotiated(
         &self,
         req: http::Request<Vec<u8>>,
-    ) -> Result<(Bytes, bool), Error> {
-        let (bytes, protobuf, _) = self.checked_body(req).await?;
-        Ok((bytes, protobuf))
+    ) -> impl Future<Output = Result<(Bytes, bool), Error>> + Send + '_ {
+        // Not an `async fn`: its future holds the boxed read, not also the request.
+        let read = self.checked_body(req);
+        async move {
+            let (bytes, protobuf, _) = read.await?;
+            Ok((bytes, protobuf))
+        }
     }
 
     /// Like [`request_stream`](Self::request_stream), also telling whether the answer is
@@ -378,7 +382,9 @@ impl Client {
 
     /// One call within the request timeout.
     async fn execute(&self, req: http::Request<Body>, mode: Mode) -> Result<Answer, Error> {
-        self.execute_until(req, mode, self.deadline()).await
+        let (parts, body) = req.into_parts();
+        self.execute_until(&parts, body, mode, self.deadline())
+            .await
     }
 
     /// [`execute`](Self::execute) within `deadline`, which bounds the whole call: every
@@ -386,13 +392,14 @@ impl Client {
     /// inside a `request` span; the request hook sees its outcome.
     async fn execute_until(
         &self,
-        req: http::Request<Body>,
+        parts: &http::request::Parts,
+        body: Body,
         mode: Mode,
         deadline: Option<Instant>,
     ) -> Result<Answer, Error> {
         use tracing::Instrument;
         let started = Instant::now();
-        let method = req.method().clone();
+        let method = parts.method.clone();
         let span = tracing::debug_span!(
             "request",
             %method,
@@ -402,16 +409,16 @@ impl Client {
         );
         // The template costs a few allocations: only when someone will see it.
         let template = (self.inner.on_request.is_some() || !span.is_disabled())
-            .then(|| observe::path_template(req.uri().path()));
+            .then(|| observe::path_template(parts.uri.path()));
         if let Some(template) = &template {
             span.record("path", tracing::field::display(template));
         }
         let mut stats = Stats {
-            request_bytes: req.body().as_bytes().map(|b| b.len() as u64),
+            request_bytes: body.as_bytes().map(|b| b.len() as u64),
             ..Stats::default()
         };
         let result = self
-            .execute_tries(req, mode, deadline, &mut stats)
+            .execute_tries(parts, body, mode, deadline, &mut stats)
             .instrument(span.clone())
             .await;
         let status = result.as_ref().ok().map(|a| a.response.status().as_u16());
@@ -446,31 +453,23 @@ impl Client {
     /// The request loop: rate limit, credential, send, and the retry rules.
     async fn execute_tries(
         &self,
-        req: http::Request<Body>,
+        parts: &http::request::Parts,
+        body: Body,
         mode: Mode,
         deadline: Option<Instant>,
         stats: &mut Stats,
     ) -> Result<Answer, Error> {
-        let (parts, body) = req.into_parts();
         let honour_retry_after = parts.extensions.get::<NoRetryAfter>().is_none();
         let large_response = parts.extensions.get::<LargeResponse>().is_some();
-        let method = parts.method;
+        let method = parts.method.clone();
         let resolved = url::resolve(
             &self.inner.base,
             &parts.uri,
             self.inner.timeout_param.as_deref(),
         )?;
         let shown = resolved.shown(&self.inner.shown_origin);
-        let mut headers = parts.headers;
-        for name in self.inner.default_headers.keys() {
-            if !headers.contains_key(name) {
-                for value in self.inner.default_headers.get_all(name) {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-        }
         // A 401 to the caller's own Authorization says nothing about the client's credential.
-        let own_authorization = headers.contains_key(AUTHORIZATION);
+        let own_authorization = parts.headers.contains_key(AUTHORIZATION);
         // A whole body can be sent again; a streamed one only once.
         let replayable = body.try_clone().is_some();
         let mut once = Some(body);
@@ -526,7 +525,7 @@ impl Client {
                 (None, _) => None,
             };
             let identity = credential.as_ref().and_then(|c| c.client_identity.as_ref());
-            let mut request_headers = headers.clone();
+            let mut request_headers = self.with_default_headers(&parts.headers);
             if let Some(credential) = &credential {
                 self.authorize(&mut request_headers, credential)?;
             }
@@ -735,6 +734,25 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// `headers` over the client's default headers: a default is sent unless `headers`
+    /// sets that name. (Built from a copy of the defaults, which is cheaper than merging
+    /// them name by name into a copy of `headers`: a request sets few headers.)
+    fn with_default_headers(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut merged = self.inner.default_headers.clone();
+        // Room for the request's own and an `Authorization`, without growing twice.
+        merged.reserve(headers.keys_len() + 1);
+        for name in headers.keys() {
+            let mut values = headers.get_all(name).iter();
+            if let Some(first) = values.next() {
+                merged.insert(name.clone(), first.clone());
+            }
+            for value in values {
+                merged.append(name.clone(), value.clone());
+            }
+        }
+        merged
     }
 
     /// What an answer means for the request loop: warnings logged, a `401` refreshes

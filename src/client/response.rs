@@ -57,8 +57,9 @@ impl Answer {
             return Ok(self);
         }
         let code = self.response.status().as_u16();
-        // An unreadable error body still yields the status code.
-        let (body, complete) = read_at_most(self.response, MAX_ERROR_BODY_READ).await;
+        // An unreadable error body still yields the status code. (Boxed: only an error
+        // answer pays for the read's state.)
+        let (body, complete) = Box::pin(read_at_most(self.response, MAX_ERROR_BODY_READ)).await;
         if complete {
             return Err(api_error(self.method, self.url, code, &body));
         }
@@ -88,18 +89,22 @@ impl Answer {
         }
     }
 
-    /// Hands the body to `sink` chunk by chunk as it arrives; its output once the body
-    /// has ended. A failed read is [`TransportError::ResponseBody`] naming the URL.
-    pub(crate) async fn read_into<S: BodySink>(self, mut sink: S) -> Result<S::Output, Error> {
-        let url = self.url;
-        let mut chunks = Chunks::of(self.response);
+    /// Hands `response`'s body to `sink` chunk by chunk as it arrives; its output once
+    /// the body has ended. A failed read is [`TransportError::ResponseBody`] naming `url`
+    /// (the answer's redacted URL).
+    pub(crate) async fn read_into<S: BodySink>(
+        response: Received,
+        url: &str,
+        mut sink: S,
+    ) -> Result<S::Output, Error> {
+        let mut chunks = Chunks::of(response);
         loop {
             match chunks.next().await {
                 Ok(Some(chunk)) => sink.chunk(chunk)?,
                 Ok(None) => return sink.finish(),
                 Err(ChunkError::Http(source)) => {
                     return Err(Error::Transport(TransportError::ResponseBody {
-                        url,
+                        url: url.to_owned(),
                         source,
                     }));
                 }

@@ -37,18 +37,35 @@ impl<K: Resource + DeserializeOwned + 'static> Api<K> {
     }
 
     /// Sends a read asking for protobuf (JSON as the fallback); returns the body, whether
-    /// it is protobuf, and the request's URI for errors.
-    async fn read_negotiated(&self, req: Built) -> Result<(Bytes, bool, http::Uri), Error> {
-        let (req, uri) = asking_protobuf(req)?;
-        let (bytes, protobuf) = self.client.request_negotiated(req).await?;
-        Ok((bytes, protobuf, uri))
+    /// it is protobuf, and the request's URI for errors. Not an `async fn`, nor are its
+    /// callers: their futures hold the read in flight, not also the request it was made
+    /// of.
+    fn read_negotiated(
+        &self,
+        req: Built,
+    ) -> impl Future<Output = Result<(Bytes, bool, http::Uri), Error>> + Send + '_ {
+        let read =
+            asking_protobuf(req).map(|(req, uri)| (self.client.request_negotiated(req), uri));
+        async move {
+            let (read, uri) = read?;
+            let (bytes, protobuf) = read.await?;
+            Ok((bytes, protobuf, uri))
+        }
     }
 
     /// Sends a `GET` of one object asking for protobuf.
-    pub(crate) async fn get_negotiated(&self, req: Built) -> Result<K, Error> {
-        match self.read_negotiated(req).await? {
-            (bytes, true, uri) => decode::<K>(&bytes).map_err(|e| error::<K>(uri.to_string(), e)),
-            (bytes, false, uri) => decode_json(&bytes, uri.to_string()),
+    pub(crate) fn get_negotiated(
+        &self,
+        req: Built,
+    ) -> impl Future<Output = Result<K, Error>> + Send + '_ {
+        let read = self.read_negotiated(req);
+        async move {
+            match read.await? {
+                (bytes, true, uri) => {
+                    decode::<K>(&bytes).map_err(|e| error::<K>(uri.to_string(), e))
+                }
+                (bytes, false, uri) => decode_json(&bytes, uri.to_string()),
+            }
         }
     }
 
