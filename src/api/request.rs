@@ -120,10 +120,7 @@ impl Request {
 
     /// The collection path, or why it was refused.
     fn base(&self) -> Result<String, RequestError> {
-        match &self.refused {
-            Some(r) => Err(r.clone().into()),
-            None => Ok(self.collection.clone()),
-        }
+        self.under([])
     }
 
     fn item(&self, name: &str) -> Result<String, RequestError> {
@@ -134,8 +131,8 @@ impl Request {
         self.under([("name", name), ("subresource", subresource)])
     }
 
-    /// The collection's path with `segments` appended, each escaped as one segment, in
-    /// one allocation of the right size.
+    /// The collection's path (or why it was refused) with `segments` appended, each
+    /// escaped as one segment, in one allocation of the right size.
     fn under<const N: usize>(
         &self,
         segments: [(&'static str, &str); N],
