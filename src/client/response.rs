@@ -102,12 +102,7 @@ impl Answer {
             match chunks.next().await {
                 Ok(Some(chunk)) => sink.chunk(chunk)?,
                 Ok(None) => return sink.finish(),
-                Err(ChunkError::Http(source)) => {
-                    return Err(Error::Transport(TransportError::ResponseBody {
-                        url: url.to_owned(),
-                        source,
-                    }));
-                }
+                Err(ChunkError::Http(source)) => return Err(body_broke(url.to_owned(), source)),
                 Err(ChunkError::Custom(e)) => return Err(e),
             }
         }
@@ -120,22 +115,14 @@ impl Answer {
             Received::Http(response) => response.into(),
             Received::Direct(response) => {
                 let (parts, body) = response.into_parts();
-                // The stream ends after an error.
-                let chunks = futures_util::stream::unfold(Some(body), move |state| {
-                    let url = url.clone();
-                    async move {
-                        let mut body = state?;
-                        match body.next().await {
-                            Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
-                            Ok(None) => None,
-                            Err(source) => Some((
-                                Err(Error::Transport(TransportError::ResponseBody {
-                                    url,
-                                    source,
-                                })),
-                                None,
-                            )),
-                        }
+                // The stream ends after an error; the URL travels with the body and is
+                // taken only by an error.
+                let chunks = futures_util::stream::unfold(Some((body, url)), |state| async move {
+                    let (mut body, url) = state?;
+                    match body.next().await {
+                        Ok(Some(chunk)) => Some((Ok(chunk), Some((body, url)))),
+                        Ok(None) => None,
+                        Err(source) => Some((Err(body_broke(url, source)), None)),
                     }
                 });
                 return http::Response::from_parts(parts, Body::from_chunks(Box::pin(chunks)));
@@ -143,16 +130,16 @@ impl Answer {
             Received::Custom(response) => return response,
         };
         let (parts, body) = response.into_parts();
-        let chunks = http_body_util::BodyDataStream::new(body).map(move |r| {
-            r.map_err(|e| {
-                Error::Transport(TransportError::ResponseBody {
-                    url: url.clone(),
-                    source: Box::new(e),
-                })
-            })
-        });
+        let chunks = http_body_util::BodyDataStream::new(body)
+            .map(move |r| r.map_err(|e| body_broke(url.clone(), Box::new(e))));
         http::Response::from_parts(parts, Body::from_chunks(Box::pin(chunks)))
     }
+}
+
+/// A body that broke off while it was read: [`TransportError::ResponseBody`] naming
+/// `url` (the answer's redacted URL).
+fn body_broke(url: String, source: BoxError) -> Error {
+    Error::Transport(TransportError::ResponseBody { url, source })
 }
 
 /// At most this much room is set aside up front for a body from its `Content-Length`
