@@ -172,16 +172,10 @@ impl DirectError {
 /// Whether an I/O error of kind `TimedOut` is in `err`'s chain (the connector's connect
 /// timeout).
 fn has_timed_out_io(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if e.downcast_ref::<std::io::Error>()
+    crate::transport::retry::chain(err).any(|e| {
+        e.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    })
 }
 
 /// A direct answer's body, read frame by frame until the request's deadline.

@@ -47,16 +47,14 @@ impl Failure {
         let Failure::Direct(DirectError::Failed(e)) = self else {
             return false;
         };
-        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(e) = current {
-            if let Some(h2) = e.downcast_ref::<h2::Error>() {
-                return h2.is_remote()
+        // The outermost HTTP/2 error decides.
+        retry::chain(e)
+            .find_map(|e| e.downcast_ref::<h2::Error>())
+            .is_some_and(|h2| {
+                h2.is_remote()
                     && ((h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
-                        || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)));
-            }
-            current = e.source();
-        }
-        false
+                        || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)))
+            })
     }
 
     fn is_timeout(&self) -> bool {
@@ -95,21 +93,12 @@ impl Failure {
 }
 
 fn is_tls_failure(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if e.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            && is_tls_failure(inner)
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    retry::chain(err).any(|e| {
+        e.downcast_ref::<rustls::Error>().is_some()
+            || e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| is_tls_failure(inner))
+    })
 }
 
 #[cfg(test)]

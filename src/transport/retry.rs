@@ -55,43 +55,37 @@ pub(crate) fn is_safe_to_resend(method: &http::Method) -> bool {
     )
 }
 
+/// `err` and its sources, outermost first.
+pub(crate) fn chain<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
+}
+
 /// Whether an error from the HTTP stack is a broken connection (reset, EOF, GOAWAY)
 /// rather than, say, a TLS or timeout failure.
 pub(crate) fn is_connection_lost(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if matches!(
+    chain(err).any(|e| {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && (matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionReset
                     | std::io::ErrorKind::ConnectionAborted
                     | std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::UnexpectedEof
-            ) {
-                return true;
-            }
-            if let Some(inner) = io.get_ref()
-                && is_connection_lost(inner)
-            {
-                return true;
-            }
+            ) || io.get_ref().is_some_and(|inner| is_connection_lost(inner)))
+        {
+            return true;
         }
         if let Some(h) = e.downcast_ref::<hyper::Error>()
             && (h.is_incomplete_message() || h.is_closed())
         {
             return true;
         }
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            if h2.is_go_away() || h2.is_io() {
-                return true;
-            }
-            if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
-                return true;
-            }
-        }
-        current = e.source();
-    }
-    false
+        e.downcast_ref::<h2::Error>().is_some_and(|h2| {
+            h2.is_go_away() || h2.is_io() || h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+        })
+    })
 }
 
 #[cfg(test)]
