@@ -15,7 +15,7 @@
 //! is tried anyway (failing closed would turn a detection error into an outage).
 
 use super::sni::SniRewrite;
-use super::stack::{Stack, StackSettings};
+use super::stack::{Route, Stack, StackSettings};
 use crate::auth::ClientIdentity;
 use crate::transport::TransportError;
 use http::HeaderValue;
@@ -650,7 +650,10 @@ impl Probe {
         let Ok(built) = self.endpoint.stack.current(self.identity.as_ref()) else {
             return false;
         };
-        let mut req = built.http.get(self.url.clone()).timeout(PROBE_TIMEOUT);
+        let Ok(http) = self.endpoint.stack.reqwest(&built, Route::Ordinary) else {
+            return false;
+        };
+        let mut req = http.get(self.url.clone()).timeout(PROBE_TIMEOUT);
         if let Some(a) = &self.authorization {
             req = req.header(http::header::AUTHORIZATION, a.clone());
         }

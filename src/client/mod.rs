@@ -88,6 +88,7 @@ use endpoints::{EndpointSet, HealthReason as Reason};
 use failure::Failure;
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use response::{Answer, Received};
+use stack::Route;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -629,11 +630,12 @@ impl Client {
                         } else {
                             url
                         };
-                        let client = match mode {
-                            Mode::Normal if large_response => &built.large,
-                            Mode::Normal => &built.http,
-                            Mode::Upgrade => &built.upgrade,
+                        let route = match mode {
+                            Mode::Normal if large_response => Route::LargeResponse,
+                            Mode::Normal => Route::Ordinary,
+                            Mode::Upgrade => Route::Upgrade,
                         };
+                        let client = endpoint.stack.reqwest(&built, route)?;
                         let mut builder = client
                             .request(method.clone(), target)
                             .headers(request_headers)

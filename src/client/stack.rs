@@ -10,7 +10,7 @@ use crate::config::{KeySource, PemSource, TlsConfig};
 use crate::transport::tls::{ALPN_H1, ALPN_H2_H1, TlsMaterial};
 use crate::transport::{ProxyRules, TransportError};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How often the TLS files' modification times are looked at.
@@ -45,20 +45,35 @@ pub(crate) struct StackSettings {
     pub(crate) http1_for_large_responses: bool,
 }
 
-/// One generation of HTTP clients.
+/// One generation of HTTP clients. The reqwest clients are built on first use: a client
+/// whose requests all go direct never builds them.
 pub(crate) struct Built {
-    /// For ordinary requests (HTTP/2 via ALPN, HTTP/1.1 fallback).
-    pub(crate) http: reqwest::Client,
+    /// The TLS material the clients of this generation are built from (already checked:
+    /// the first TLS configuration is built with the generation).
+    material: TlsMaterial,
     /// For ordinary requests that go straight to the server, when the settings allow
     /// it ([`Stack::direct`]).
     direct: Option<Direct>,
+    /// For ordinary requests (HTTP/2 via ALPN, HTTP/1.1 fallback).
+    http: OnceLock<reqwest::Client>,
     /// For requests marked [`LargeResponse`](super::LargeResponse): HTTP/1.1 only, with
     /// the ordinary client's timeouts and compression (or the ordinary client itself).
-    pub(crate) large: reqwest::Client,
+    large: OnceLock<reqwest::Client>,
     /// For connection upgrades (HTTP/1.1 only, no overall or read timeout).
-    pub(crate) upgrade: reqwest::Client,
+    upgrade: OnceLock<reqwest::Client>,
     identity: Option<ClientIdentity>,
     stamps: Vec<(PathBuf, Option<FileStamp>)>,
+}
+
+/// Which of a generation's reqwest clients a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// An ordinary request.
+    Ordinary,
+    /// A request marked [`LargeResponse`](super::LargeResponse).
+    LargeResponse,
+    /// A connection upgrade.
+    Upgrade,
 }
 
 pub(crate) struct Stack {
@@ -103,6 +118,55 @@ impl Stack {
         let direct = built.direct.as_ref()?;
         let plain = url.username().is_empty() && url.password().is_none();
         (plain && self.settings.proxy.select(url).is_none()).then_some(direct)
+    }
+
+    /// The reqwest client of `built` for `route`, built now if this is its first use.
+    pub(crate) fn reqwest<'a>(
+        &self,
+        built: &'a Built,
+        route: Route,
+    ) -> Result<&'a reqwest::Client, TransportError> {
+        let settings = &self.settings;
+        let (cell, make): (
+            _,
+            &dyn Fn() -> Result<reqwest::ClientBuilder, TransportError>,
+        ) = match route {
+            Route::LargeResponse if !settings.http1_for_large_responses => {
+                return self.reqwest(built, Route::Ordinary);
+            }
+            Route::Ordinary => (&built.http, &|| {
+                Ok(requests_builder(settings)
+                    .tls_backend_preconfigured(
+                        built.material.client_config(&settings.tls, ALPN_H2_H1)?,
+                    )
+                    .http2_keep_alive_interval(settings.http2_health.interval)
+                    .http2_keep_alive_timeout(settings.http2_health.timeout)
+                    .http2_keep_alive_while_idle(true))
+            }),
+            Route::LargeResponse => (&built.large, &|| {
+                Ok(requests_builder(settings)
+                    .tls_backend_preconfigured(
+                        built.material.client_config(&settings.tls, ALPN_H1)?,
+                    )
+                    .http1_only())
+            }),
+            Route::Upgrade => (&built.upgrade, &|| {
+                Ok(base_builder(settings)
+                    .tls_backend_preconfigured(
+                        built.material.client_config(&settings.tls, ALPN_H1)?,
+                    )
+                    .http1_only())
+            }),
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let client = make()?.build().map_err(|e| TransportError::Build {
+            source: Box::new(e),
+        })?;
+        // Concurrent first uses may both build; one client is kept (neither has
+        // connected yet).
+        Ok(cell.get_or_init(|| client))
     }
 
     /// The clients to use for a request made with `identity` (from the credential).
@@ -216,42 +280,16 @@ fn build(
     // Stamp before reading, so a change during the read is seen at the next check.
     let stamps = stamps(&settings.tls, identity.is_some());
     let material = TlsMaterial::load(&settings.tls, identity)?;
-    let http = requests_builder(settings)
-        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H2_H1)?)
-        .http2_keep_alive_interval(settings.http2_health.interval)
-        .http2_keep_alive_timeout(settings.http2_health.timeout)
-        .http2_keep_alive_while_idle(true)
-        .build()
-        .map_err(|e| TransportError::Build {
-            source: Box::new(e),
-        })?;
-    let direct = Direct::applies(settings)
-        .then(|| material.client_config(&settings.tls, &[]))
-        .transpose()?
-        .map(|tls| Direct::new(settings, tls));
-    let large = if settings.http1_for_large_responses {
-        requests_builder(settings)
-            .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H1)?)
-            .http1_only()
-            .build()
-            .map_err(|e| TransportError::Build {
-                source: Box::new(e),
-            })?
-    } else {
-        http.clone()
-    };
-    let upgrade = base_builder(settings)
-        .tls_backend_preconfigured(material.client_config(&settings.tls, ALPN_H1)?)
-        .http1_only()
-        .build()
-        .map_err(|e| TransportError::Build {
-            source: Box::new(e),
-        })?;
+    // Built now whether or not the direct route applies: what is wrong with the material
+    // surfaces here, not at the first request.
+    let tls = material.client_config(&settings.tls, &[])?;
+    let direct = Direct::applies(settings).then(|| Direct::new(settings, tls));
     Ok(Built {
-        http,
+        material,
         direct,
-        large,
-        upgrade,
+        http: OnceLock::new(),
+        large: OnceLock::new(),
+        upgrade: OnceLock::new(),
         identity: identity.cloned(),
         stamps,
     })
@@ -391,6 +429,68 @@ mod tests {
         let sni = SniRewrite::new(&cluster.parse().unwrap(), Some("kubernetes.default"));
         assert!(sni.is_some());
         assert!(!goes_direct(StackSettings { sni, ..settings() }, cluster));
+    }
+
+    #[test]
+    fn reqwest_clients_are_built_on_first_use_and_kept() {
+        let stack = Stack::new(settings()).unwrap();
+        let built = stack.current(None).unwrap();
+        assert!(built.direct.is_some());
+        assert!(built.http.get().is_none());
+        assert!(built.large.get().is_none());
+        assert!(built.upgrade.get().is_none());
+        let first = stack.reqwest(&built, Route::Ordinary).unwrap();
+        assert!(std::ptr::eq(
+            first,
+            stack.reqwest(&built, Route::Ordinary).unwrap()
+        ));
+        assert!(built.large.get().is_none() && built.upgrade.get().is_none());
+        let large = stack.reqwest(&built, Route::LargeResponse).unwrap();
+        assert!(!std::ptr::eq(first, large));
+        let upgrade = stack.reqwest(&built, Route::Upgrade).unwrap();
+        assert!(!std::ptr::eq(large, upgrade));
+
+        // Without an HTTP/1.1 pool of their own, large responses share the ordinary client.
+        let stack = Stack::new(StackSettings {
+            http1_for_large_responses: false,
+            ..settings()
+        })
+        .unwrap();
+        let built = stack.current(None).unwrap();
+        let large = stack.reqwest(&built, Route::LargeResponse).unwrap();
+        assert!(std::ptr::eq(
+            large,
+            stack.reqwest(&built, Route::Ordinary).unwrap()
+        ));
+        assert!(built.large.get().is_none());
+    }
+
+    #[test]
+    fn bad_tls_material_fails_the_build_not_the_first_request() {
+        // PEM that parses, around bytes that are no certificate: rejected by the verifier's
+        // root store, whichever route the requests would take.
+        let garbage = b"-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n";
+        for gzip in [false, true] {
+            let err = Stack::new(StackSettings {
+                tls: TlsConfig {
+                    ca: Some(PemSource::Data(garbage.to_vec())),
+                    ..TlsConfig::default()
+                },
+                gzip,
+                ..settings()
+            })
+            .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    TransportError::InvalidCertificate {
+                        what: "certificate-authority",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
     }
 
     fn stamp(p: &std::path::Path) -> FileStamp {
