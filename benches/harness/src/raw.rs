@@ -115,6 +115,10 @@ pub struct Transport {
     /// Also build a bare-hyper client (TLS and protocol version as above, hyper's
     /// default windows) for [`RawClient::get_hyper`].
     pub hyper: bool,
+    /// How many bare-hyper clients (each with a pool of its own, so over HTTP/2 one
+    /// connection each) [`RawClient::get_hyper`] spreads its requests over, round robin;
+    /// 0 counts as 1.
+    pub hyper_clients: usize,
 }
 
 type HyperClient = hyper_util::client::legacy::Client<
@@ -128,7 +132,8 @@ pub struct RawClient {
     http: reqwest::Client,
     /// The same TLS and protocol version on bare hyper (no reqwest), for `get_hyper`;
     /// built only when asked for.
-    hyper: Option<HyperClient>,
+    hyper: Vec<HyperClient>,
+    next_hyper: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     server: String,
     bearer: Option<String>,
 }
@@ -177,7 +182,7 @@ impl RawClient {
         } else {
             tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         }
-        let hyper = transport.hyper.then(|| {
+        let one_hyper = || {
             // hyper-rustls sets the ALPN protocols itself, from the versions enabled.
             let mut hyper_tls = tls.clone();
             hyper_tls.alpn_protocols.clear();
@@ -191,7 +196,14 @@ impl RawClient {
             };
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build(https)
-        });
+        };
+        let hyper = if transport.hyper {
+            (0..transport.hyper_clients.max(1))
+                .map(|_| one_hyper())
+                .collect()
+        } else {
+            Vec::new()
+        };
         if let Some(window) = transport.h2_window {
             builder = builder
                 .http2_initial_stream_window_size(window)
@@ -212,6 +224,7 @@ impl RawClient {
         Ok(Self {
             http,
             hyper,
+            next_hyper: Default::default(),
             server: cluster.server.trim_end_matches('/').to_string(),
             bearer: user.token.as_ref().map(|t| format!("Bearer {t}")),
         })
@@ -267,10 +280,13 @@ impl RawClient {
         if let Some(b) = &self.bearer {
             req = req.header(http::header::AUTHORIZATION, b);
         }
-        let hyper = self
-            .hyper
-            .as_ref()
-            .ok_or("the raw client was built without `Transport::hyper`")?;
+        if self.hyper.is_empty() {
+            return Err("the raw client was built without `Transport::hyper`".into());
+        }
+        let turn = self
+            .next_hyper
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let hyper = &self.hyper[turn % self.hyper.len()];
         let resp = hyper
             .request(req.body(http_body_util::Empty::new())?)
             .await?;

@@ -1,7 +1,8 @@
 //! The raw limit: the same requests as the clients under test, sent by a bare
 //! reqwest client (HTTP/2, or HTTP/1.1 with `http1=1`; GETs over bare hyper instead with
-//! `hyper=1`) and decoded by `serde_json` into the same k8s-openapi
-//! types, timed in-process. Speaks the protocol of `k8s_client_bench::protocol`.
+//! `hyper=1`, spread round robin over `hyperclients=N` clients of their own — over HTTP/2,
+//! N connections) and decoded by `serde_json` into the same k8s-openapi types, timed
+//! in-process. Speaks the protocol of `k8s_client_bench::protocol`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +40,7 @@ async fn run(args: &Args) -> Result<Outcome> {
         h2_adaptive: args.str("h2adaptive", "0") == "1",
         h2_max_frame: args.str("h2frame", "").parse().ok(),
         hyper: args.str("hyper", "0") == "1",
+        hyper_clients: args.str("hyperclients", "1").parse()?,
     };
     let raw = RawClient::from_kubeconfig_with(&kubeconfig, &transport)?;
     let ns = args.str("ns", "bench");
