@@ -64,6 +64,15 @@ pub trait Resource: Sized {
     fn meta(&self) -> &ObjectMeta;
     /// The object's metadata, mutable.
     fn meta_mut(&mut self) -> &mut ObjectMeta;
+
+    /// The decoders of the protobuf form of this type: `Some` for the k8s-openapi kinds
+    /// the API server serves as protobuf (see [`BuiltIn`](crate::codec::BuiltIn)), `None`
+    /// for everything else ([`DynamicObject`], custom resources), which is read as JSON.
+    /// Only this crate can make [`Decoders`](crate::codec::Decoders): keep the default.
+    #[cfg(feature = "protobuf")]
+    fn protobuf() -> Option<crate::codec::Decoders<Self>> {
+        None
+    }
 }
 
 /// The [`Resource::Scope`] of [`DynamicObject`]: whether objects live in a namespace is
@@ -88,9 +97,21 @@ impl ScopeKind for k8s_openapi::ClusterResourceScope {
     const NAMESPACED: bool = false;
 }
 
+/// The k8s-openapi types this crate knows ([`BuiltIn`](crate::codec::BuiltIn), which
+/// holds their protobuf decoders); without the `protobuf` feature, every type.
+#[cfg(feature = "protobuf")]
+use crate::codec::BuiltIn as Known;
+#[cfg(not(feature = "protobuf"))]
+use known::Known;
+#[cfg(not(feature = "protobuf"))]
+mod known {
+    pub trait Known {}
+    impl<T> Known for T {}
+}
+
 impl<K> Resource for K
 where
-    K: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta>,
+    K: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Known,
     K::Scope: ScopeKind,
 {
     type DynamicType = ();
@@ -119,6 +140,10 @@ where
     }
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         self.metadata_mut()
+    }
+    #[cfg(feature = "protobuf")]
+    fn protobuf() -> Option<crate::codec::Decoders<K>> {
+        <K as crate::codec::BuiltIn>::protobuf()
     }
 }
 

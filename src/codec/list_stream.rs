@@ -8,11 +8,10 @@
 //! one) fails while its items are decoded instead of before.
 
 use super::rt::{self, DecodeError, Reader, WireType};
-use super::{Envelope, MAGIC, ProtobufError, parse_unknown, registry, unsupported};
-use crate::api::ObjectList;
+use super::{Envelope, MAGIC, ProtobufError, decoders, parse_unknown};
+use crate::api::{ObjectList, Resource};
 use bytes::{Buf, BytesMut};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
-use std::any::TypeId;
 
 /// At most this many items are reserved ahead from the first item's size.
 const MAX_RESERVE_AHEAD: usize = 1 << 16;
@@ -30,7 +29,7 @@ enum State {
 /// A protobuf list of `K` decoded piece by piece: [`feed`](Self::feed) each chunk of the
 /// body as it arrives, then [`finish`](Self::finish).
 pub(crate) struct ListDecoder<K> {
-    object: fn(&[u8]) -> rt::AnyResult,
+    object: fn(&[u8]) -> Result<K, DecodeError>,
     state: State,
     /// Bytes received and not yet decoded (at most one field in progress).
     pending: BytesMut,
@@ -42,22 +41,21 @@ pub(crate) struct ListDecoder<K> {
     list: ObjectList<K>,
 }
 
-impl<K: 'static> ListDecoder<K> {
+impl<K: Resource> ListDecoder<K> {
     /// A decoder for a list of `K`; fails when `K` has no protobuf decoder.
     pub(crate) fn new() -> Result<Self, ProtobufError> {
-        let entry = registry()
-            .entries
-            .get(&TypeId::of::<K>())
-            .ok_or_else(unsupported::<K>)?;
-        Ok(Self::with_decoder(entry.object))
+        Ok(Self::with_decoder(decoders::<K>()?.object()))
     }
+}
+
+impl<K> ListDecoder<K> {
 
     /// A decoder for the same kind with nothing fed yet (for a request sent again).
     pub(crate) fn fresh(&self) -> Self {
         Self::with_decoder(self.object)
     }
 
-    fn with_decoder(object: fn(&[u8]) -> rt::AnyResult) -> Self {
+    fn with_decoder(object: fn(&[u8]) -> Result<K, DecodeError>) -> Self {
         Self {
             object,
             state: State::Magic,
@@ -241,9 +239,6 @@ impl<K: 'static> ListDecoder<K> {
                     return Err(DecodeError::WireTypeMismatch);
                 }
                 let item = (self.object)(value)?;
-                let item = *item
-                    .downcast::<K>()
-                    .expect("the registry maps K's TypeId to K's decoder");
                 if self.list.items.is_empty() {
                     // Items of one list are alike: room for as many as fit in `raw`.
                     let ahead = self.list_len / n.max(1);

@@ -36,12 +36,10 @@ pub(crate) mod watch;
 pub use error::{DecodeError, ProtobufError};
 pub(crate) use negotiate::{accept_protobuf_watch, error as negotiate_error};
 
-use crate::api::ObjectList;
+use crate::api::{ObjectList, Resource};
 use crate::error::Status;
-use rt::{Reader, Registry};
-use std::any::TypeId;
+use rt::Reader;
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 /// The protobuf media type of Kubernetes.
 pub const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
@@ -99,26 +97,101 @@ fn parse_unknown(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     Ok(env)
 }
 
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        let mut registry = Registry::default();
-        generated::register(&mut registry);
-        registry
-    })
+mod sealed {
+    pub trait Sealed {}
 }
+
+/// A k8s-openapi object type, with the decoders of its protobuf form when the API server
+/// has one.
+///
+/// Implemented by this crate for the k8s-openapi types with object metadata (every one
+/// of them [`Resource`] is implemented for) and sealed. Kinds with a list kind have
+/// protobuf decoders; the others (reviews such as `SubjectAccessReview`, `Binding`) are
+/// read as JSON. A program links the decoders of the kinds it uses, not of every kind.
+///
+/// ```
+/// use k8s_client::codec::BuiltIn;
+/// use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+/// use k8s_openapi::api::core::v1::Pod;
+/// assert!(Pod::protobuf().is_some());
+/// assert!(SubjectAccessReview::protobuf().is_none());
+/// ```
+pub trait BuiltIn: sealed::Sealed + Sized {
+    /// The protobuf decoders of this kind; `None` when it is read as JSON only.
+    fn protobuf() -> Option<Decoders<Self>>;
+}
+
+/// The protobuf decoders of one kind: of its objects and of its lists. Only this crate
+/// makes them ([`BuiltIn::protobuf`], [`Resource::protobuf`]).
+pub struct Decoders<K> {
+    object: fn(&[u8]) -> Result<K, DecodeError>,
+    list: fn(&[u8]) -> Result<ObjectList<K>, DecodeError>,
+}
+
+impl<K> Clone for Decoders<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Decoders<K> {}
+
+impl<K> std::fmt::Debug for Decoders<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoders")
+            .field("kind", &std::any::type_name::<K>())
+            .finish()
+    }
+}
+
+/// The decoders of a kind with a generated decoder (for [`built_in!`]).
+pub(crate) fn decoders_of<K: rt::ProtoMessage>() -> Decoders<K> {
+    Decoders {
+        object: rt::decode_message::<K>,
+        list: rt::decode_message::<ObjectList<K>>,
+    }
+}
+
+impl<K> Decoders<K> {
+    /// The decoder of one object's raw bytes.
+    pub(crate) fn object(self) -> fn(&[u8]) -> Result<K, DecodeError> {
+        self.object
+    }
+}
+
+/// Implements [`BuiltIn`] for a k8s-openapi type: `protobuf` for a kind with a list kind,
+/// `json` for one without (the generated code says which).
+macro_rules! built_in {
+    ($ty:ty, protobuf) => {
+        impl $crate::codec::sealed::Sealed for $ty {}
+        impl $crate::codec::BuiltIn for $ty {
+            fn protobuf() -> Option<$crate::codec::Decoders<Self>> {
+                Some($crate::codec::decoders_of())
+            }
+        }
+    };
+    ($ty:ty, json) => {
+        impl $crate::codec::sealed::Sealed for $ty {}
+        impl $crate::codec::BuiltIn for $ty {
+            fn protobuf() -> Option<$crate::codec::Decoders<Self>> {
+                None
+            }
+        }
+    };
+}
+pub(crate) use built_in;
 
 /// Whether `K` (a k8s-openapi resource type of the enabled Kubernetes version) has a
 /// protobuf decoder. Custom resources and [`DynamicObject`](crate::api::DynamicObject)
 /// have none: the API server serves them as JSON only.
-pub fn supports<K: 'static>() -> bool {
-    registry().entries.contains_key(&TypeId::of::<K>())
+pub fn supports<K: Resource>() -> bool {
+    K::protobuf().is_some()
 }
 
-fn unsupported<K>() -> ProtobufError {
-    ProtobufError::Unsupported {
+fn decoders<K: Resource>() -> Result<Decoders<K>, ProtobufError> {
+    K::protobuf().ok_or(ProtobufError::Unsupported {
         type_name: std::any::type_name::<K>(),
-    }
+    })
 }
 
 fn checked<'a>(body: &'a [u8], expected: &'static str) -> Result<Envelope<'a>, ProtobufError> {
@@ -139,53 +212,34 @@ fn checked<'a>(body: &'a [u8], expected: &'static str) -> Result<Envelope<'a>, P
 }
 
 /// Decodes a protobuf body holding one `K`.
-pub fn decode<K: 'static>(body: &[u8]) -> Result<K, ProtobufError> {
-    let entry = registry()
-        .entries
-        .get(&TypeId::of::<K>())
-        .ok_or_else(unsupported::<K>)?;
+pub fn decode<K: Resource>(body: &[u8]) -> Result<K, ProtobufError> {
+    let decoders = decoders::<K>()?;
     let env = checked(body, std::any::type_name::<K>())?;
-    let any = (entry.object)(env.raw).map_err(|source| ProtobufError::Message {
+    (decoders.object)(env.raw).map_err(|source| ProtobufError::Message {
         type_name: std::any::type_name::<K>(),
         kind: env.kind.to_string(),
         source,
-    })?;
-    Ok(*any
-        .downcast::<K>()
-        .expect("the registry maps K's TypeId to K's decoder"))
+    })
 }
 
 /// Decodes a protobuf body holding a list of `K` (`…List`).
-pub fn decode_list<K: 'static>(body: &[u8]) -> Result<ObjectList<K>, ProtobufError> {
-    let entry = registry()
-        .entries
-        .get(&TypeId::of::<K>())
-        .ok_or_else(unsupported::<K>)?;
+pub fn decode_list<K: Resource>(body: &[u8]) -> Result<ObjectList<K>, ProtobufError> {
+    let decoders = decoders::<K>()?;
     let env = checked(body, std::any::type_name::<ObjectList<K>>())?;
-    let any = (entry.list)(env.raw).map_err(|source| ProtobufError::Message {
+    (decoders.list)(env.raw).map_err(|source| ProtobufError::Message {
         type_name: std::any::type_name::<ObjectList<K>>(),
         kind: env.kind.to_string(),
         source,
-    })?;
-    Ok(*any
-        .downcast::<ObjectList<K>>()
-        .expect("the registry maps K's TypeId to K's list decoder"))
+    })
 }
 
 /// Decodes the raw object bytes of an envelope (no magic) as `K`.
-pub(crate) fn decode_raw<K: 'static>(raw: &[u8], kind: &str) -> Result<K, ProtobufError> {
-    let entry = registry()
-        .entries
-        .get(&TypeId::of::<K>())
-        .ok_or_else(unsupported::<K>)?;
-    let any = (entry.object)(raw).map_err(|source| ProtobufError::Message {
+pub(crate) fn decode_raw<K: Resource>(raw: &[u8], kind: &str) -> Result<K, ProtobufError> {
+    (decoders::<K>()?.object)(raw).map_err(|source| ProtobufError::Message {
         type_name: std::any::type_name::<K>(),
         kind: kind.to_owned(),
         source,
-    })?;
-    Ok(*any
-        .downcast::<K>()
-        .expect("the registry maps K's TypeId to K's decoder"))
+    })
 }
 
 /// Decodes a protobuf `Status` body (error answers to protobuf requests, `ERROR`

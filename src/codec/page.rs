@@ -2,8 +2,8 @@
 //! taken: a paged reader never holds a whole page of decoded objects.
 
 use super::rt::{self, DecodeError, Reader};
-use super::{ProtobufError, checked, decode_raw, unsupported};
-use crate::api::ObjectList;
+use super::{ProtobufError, checked, decode_raw, decoders};
+use crate::api::{ObjectList, Resource};
 use bytes::Bytes;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
 use std::ops::Range;
@@ -23,7 +23,7 @@ impl EncodedItems {
     }
 
     /// Decodes the next item.
-    pub(crate) fn next_item<K: 'static>(&mut self) -> Option<Result<K, ProtobufError>> {
+    pub(crate) fn next_item<K: Resource>(&mut self) -> Option<Result<K, ProtobufError>> {
         let range = self.ranges.next()?;
         Some(decode_raw::<K>(&self.body[range], &self.kind))
     }
@@ -31,12 +31,10 @@ impl EncodedItems {
 
 /// Splits a protobuf `…List` body of `K` into its decoded metadata and its encoded
 /// items (checked as a list of a kind with a decoder; items are checked when decoded).
-pub(crate) fn split_list<K: 'static>(
+pub(crate) fn split_list<K: Resource>(
     body: Bytes,
 ) -> Result<(ListMeta, EncodedItems), ProtobufError> {
-    if !super::supports::<K>() {
-        return Err(unsupported::<K>());
-    }
+    decoders::<K>()?;
     let type_name = std::any::type_name::<ObjectList<K>>();
     let env = checked(&body, type_name)?;
     let base = body.as_ptr() as usize;

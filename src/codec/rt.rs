@@ -4,8 +4,7 @@
 //! [`Value`] picks the decoding of each field type.
 
 pub(crate) use super::error::DecodeError;
-use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Nesting limit for embedded messages (JSON schemas nest; hostile input must not
 /// exhaust the stack).
@@ -409,39 +408,6 @@ pub(crate) fn opt_map<T: Value>(
     r: &mut Reader<'_>,
 ) -> Result<(), DecodeError> {
     map(f.get_or_insert_with(BTreeMap::new), wt, r)
-}
-
-pub(crate) type AnyResult = Result<Box<dyn Any + Send>, DecodeError>;
-
-/// Decoders of one resource type, type-erased.
-#[derive(Clone, Copy)]
-pub(crate) struct Entry {
-    pub(crate) object: fn(&[u8]) -> AnyResult,
-    pub(crate) list: fn(&[u8]) -> AnyResult,
-}
-
-/// Resource types (those with a list kind) with a protobuf decoder, by `TypeId`.
-#[derive(Default)]
-pub(crate) struct Registry {
-    pub(crate) entries: HashMap<TypeId, Entry>,
-}
-
-impl Registry {
-    pub(crate) fn add<K: ProtoMessage + Send + 'static>(&mut self) {
-        fn object<K: ProtoMessage + Send + 'static>(b: &[u8]) -> AnyResult {
-            Ok(Box::new(decode_message::<K>(b)?))
-        }
-        fn list<K: ProtoMessage + Send + 'static>(b: &[u8]) -> AnyResult {
-            Ok(Box::new(decode_message::<crate::api::ObjectList<K>>(b)?))
-        }
-        self.entries.insert(
-            TypeId::of::<K>(),
-            Entry {
-                object: object::<K>,
-                list: list::<K>,
-            },
-        );
-    }
 }
 
 impl<K: ProtoMessage> ProtoMessage for crate::api::ObjectList<K> {

@@ -487,7 +487,7 @@ fn generate(
 ) -> Result<BTreeMap<String, String>, String> {
     let all: Versions = inputs.iter().map(|v| v.minor).collect();
     // definition → versions where it is a plain struct with a proto message.
-    let mut defs: BTreeMap<String, Vec<(u32, String, bool)>> = BTreeMap::new();
+    let mut defs: BTreeMap<String, Vec<(u32, String, Option<bool>)>> = BTreeMap::new();
     for v in inputs {
         for (def, st) in &v.rust {
             let (Some(st), Some(proto)) = (st, proto_name(def)) else {
@@ -496,14 +496,14 @@ fn generate(
             if !v.protos.contains_key(&proto) || SPECIAL.contains(&proto.as_str()) {
                 continue;
             }
-            let resource = st.fields.contains_key("metadata") && is_resource(v, def);
+            let kind = st.object_kind.then(|| is_resource(v, def));
             defs.entry(def.clone())
                 .or_default()
-                .push((v.minor, st.path.clone(), resource));
+                .push((v.minor, st.path.clone(), kind));
         }
     }
     let mut modules: BTreeMap<String, String> = BTreeMap::new();
-    let mut registry = String::new();
+    let mut built_in = String::new();
     for (def, present) in &defs {
         let proto = proto_name(def).unwrap();
         let package = proto.rsplit_once('.').unwrap().0;
@@ -564,12 +564,20 @@ fn generate(
             None => writeln!(text, "{imp}").unwrap(),
             Some((open, close)) => writeln!(text, "{open}{imp}{close}\n").unwrap(),
         }
-        let resource_versions: Versions = present.iter().filter(|p| p.2).map(|p| p.0).collect();
-        if !resource_versions.is_empty() {
-            let line = format!("registry.add::<{path}>();");
-            match gate(&resource_versions, &all)? {
-                None => writeln!(registry, "{line}").unwrap(),
-                Some((open, close)) => writeln!(registry, "{open}{line}{close}").unwrap(),
+        // Object kinds: protobuf where the kind has a list kind, JSON otherwise.
+        for (form, with_list) in [("protobuf", true), ("json", false)] {
+            let versions: Versions = present
+                .iter()
+                .filter(|p| p.2 == Some(with_list))
+                .map(|p| p.0)
+                .collect();
+            if versions.is_empty() {
+                continue;
+            }
+            let line = format!("crate::codec::built_in!({path}, {form});");
+            match gate(&versions, &all)? {
+                None => writeln!(built_in, "{line}").unwrap(),
+                Some((open, close)) => writeln!(built_in, "{open}{line}{close}").unwrap(),
             }
         }
     }
@@ -593,7 +601,7 @@ fn generate(
     }
     write!(
         mod_rs,
-        "\n/// Registers every resource type with a list kind.\npub(crate) fn register(registry: &mut crate::codec::rt::Registry) {{\n{registry}}}\n"
+        "\n// `BuiltIn` for every object kind: protobuf decoders for the kinds with a list kind.\n{built_in}"
     )
     .unwrap();
     files.insert("mod.rs".into(), mod_rs);

@@ -229,6 +229,9 @@ pub struct RustStruct {
     pub empty_object: bool,
     /// Whether the struct derives `Default` (not when a required field is a `Time`).
     pub has_default: bool,
+    /// Whether k8s-openapi implements its `Resource` for the struct, with `ObjectMeta` as
+    /// its `Metadata`: an object kind.
+    pub object_kind: bool,
 }
 
 /// Definition name (`io.k8s.api.core.v1.Pod`) → struct, or `None` for a type that is
@@ -286,6 +289,7 @@ fn parse_openapi_file(root: &Path, file: &Path, src: &str) -> Option<(String, Op
                 fields: BTreeMap::new(),
                 empty_object: true,
                 has_default: true,
+                object_kind: false,
             }),
         ));
     };
@@ -326,6 +330,10 @@ fn parse_openapi_file(root: &Path, file: &Path, src: &str) -> Option<(String, Op
             fields,
             empty_object: false,
             has_default: start > 0 && lines[start - 1].contains("Default"),
+            object_kind: src.contains(&format!("impl crate::Resource for {name} {{"))
+                && src.contains(&format!(
+                    "impl crate::Metadata for {name} {{\n    type Ty = crate::apimachinery::pkg::apis::meta::v1::ObjectMeta;"
+                )),
         }),
     ))
 }

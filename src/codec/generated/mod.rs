@@ -47,116 +47,195 @@ mod apiextensions_apiserver_pkg_apis_apiextensions_v1;
 mod apimachinery_pkg_apis_meta_v1;
 mod kube_aggregator_pkg_apis_apiregistration_v1;
 
-/// Registers every resource type with a list kind.
-pub(crate) fn register(registry: &mut crate::codec::rt::Registry) {
-    k8s_openapi::k8s_if_ge_1_36! { registry.add::<k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicy>(); }
-    k8s_openapi::k8s_if_ge_1_36! { registry.add::<k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicyBinding>(); }
-    registry.add::<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration>();
-    registry.add::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy>();
-    registry.add::<k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>();
-    registry.add::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>();
-    registry.add::<k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy>();
-    registry
-        .add::<k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding>();
-    k8s_openapi::k8s_if_ge_1_34! { registry.add::<k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicy>(); }
-    k8s_openapi::k8s_if_ge_1_34! { registry.add::<k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding>(); }
-    k8s_openapi::k8s_if_le_1_33! { registry.add::<k8s_openapi::api::admissionregistration::v1beta1::ValidatingAdmissionPolicy>(); }
-    k8s_openapi::k8s_if_le_1_33! { registry.add::<k8s_openapi::api::admissionregistration::v1beta1::ValidatingAdmissionPolicyBinding>(); }
-    registry.add::<k8s_openapi::api::apiserverinternal::v1alpha1::StorageVersion>();
-    registry.add::<k8s_openapi::api::apps::v1::ControllerRevision>();
-    registry.add::<k8s_openapi::api::apps::v1::DaemonSet>();
-    registry.add::<k8s_openapi::api::apps::v1::Deployment>();
-    registry.add::<k8s_openapi::api::apps::v1::ReplicaSet>();
-    registry.add::<k8s_openapi::api::apps::v1::StatefulSet>();
-    registry.add::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler>();
-    registry.add::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>();
-    registry.add::<k8s_openapi::api::batch::v1::CronJob>();
-    registry.add::<k8s_openapi::api::batch::v1::Job>();
-    registry.add::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>();
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::certificates::v1::ClusterTrustBundle>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::certificates::v1::PodCertificateRequest>(); }
-    k8s_openapi::k8s_if_le_1_36! { registry.add::<k8s_openapi::api::certificates::v1alpha1::ClusterTrustBundle>(); }
-    k8s_openapi::k8s_if_ge_1_34! { k8s_openapi::k8s_if_le_1_34! { registry.add::<k8s_openapi::api::certificates::v1alpha1::PodCertificateRequest>(); } }
-    registry.add::<k8s_openapi::api::certificates::v1beta1::ClusterTrustBundle>();
-    k8s_openapi::k8s_if_ge_1_35! { registry.add::<k8s_openapi::api::certificates::v1beta1::PodCertificateRequest>(); }
-    registry.add::<k8s_openapi::api::coordination::v1::Lease>();
-    registry.add::<k8s_openapi::api::coordination::v1alpha2::LeaseCandidate>();
-    registry.add::<k8s_openapi::api::coordination::v1beta1::LeaseCandidate>();
-    registry.add::<k8s_openapi::api::core::v1::ComponentStatus>();
-    registry.add::<k8s_openapi::api::core::v1::ConfigMap>();
-    registry.add::<k8s_openapi::api::core::v1::Endpoints>();
-    registry.add::<k8s_openapi::api::core::v1::Event>();
-    registry.add::<k8s_openapi::api::core::v1::LimitRange>();
-    registry.add::<k8s_openapi::api::core::v1::Namespace>();
-    registry.add::<k8s_openapi::api::core::v1::Node>();
-    registry.add::<k8s_openapi::api::core::v1::PersistentVolume>();
-    registry.add::<k8s_openapi::api::core::v1::PersistentVolumeClaim>();
-    registry.add::<k8s_openapi::api::core::v1::Pod>();
-    registry.add::<k8s_openapi::api::core::v1::PodTemplate>();
-    registry.add::<k8s_openapi::api::core::v1::ReplicationController>();
-    registry.add::<k8s_openapi::api::core::v1::ResourceQuota>();
-    registry.add::<k8s_openapi::api::core::v1::Secret>();
-    registry.add::<k8s_openapi::api::core::v1::Service>();
-    registry.add::<k8s_openapi::api::core::v1::ServiceAccount>();
-    registry.add::<k8s_openapi::api::discovery::v1::EndpointSlice>();
-    registry.add::<k8s_openapi::api::events::v1::Event>();
-    registry.add::<k8s_openapi::api::flowcontrol::v1::FlowSchema>();
-    registry.add::<k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration>();
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::lifecycle::v1alpha1::Eviction>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest>(); }
-    registry.add::<k8s_openapi::api::networking::v1::IPAddress>();
-    registry.add::<k8s_openapi::api::networking::v1::Ingress>();
-    registry.add::<k8s_openapi::api::networking::v1::IngressClass>();
-    registry.add::<k8s_openapi::api::networking::v1::NetworkPolicy>();
-    registry.add::<k8s_openapi::api::networking::v1::ServiceCIDR>();
-    k8s_openapi::k8s_if_le_1_36! { registry.add::<k8s_openapi::api::networking::v1beta1::IPAddress>(); }
-    k8s_openapi::k8s_if_le_1_36! { registry.add::<k8s_openapi::api::networking::v1beta1::ServiceCIDR>(); }
-    registry.add::<k8s_openapi::api::node::v1::RuntimeClass>();
-    registry.add::<k8s_openapi::api::policy::v1::PodDisruptionBudget>();
-    registry.add::<k8s_openapi::api::rbac::v1::ClusterRole>();
-    registry.add::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>();
-    registry.add::<k8s_openapi::api::rbac::v1::Role>();
-    registry.add::<k8s_openapi::api::rbac::v1::RoleBinding>();
-    k8s_openapi::k8s_if_ge_1_34! { registry.add::<k8s_openapi::api::resource::v1::DeviceClass>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::resource::v1::DeviceTaintRule>(); }
-    k8s_openapi::k8s_if_ge_1_34! { registry.add::<k8s_openapi::api::resource::v1::ResourceClaim>(); }
-    k8s_openapi::k8s_if_ge_1_34! { registry.add::<k8s_openapi::api::resource::v1::ResourceClaimTemplate>(); }
-    k8s_openapi::k8s_if_ge_1_34! { registry.add::<k8s_openapi::api::resource::v1::ResourceSlice>(); }
-    k8s_openapi::k8s_if_le_1_33! { registry.add::<k8s_openapi::api::resource::v1alpha3::DeviceClass>(); }
-    registry.add::<k8s_openapi::api::resource::v1alpha3::DeviceTaintRule>();
-    k8s_openapi::k8s_if_le_1_33! { registry.add::<k8s_openapi::api::resource::v1alpha3::ResourceClaim>(); }
-    k8s_openapi::k8s_if_le_1_33! { registry.add::<k8s_openapi::api::resource::v1alpha3::ResourceClaimTemplate>(); }
-    k8s_openapi::k8s_if_ge_1_36! { registry.add::<k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest>(); }
-    k8s_openapi::k8s_if_le_1_33! { registry.add::<k8s_openapi::api::resource::v1alpha3::ResourceSlice>(); }
-    registry.add::<k8s_openapi::api::resource::v1beta1::DeviceClass>();
-    registry.add::<k8s_openapi::api::resource::v1beta1::ResourceClaim>();
-    registry.add::<k8s_openapi::api::resource::v1beta1::ResourceClaimTemplate>();
-    registry.add::<k8s_openapi::api::resource::v1beta1::ResourceSlice>();
-    registry.add::<k8s_openapi::api::resource::v1beta2::DeviceClass>();
-    k8s_openapi::k8s_if_ge_1_36! { registry.add::<k8s_openapi::api::resource::v1beta2::DeviceTaintRule>(); }
-    registry.add::<k8s_openapi::api::resource::v1beta2::ResourceClaim>();
-    registry.add::<k8s_openapi::api::resource::v1beta2::ResourceClaimTemplate>();
-    registry.add::<k8s_openapi::api::resource::v1beta2::ResourceSlice>();
-    registry.add::<k8s_openapi::api::scheduling::v1::PriorityClass>();
-    k8s_openapi::k8s_if_ge_1_35! { k8s_openapi::k8s_if_le_1_35! { registry.add::<k8s_openapi::api::scheduling::v1alpha1::Workload>(); } }
-    k8s_openapi::k8s_if_ge_1_36! { k8s_openapi::k8s_if_le_1_36! { registry.add::<k8s_openapi::api::scheduling::v1alpha2::PodGroup>(); } }
-    k8s_openapi::k8s_if_ge_1_36! { k8s_openapi::k8s_if_le_1_36! { registry.add::<k8s_openapi::api::scheduling::v1alpha2::Workload>(); } }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::scheduling::v1alpha3::PodGroup>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::scheduling::v1alpha3::Workload>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::scheduling::v1beta1::PodGroup>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::scheduling::v1beta1::Workload>(); }
-    registry.add::<k8s_openapi::api::storage::v1::CSIDriver>();
-    registry.add::<k8s_openapi::api::storage::v1::CSINode>();
-    registry.add::<k8s_openapi::api::storage::v1::CSIStorageCapacity>();
-    registry.add::<k8s_openapi::api::storage::v1::StorageClass>();
-    registry.add::<k8s_openapi::api::storage::v1::VolumeAttachment>();
-    k8s_openapi::k8s_if_ge_1_34! { registry.add::<k8s_openapi::api::storage::v1::VolumeAttributesClass>(); }
-    k8s_openapi::k8s_if_le_1_34! { registry.add::<k8s_openapi::api::storage::v1alpha1::VolumeAttributesClass>(); }
-    k8s_openapi::k8s_if_le_1_36! { registry.add::<k8s_openapi::api::storage::v1beta1::VolumeAttributesClass>(); }
-    k8s_openapi::k8s_if_ge_1_37! { registry.add::<k8s_openapi::api::storagemigration::v1::StorageVersionMigration>(); }
-    k8s_openapi::k8s_if_le_1_34! { registry.add::<k8s_openapi::api::storagemigration::v1alpha1::StorageVersionMigration>(); }
-    k8s_openapi::k8s_if_ge_1_35! { registry.add::<k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration>(); }
-    registry.add::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>();
-    registry.add::<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService>();
-}
+// `BuiltIn` for every object kind: protobuf decoders for the kinds with a list kind.
+k8s_openapi::k8s_if_ge_1_36! { crate::codec::built_in!(k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicy, protobuf); }
+k8s_openapi::k8s_if_ge_1_36! { crate::codec::built_in!(k8s_openapi::api::admissionregistration::v1::MutatingAdmissionPolicyBinding, protobuf); }
+crate::codec::built_in!(
+    k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+    protobuf
+);
+crate::codec::built_in!(
+    k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy,
+    protobuf
+);
+crate::codec::built_in!(
+    k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+    protobuf
+);
+crate::codec::built_in!(
+    k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration,
+    protobuf
+);
+crate::codec::built_in!(
+    k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicy,
+    protobuf
+);
+crate::codec::built_in!(
+    k8s_openapi::api::admissionregistration::v1alpha1::MutatingAdmissionPolicyBinding,
+    protobuf
+);
+k8s_openapi::k8s_if_ge_1_34! { crate::codec::built_in!(k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicy, protobuf); }
+k8s_openapi::k8s_if_ge_1_34! { crate::codec::built_in!(k8s_openapi::api::admissionregistration::v1beta1::MutatingAdmissionPolicyBinding, protobuf); }
+k8s_openapi::k8s_if_le_1_33! { crate::codec::built_in!(k8s_openapi::api::admissionregistration::v1beta1::ValidatingAdmissionPolicy, protobuf); }
+k8s_openapi::k8s_if_le_1_33! { crate::codec::built_in!(k8s_openapi::api::admissionregistration::v1beta1::ValidatingAdmissionPolicyBinding, protobuf); }
+crate::codec::built_in!(
+    k8s_openapi::api::apiserverinternal::v1alpha1::StorageVersion,
+    protobuf
+);
+crate::codec::built_in!(k8s_openapi::api::apps::v1::ControllerRevision, protobuf);
+crate::codec::built_in!(k8s_openapi::api::apps::v1::DaemonSet, protobuf);
+crate::codec::built_in!(k8s_openapi::api::apps::v1::Deployment, protobuf);
+crate::codec::built_in!(k8s_openapi::api::apps::v1::ReplicaSet, protobuf);
+crate::codec::built_in!(k8s_openapi::api::apps::v1::StatefulSet, protobuf);
+crate::codec::built_in!(
+    k8s_openapi::api::authentication::v1::SelfSubjectReview,
+    json
+);
+crate::codec::built_in!(k8s_openapi::api::authentication::v1::TokenRequest, json);
+crate::codec::built_in!(k8s_openapi::api::authentication::v1::TokenReview, json);
+crate::codec::built_in!(
+    k8s_openapi::api::authorization::v1::LocalSubjectAccessReview,
+    json
+);
+crate::codec::built_in!(
+    k8s_openapi::api::authorization::v1::SelfSubjectAccessReview,
+    json
+);
+crate::codec::built_in!(
+    k8s_openapi::api::authorization::v1::SelfSubjectRulesReview,
+    json
+);
+crate::codec::built_in!(
+    k8s_openapi::api::authorization::v1::SubjectAccessReview,
+    json
+);
+crate::codec::built_in!(
+    k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler,
+    protobuf
+);
+crate::codec::built_in!(k8s_openapi::api::autoscaling::v1::Scale, json);
+crate::codec::built_in!(
+    k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
+    protobuf
+);
+crate::codec::built_in!(k8s_openapi::api::batch::v1::CronJob, protobuf);
+crate::codec::built_in!(k8s_openapi::api::batch::v1::Job, protobuf);
+crate::codec::built_in!(
+    k8s_openapi::api::certificates::v1::CertificateSigningRequest,
+    protobuf
+);
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::certificates::v1::ClusterTrustBundle, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::certificates::v1::PodCertificateRequest, protobuf); }
+k8s_openapi::k8s_if_le_1_36! { crate::codec::built_in!(k8s_openapi::api::certificates::v1alpha1::ClusterTrustBundle, protobuf); }
+k8s_openapi::k8s_if_ge_1_34! { k8s_openapi::k8s_if_le_1_34! { crate::codec::built_in!(k8s_openapi::api::certificates::v1alpha1::PodCertificateRequest, protobuf); } }
+crate::codec::built_in!(
+    k8s_openapi::api::certificates::v1beta1::ClusterTrustBundle,
+    protobuf
+);
+k8s_openapi::k8s_if_ge_1_35! { crate::codec::built_in!(k8s_openapi::api::certificates::v1beta1::PodCertificateRequest, protobuf); }
+crate::codec::built_in!(k8s_openapi::api::coordination::v1::Lease, protobuf);
+crate::codec::built_in!(
+    k8s_openapi::api::coordination::v1alpha2::LeaseCandidate,
+    protobuf
+);
+crate::codec::built_in!(
+    k8s_openapi::api::coordination::v1beta1::LeaseCandidate,
+    protobuf
+);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Binding, json);
+crate::codec::built_in!(k8s_openapi::api::core::v1::ComponentStatus, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::ConfigMap, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Endpoints, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Event, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::LimitRange, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Namespace, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Node, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::PersistentVolume, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::PersistentVolumeClaim, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Pod, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::PodTemplate, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::ReplicationController, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::ResourceQuota, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Secret, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::Service, protobuf);
+crate::codec::built_in!(k8s_openapi::api::core::v1::ServiceAccount, protobuf);
+crate::codec::built_in!(k8s_openapi::api::discovery::v1::EndpointSlice, protobuf);
+crate::codec::built_in!(k8s_openapi::api::events::v1::Event, protobuf);
+crate::codec::built_in!(k8s_openapi::api::flowcontrol::v1::FlowSchema, protobuf);
+crate::codec::built_in!(
+    k8s_openapi::api::flowcontrol::v1::PriorityLevelConfiguration,
+    protobuf
+);
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::lifecycle::v1alpha1::Eviction, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::lifecycle::v1alpha1::EvictionRequest, protobuf); }
+crate::codec::built_in!(k8s_openapi::api::networking::v1::IPAddress, protobuf);
+crate::codec::built_in!(k8s_openapi::api::networking::v1::Ingress, protobuf);
+crate::codec::built_in!(k8s_openapi::api::networking::v1::IngressClass, protobuf);
+crate::codec::built_in!(k8s_openapi::api::networking::v1::NetworkPolicy, protobuf);
+crate::codec::built_in!(k8s_openapi::api::networking::v1::ServiceCIDR, protobuf);
+k8s_openapi::k8s_if_le_1_36! { crate::codec::built_in!(k8s_openapi::api::networking::v1beta1::IPAddress, protobuf); }
+k8s_openapi::k8s_if_le_1_36! { crate::codec::built_in!(k8s_openapi::api::networking::v1beta1::ServiceCIDR, protobuf); }
+crate::codec::built_in!(k8s_openapi::api::node::v1::RuntimeClass, protobuf);
+crate::codec::built_in!(k8s_openapi::api::policy::v1::Eviction, json);
+crate::codec::built_in!(k8s_openapi::api::policy::v1::PodDisruptionBudget, protobuf);
+crate::codec::built_in!(k8s_openapi::api::rbac::v1::ClusterRole, protobuf);
+crate::codec::built_in!(k8s_openapi::api::rbac::v1::ClusterRoleBinding, protobuf);
+crate::codec::built_in!(k8s_openapi::api::rbac::v1::Role, protobuf);
+crate::codec::built_in!(k8s_openapi::api::rbac::v1::RoleBinding, protobuf);
+k8s_openapi::k8s_if_ge_1_34! { crate::codec::built_in!(k8s_openapi::api::resource::v1::DeviceClass, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::resource::v1::DeviceTaintRule, protobuf); }
+k8s_openapi::k8s_if_ge_1_34! { crate::codec::built_in!(k8s_openapi::api::resource::v1::ResourceClaim, protobuf); }
+k8s_openapi::k8s_if_ge_1_34! { crate::codec::built_in!(k8s_openapi::api::resource::v1::ResourceClaimTemplate, protobuf); }
+k8s_openapi::k8s_if_ge_1_34! { crate::codec::built_in!(k8s_openapi::api::resource::v1::ResourceSlice, protobuf); }
+k8s_openapi::k8s_if_le_1_33! { crate::codec::built_in!(k8s_openapi::api::resource::v1alpha3::DeviceClass, protobuf); }
+crate::codec::built_in!(
+    k8s_openapi::api::resource::v1alpha3::DeviceTaintRule,
+    protobuf
+);
+k8s_openapi::k8s_if_le_1_33! { crate::codec::built_in!(k8s_openapi::api::resource::v1alpha3::ResourceClaim, protobuf); }
+k8s_openapi::k8s_if_le_1_33! { crate::codec::built_in!(k8s_openapi::api::resource::v1alpha3::ResourceClaimTemplate, protobuf); }
+k8s_openapi::k8s_if_ge_1_36! { crate::codec::built_in!(k8s_openapi::api::resource::v1alpha3::ResourcePoolStatusRequest, protobuf); }
+k8s_openapi::k8s_if_le_1_33! { crate::codec::built_in!(k8s_openapi::api::resource::v1alpha3::ResourceSlice, protobuf); }
+crate::codec::built_in!(k8s_openapi::api::resource::v1beta1::DeviceClass, protobuf);
+crate::codec::built_in!(k8s_openapi::api::resource::v1beta1::ResourceClaim, protobuf);
+crate::codec::built_in!(
+    k8s_openapi::api::resource::v1beta1::ResourceClaimTemplate,
+    protobuf
+);
+crate::codec::built_in!(k8s_openapi::api::resource::v1beta1::ResourceSlice, protobuf);
+crate::codec::built_in!(k8s_openapi::api::resource::v1beta2::DeviceClass, protobuf);
+k8s_openapi::k8s_if_ge_1_36! { crate::codec::built_in!(k8s_openapi::api::resource::v1beta2::DeviceTaintRule, protobuf); }
+crate::codec::built_in!(k8s_openapi::api::resource::v1beta2::ResourceClaim, protobuf);
+crate::codec::built_in!(
+    k8s_openapi::api::resource::v1beta2::ResourceClaimTemplate,
+    protobuf
+);
+crate::codec::built_in!(k8s_openapi::api::resource::v1beta2::ResourceSlice, protobuf);
+crate::codec::built_in!(k8s_openapi::api::scheduling::v1::PriorityClass, protobuf);
+k8s_openapi::k8s_if_ge_1_35! { k8s_openapi::k8s_if_le_1_35! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1alpha1::Workload, protobuf); } }
+k8s_openapi::k8s_if_ge_1_36! { k8s_openapi::k8s_if_le_1_36! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1alpha2::PodGroup, protobuf); } }
+k8s_openapi::k8s_if_ge_1_36! { k8s_openapi::k8s_if_le_1_36! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1alpha2::Workload, protobuf); } }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1alpha3::CompositePodGroup, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1alpha3::PodGroup, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1alpha3::Workload, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1beta1::PodGroup, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::scheduling::v1beta1::Workload, protobuf); }
+crate::codec::built_in!(k8s_openapi::api::storage::v1::CSIDriver, protobuf);
+crate::codec::built_in!(k8s_openapi::api::storage::v1::CSINode, protobuf);
+crate::codec::built_in!(k8s_openapi::api::storage::v1::CSIStorageCapacity, protobuf);
+crate::codec::built_in!(k8s_openapi::api::storage::v1::StorageClass, protobuf);
+crate::codec::built_in!(k8s_openapi::api::storage::v1::VolumeAttachment, protobuf);
+k8s_openapi::k8s_if_ge_1_34! { crate::codec::built_in!(k8s_openapi::api::storage::v1::VolumeAttributesClass, protobuf); }
+k8s_openapi::k8s_if_le_1_34! { crate::codec::built_in!(k8s_openapi::api::storage::v1alpha1::VolumeAttributesClass, protobuf); }
+k8s_openapi::k8s_if_le_1_36! { crate::codec::built_in!(k8s_openapi::api::storage::v1beta1::VolumeAttributesClass, protobuf); }
+k8s_openapi::k8s_if_ge_1_37! { crate::codec::built_in!(k8s_openapi::api::storagemigration::v1::StorageVersionMigration, protobuf); }
+k8s_openapi::k8s_if_le_1_34! { crate::codec::built_in!(k8s_openapi::api::storagemigration::v1alpha1::StorageVersionMigration, protobuf); }
+k8s_openapi::k8s_if_ge_1_35! { crate::codec::built_in!(k8s_openapi::api::storagemigration::v1beta1::StorageVersionMigration, protobuf); }
+crate::codec::built_in!(
+    k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    protobuf
+);
+crate::codec::built_in!(
+    k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+    protobuf
+);
