@@ -49,7 +49,6 @@ impl<K: Resource> ListDecoder<K> {
 }
 
 impl<K> ListDecoder<K> {
-
     /// A decoder for the same kind with nothing fed yet (for a request sent again).
     pub(crate) fn fresh(&self) -> Self {
         Self::with_decoder(self.object)

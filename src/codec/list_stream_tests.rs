@@ -34,7 +34,10 @@ fn list_body(items: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Feeds `body` in pieces of the given sizes (cycled), then finishes.
-fn streamed<K: crate::api::Resource>(body: &[u8], sizes: &[usize]) -> Result<ObjectList<K>, ProtobufError> {
+fn streamed<K: crate::api::Resource>(
+    body: &[u8],
+    sizes: &[usize],
+) -> Result<ObjectList<K>, ProtobufError> {
     let mut d = ListDecoder::<K>::new()?;
     let mut at = 0;
     for size in sizes.iter().cycle() {

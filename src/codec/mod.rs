@@ -260,3 +260,31 @@ pub(crate) fn status_from_raw(raw: &[u8], kind: &str) -> Result<Status, Protobuf
     let json = serde_json::to_value(&status).unwrap_or_default();
     Ok(serde_json::from_value(json).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::DynamicObject;
+    use k8s_openapi::api::{apps, authentication, authorization, coordination, core};
+
+    #[test]
+    fn kinds_with_a_list_kind_decode_protobuf_and_the_others_stay_resources_read_as_json() {
+        assert!(supports::<core::v1::Pod>());
+        assert!(supports::<apps::v1::Deployment>());
+        assert!(supports::<coordination::v1::Lease>());
+        assert!(
+            supports::<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>()
+        );
+        // Create-only kinds: still `Resource` (so `Api` takes them), JSON only.
+        assert!(!supports::<authorization::v1::SubjectAccessReview>());
+        assert!(!supports::<authorization::v1::LocalSubjectAccessReview>());
+        assert!(!supports::<authorization::v1::SelfSubjectAccessReview>());
+        assert!(!supports::<authorization::v1::SelfSubjectRulesReview>());
+        assert!(!supports::<authentication::v1::SelfSubjectReview>());
+        assert!(!supports::<authentication::v1::TokenReview>());
+        assert!(!supports::<core::v1::Binding>());
+        assert!(!supports::<DynamicObject>());
+        let err = decode::<DynamicObject>(b"k8s\0").unwrap_err();
+        assert!(matches!(err, ProtobufError::Unsupported { .. }), "{err:?}");
+    }
+}
