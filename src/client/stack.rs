@@ -126,47 +126,50 @@ impl Stack {
         built: &'a Built,
         route: Route,
     ) -> Result<&'a reqwest::Client, TransportError> {
-        let settings = &self.settings;
-        let (cell, make): (
-            _,
-            &dyn Fn() -> Result<reqwest::ClientBuilder, TransportError>,
-        ) = match route {
-            Route::LargeResponse if !settings.http1_for_large_responses => {
-                return self.reqwest(built, Route::Ordinary);
-            }
-            Route::Ordinary => (&built.http, &|| {
-                Ok(requests_builder(settings)
-                    .tls_backend_preconfigured(
-                        built.material.client_config(&settings.tls, ALPN_H2_H1)?,
-                    )
-                    .http2_keep_alive_interval(settings.http2_health.interval)
-                    .http2_keep_alive_timeout(settings.http2_health.timeout)
-                    .http2_keep_alive_while_idle(true))
-            }),
-            Route::LargeResponse => (&built.large, &|| {
-                Ok(requests_builder(settings)
-                    .tls_backend_preconfigured(
-                        built.material.client_config(&settings.tls, ALPN_H1)?,
-                    )
-                    .http1_only())
-            }),
-            Route::Upgrade => (&built.upgrade, &|| {
-                Ok(base_builder(settings)
-                    .tls_backend_preconfigured(
-                        built.material.client_config(&settings.tls, ALPN_H1)?,
-                    )
-                    .http1_only())
-            }),
+        let cell = match route {
+            Route::Ordinary => &built.http,
+            Route::LargeResponse if !self.settings.http1_for_large_responses => &built.http,
+            Route::LargeResponse => &built.large,
+            Route::Upgrade => &built.upgrade,
         };
         if let Some(client) = cell.get() {
             return Ok(client);
         }
-        let client = make()?.build().map_err(|e| TransportError::Build {
-            source: Box::new(e),
-        })?;
+        let client = self
+            .builder(built, route)?
+            .build()
+            .map_err(|e| TransportError::Build {
+                source: Box::new(e),
+            })?;
         // Concurrent first uses may both build; one client is kept (neither has
         // connected yet).
         Ok(cell.get_or_init(|| client))
+    }
+
+    /// The reqwest builder for `route` (large responses: with an HTTP/1.1 pool of their
+    /// own when the settings ask for one).
+    fn builder(
+        &self,
+        built: &Built,
+        route: Route,
+    ) -> Result<reqwest::ClientBuilder, TransportError> {
+        let settings = &self.settings;
+        let tls = |alpn| built.material.client_config(&settings.tls, alpn);
+        Ok(match route {
+            Route::LargeResponse if settings.http1_for_large_responses => {
+                requests_builder(settings)
+                    .tls_backend_preconfigured(tls(ALPN_H1)?)
+                    .http1_only()
+            }
+            Route::Ordinary | Route::LargeResponse => requests_builder(settings)
+                .tls_backend_preconfigured(tls(ALPN_H2_H1)?)
+                .http2_keep_alive_interval(settings.http2_health.interval)
+                .http2_keep_alive_timeout(settings.http2_health.timeout)
+                .http2_keep_alive_while_idle(true),
+            Route::Upgrade => base_builder(settings)
+                .tls_backend_preconfigured(tls(ALPN_H1)?)
+                .http1_only(),
+        })
     }
 
     /// The clients to use for a request made with `identity` (from the credential).
