@@ -162,19 +162,17 @@ impl<K> Decoders<K> {
 /// Implements [`BuiltIn`] for a k8s-openapi type: `protobuf` for a kind with a list kind,
 /// `json` for one without (the generated code says which).
 macro_rules! built_in {
-    ($ty:ty, protobuf) => {
-        impl $crate::codec::sealed::Sealed for $ty {}
-        impl $crate::codec::BuiltIn for $ty {
-            fn protobuf() -> Option<$crate::codec::Decoders<Self>> {
-                Some($crate::codec::decoders_of())
-            }
-        }
+    (@protobuf) => {
+        Some($crate::codec::decoders_of())
     };
-    ($ty:ty, json) => {
+    (@json) => {
+        None
+    };
+    ($ty:ty, $form:ident) => {
         impl $crate::codec::sealed::Sealed for $ty {}
         impl $crate::codec::BuiltIn for $ty {
             fn protobuf() -> Option<$crate::codec::Decoders<Self>> {
-                None
+                $crate::codec::built_in!(@$form)
             }
         }
     };
