@@ -570,6 +570,45 @@ async fn no_secret_reaches_logs_debug_or_errors() {
 }
 
 #[tokio::test]
+async fn with_http2_off_every_request_goes_over_http1() {
+    let Some(env) = support::env::control_plane() else {
+        return;
+    };
+    let version = || {
+        http::Request::get("/version")
+            .body(Default::default())
+            .unwrap()
+    };
+    // The direct route, and reqwest's (compression takes it).
+    for gzip in [false, true] {
+        let client = Client::builder(token_config(env))
+            .proxy_env(ProxyEnv::none())
+            .gzip(gzip)
+            .http2(false)
+            .build()
+            .unwrap();
+        let resp = client.send(version()).await.unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_11, "gzip {gzip}");
+        let body = resp.into_body().collect_bytes().await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["gitVersion"].as_str().unwrap().starts_with('v'));
+        // Requests in flight together get connections of their own.
+        let answers = futures_util::future::join_all((0..4).map(|_| client.send(version()))).await;
+        for resp in answers {
+            assert_eq!(resp.unwrap().version(), http::Version::HTTP_11);
+        }
+    }
+    // Explicitly on, HTTP/2 is used whatever the environment says.
+    let client = Client::builder(token_config(env))
+        .proxy_env(ProxyEnv::none())
+        .http2(true)
+        .build()
+        .unwrap();
+    let resp = client.send(version()).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+}
+
+#[tokio::test]
 async fn whole_collection_lists_go_over_http1_unless_turned_off() {
     let Some(env) = support::env::control_plane() else {
         return;

@@ -45,6 +45,7 @@ pub struct ClientBuilder {
     discover_endpoints: EndpointDiscovery,
     on_endpoint_health: Option<HealthCallback>,
     http2_health: Http2Health,
+    http2: Option<bool>,
     http1_for_large_responses: bool,
     transport: Option<Arc<dyn super::Transport>>,
     on_request: Option<super::observe::RequestHook>,
@@ -67,6 +68,7 @@ impl fmt::Debug for ClientBuilder {
             .field("custom_warning_handler", &self.warning_handler.is_some())
             .field("proxy_env", &self.proxy_env)
             .field("http2_health", &self.http2_health)
+            .field("http2", &self.http2)
             .field("http1_for_large_responses", &self.http1_for_large_responses)
             .field(
                 "auth_provider",
@@ -99,6 +101,7 @@ impl ClientBuilder {
             discover_endpoints: EndpointDiscovery::Off,
             on_endpoint_health: None,
             http2_health: HEALTH_CHECK,
+            http2: None,
             http1_for_large_responses: true,
             transport: None,
             on_request: None,
@@ -302,6 +305,25 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether connections may speak HTTP/2 (offered through ALPN, taken when the server
+    /// agrees: the default) or only HTTP/1.1.
+    ///
+    /// Left unset, the `DISABLE_HTTP2` environment variable decides, as it does for
+    /// client-go and kubectl: any non-empty value turns HTTP/2 off. Without HTTP/2,
+    /// requests in flight at the same time go over a pool of HTTP/1.1 connections
+    /// (one request per connection at a time), every open watch holds a connection of
+    /// its own, and the HTTP/2 health check does not apply.
+    ///
+    /// ```
+    /// # fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
+    /// let client = k8s_client::Client::builder(config).http2(false).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = Some(enabled);
+        self
+    }
+
     /// Whether requests marked [`LargeResponse`](super::LargeResponse) — a list of a
     /// whole collection, without `limit` — go over HTTP/1.1 connections of their own
     /// (the default) or over the shared HTTP/2 connection like every other request.
@@ -368,6 +390,9 @@ impl ClientBuilder {
             gzip: self.gzip && !config.disable_compression,
             sni: SniRewrite::new(&config.cluster_url, config.tls.tls_server_name.as_deref()),
             http2_health: self.http2_health,
+            http2: self
+                .http2
+                .unwrap_or_else(|| !http2_disabled_by(|name| std::env::var_os(name))),
             http1_for_large_responses: self.http1_for_large_responses,
         };
         let stack = Stack::new(settings.clone())?;
@@ -404,6 +429,12 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// Whether the environment turns HTTP/2 off: `DISABLE_HTTP2` set to anything but the
+/// empty string (client-go's rule).
+fn http2_disabled_by(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    lookup("DISABLE_HTTP2").is_some_and(|v| !v.is_empty())
 }
 
 /// Accept, User-Agent, impersonation and the config's extra headers.
@@ -445,6 +476,22 @@ fn go_duration(d: Duration) -> String {
 mod tests {
     use super::*;
     use crate::config::Impersonation;
+
+    #[test]
+    fn disable_http2_turns_http2_off_when_set_to_anything_but_empty() {
+        let with = |value: Option<&str>| {
+            http2_disabled_by(|name| {
+                assert_eq!(name, "DISABLE_HTTP2");
+                value.map(Into::into)
+            })
+        };
+        assert!(!with(None));
+        assert!(!with(Some("")));
+        assert!(with(Some("1")));
+        assert!(with(Some("true")));
+        // client-go looks at presence, not value.
+        assert!(with(Some("false")));
+    }
 
     #[test]
     fn go_durations() {

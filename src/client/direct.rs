@@ -102,19 +102,23 @@ impl Direct {
     }
 
     /// The client over `tls`, a TLS configuration without ALPN protocols (the connector
-    /// offers `h2` and `http/1.1`).
+    /// offers `h2` and `http/1.1`, or `http/1.1` alone when the settings turn HTTP/2 off).
     pub(crate) fn new(settings: &StackSettings, tls: rustls::ClientConfig) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_keepalive(Some(TCP_KEEPALIVE));
         tcp.set_connect_timeout(settings.connect_timeout);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1();
         let connector = ConnectTimeout {
-            inner: hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_all_versions()
-                .wrap_connector(tcp),
+            inner: if settings.http2 {
+                https.enable_http2().wrap_connector(tcp)
+            } else {
+                https.wrap_connector(tcp)
+            },
             timeout: settings.connect_timeout,
         };
         let client = legacy::Client::builder(TokioExecutor::new())

@@ -12,6 +12,7 @@ fn settings() -> StackSettings {
         gzip: false,
         sni: None,
         http2_health: crate::client::stack::HEALTH_CHECK,
+        http2: true,
         http1_for_large_responses: true,
     }
 }

@@ -41,6 +41,8 @@ pub(crate) struct StackSettings {
     pub(crate) gzip: bool,
     pub(crate) sni: Option<SniRewrite>,
     pub(crate) http2_health: Http2Health,
+    /// Whether connections may speak HTTP/2 (false: HTTP/1.1 only).
+    pub(crate) http2: bool,
     /// Whether large responses get HTTP/1.1 connections of their own.
     pub(crate) http1_for_large_responses: bool,
 }
@@ -161,6 +163,9 @@ impl Stack {
                     .tls_backend_preconfigured(tls(ALPN_H1)?)
                     .http1_only()
             }
+            Route::Ordinary | Route::LargeResponse if !settings.http2 => requests_builder(settings)
+                .tls_backend_preconfigured(tls(ALPN_H1)?)
+                .http1_only(),
             Route::Ordinary | Route::LargeResponse => requests_builder(settings)
                 .tls_backend_preconfigured(tls(ALPN_H2_H1)?)
                 .http2_keep_alive_interval(settings.http2_health.interval)
@@ -368,6 +373,7 @@ mod tests {
             gzip: false,
             sni: None,
             http2_health: HEALTH_CHECK,
+            http2: true,
             http1_for_large_responses: true,
         }
     }
