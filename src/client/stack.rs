@@ -129,9 +129,8 @@ impl Stack {
         route: Route,
     ) -> Result<&'a reqwest::Client, TransportError> {
         let cell = match route {
-            Route::Ordinary => &built.http,
-            Route::LargeResponse if !self.settings.http1_for_large_responses => &built.http,
-            Route::LargeResponse => &built.large,
+            Route::LargeResponse if self.large_apart() => &built.large,
+            Route::Ordinary | Route::LargeResponse => &built.http,
             Route::Upgrade => &built.upgrade,
         };
         if let Some(client) = cell.get() {
@@ -148,32 +147,35 @@ impl Stack {
         Ok(cell.get_or_init(|| client))
     }
 
-    /// The reqwest builder for `route` (large responses: with an HTTP/1.1 pool of their
-    /// own when the settings ask for one).
+    /// Whether large responses get an HTTP/1.1 pool of their own: asked for, and ordinary
+    /// requests may use HTTP/2 (without it, the ordinary pool is that pool already).
+    fn large_apart(&self) -> bool {
+        self.settings.http1_for_large_responses && self.settings.http2
+    }
+
+    /// The reqwest builder for `route`.
     fn builder(
         &self,
         built: &Built,
         route: Route,
     ) -> Result<reqwest::ClientBuilder, TransportError> {
         let settings = &self.settings;
+        let (builder, http1) = match route {
+            Route::Upgrade => (base_builder(settings), true),
+            Route::LargeResponse if self.large_apart() => (requests_builder(settings), true),
+            Route::Ordinary | Route::LargeResponse => (requests_builder(settings), !settings.http2),
+        };
         let tls = |alpn| built.material.client_config(&settings.tls, alpn);
-        Ok(match route {
-            Route::LargeResponse if settings.http1_for_large_responses => {
-                requests_builder(settings)
-                    .tls_backend_preconfigured(tls(ALPN_H1)?)
-                    .http1_only()
-            }
-            Route::Ordinary | Route::LargeResponse if !settings.http2 => requests_builder(settings)
+        Ok(if http1 {
+            builder
                 .tls_backend_preconfigured(tls(ALPN_H1)?)
-                .http1_only(),
-            Route::Ordinary | Route::LargeResponse => requests_builder(settings)
+                .http1_only()
+        } else {
+            builder
                 .tls_backend_preconfigured(tls(ALPN_H2_H1)?)
                 .http2_keep_alive_interval(settings.http2_health.interval)
                 .http2_keep_alive_timeout(settings.http2_health.timeout)
-                .http2_keep_alive_while_idle(true),
-            Route::Upgrade => base_builder(settings)
-                .tls_backend_preconfigured(tls(ALPN_H1)?)
-                .http1_only(),
+                .http2_keep_alive_while_idle(true)
         })
     }
 
@@ -459,19 +461,27 @@ mod tests {
         let upgrade = stack.reqwest(&built, Route::Upgrade).unwrap();
         assert!(!std::ptr::eq(large, upgrade));
 
-        // Without an HTTP/1.1 pool of their own, large responses share the ordinary client.
-        let stack = Stack::new(StackSettings {
-            http1_for_large_responses: false,
-            ..settings()
-        })
-        .unwrap();
-        let built = stack.current(None).unwrap();
-        let large = stack.reqwest(&built, Route::LargeResponse).unwrap();
-        assert!(std::ptr::eq(
-            large,
-            stack.reqwest(&built, Route::Ordinary).unwrap()
-        ));
-        assert!(built.large.get().is_none());
+        // Without an HTTP/1.1 pool of their own, or with HTTP/2 off (the ordinary pool is
+        // HTTP/1.1 then), large responses share the ordinary client.
+        for shared in [
+            StackSettings {
+                http1_for_large_responses: false,
+                ..settings()
+            },
+            StackSettings {
+                http2: false,
+                ..settings()
+            },
+        ] {
+            let stack = Stack::new(shared).unwrap();
+            let built = stack.current(None).unwrap();
+            let large = stack.reqwest(&built, Route::LargeResponse).unwrap();
+            assert!(std::ptr::eq(
+                large,
+                stack.reqwest(&built, Route::Ordinary).unwrap()
+            ));
+            assert!(built.large.get().is_none());
+        }
     }
 
     #[test]
