@@ -44,7 +44,7 @@ pub(crate) struct ListDecoder<K> {
 impl<K: Resource> ListDecoder<K> {
     /// A decoder for a list of `K`; fails when `K` has no protobuf decoder.
     pub(crate) fn new() -> Result<Self, ProtobufError> {
-        Ok(Self::with_decoder(decoders::<K>()?.object()))
+        Ok(Self::with_decoder(decoders::<K>()?.object))
     }
 }
 

@@ -152,13 +152,6 @@ pub(crate) fn decoders_of<K: rt::ProtoMessage>() -> Decoders<K> {
     }
 }
 
-impl<K> Decoders<K> {
-    /// The decoder of one object's raw bytes.
-    pub(crate) fn object(self) -> fn(&[u8]) -> Result<K, DecodeError> {
-        self.object
-    }
-}
-
 /// Implements [`BuiltIn`] for a k8s-openapi type: `protobuf` for a kind with a list kind,
 /// `json` for one without (the generated code says which).
 macro_rules! built_in {
