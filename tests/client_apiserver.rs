@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::auth::direct_client;
 use support::auth::key_fixture;
+use support::auth::{direct_client, direct_client_with};
 use support::logs::LogBuffer;
 use support::requests::get;
 use support::requests::whoami;
@@ -303,11 +303,7 @@ fn rotating_client(env: &TestEnv) -> (Client, Arc<Rotating>) {
     });
     let mut config = token_config(env);
     config.auth = AuthConfig::None;
-    let client = Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .auth_provider(provider.clone())
-        .build()
-        .unwrap();
+    let client = direct_client_with(config, |b| b.auth_provider(provider.clone()));
     (client, provider)
 }
 
@@ -391,11 +387,9 @@ async fn server_warnings_reach_the_handler() {
     };
     let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
     let sink = warnings.clone();
-    let client = Client::builder(token_config(env))
-        .proxy_env(ProxyEnv::none())
-        .warning_handler(move |w| sink.lock().unwrap().push(w.to_owned()))
-        .build()
-        .unwrap();
+    let client = direct_client_with(token_config(env), |b| {
+        b.warning_handler(move |w| sink.lock().unwrap().push(w.to_owned()))
+    });
     let name = format!("warned-{}", std::process::id());
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name}, "data": {"a": "b"}, "unknownTopLevel": 1});
@@ -421,11 +415,7 @@ async fn rate_limiter_spaces_requests() {
     let Some(env) = support::env::control_plane() else {
         return;
     };
-    let client = Client::builder(token_config(env))
-        .proxy_env(ProxyEnv::none())
-        .rate_limit(4.0, 1)
-        .build()
-        .unwrap();
+    let client = direct_client_with(token_config(env), |b| b.rate_limit(4.0, 1));
     let started = Instant::now();
     for _ in 0..3 {
         let _: Value = client.request(get("/api")).await.unwrap();
@@ -524,11 +514,7 @@ async fn client_identity_from_a_credential_is_used_and_rotated() {
     });
     let mut config = Config::new(env.server_url().parse().unwrap());
     config.tls.ca = Some(PemSource::File(env.ca_path().to_owned()));
-    let client = Client::builder(config)
-        .proxy_env(ProxyEnv::none())
-        .auth_provider(plugin.clone())
-        .build()
-        .unwrap();
+    let client = direct_client_with(config, |b| b.auth_provider(plugin.clone()));
     assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-first");
     assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
     assert_eq!(whoami(&client).await.unwrap()["username"], "plugin-second");
@@ -581,12 +567,7 @@ async fn with_http2_off_every_request_goes_over_http1() {
     };
     // The direct route, and reqwest's (compression takes it).
     for gzip in [false, true] {
-        let client = Client::builder(token_config(env))
-            .proxy_env(ProxyEnv::none())
-            .gzip(gzip)
-            .http2(false)
-            .build()
-            .unwrap();
+        let client = direct_client_with(token_config(env), |b| b.gzip(gzip).http2(false));
         let resp = client.send(version()).await.unwrap();
         assert_eq!(resp.version(), http::Version::HTTP_11, "gzip {gzip}");
         let body = resp.into_body().collect_bytes().await.unwrap();
@@ -599,11 +580,7 @@ async fn with_http2_off_every_request_goes_over_http1() {
         }
     }
     // Explicitly on, HTTP/2 is used whatever the environment says.
-    let client = Client::builder(token_config(env))
-        .proxy_env(ProxyEnv::none())
-        .http2(true)
-        .build()
-        .unwrap();
+    let client = direct_client_with(token_config(env), |b| b.http2(true));
     let resp = client.send(version()).await.unwrap();
     assert_eq!(resp.version(), http::Version::HTTP_2);
 }
@@ -629,11 +606,7 @@ async fn whole_collection_lists_go_over_http1_unless_turned_off() {
     assert_eq!(namespaces["kind"], "NamespaceList");
     // (Everything else shares HTTP/2: `static_token_over_http2`.)
     // Turned off, large answers share the HTTP/2 connection too.
-    let shared = Client::builder(token_config(env))
-        .proxy_env(ProxyEnv::none())
-        .http1_for_large_responses(false)
-        .build()
-        .unwrap();
+    let shared = direct_client_with(token_config(env), |b| b.http1_for_large_responses(false));
     let resp = shared.send(list()).await.unwrap();
     assert_eq!(resp.version(), http::Version::HTTP_2);
     // The typed list marks itself when it has no limit; the answer is the same. (The

@@ -321,8 +321,15 @@ pub fn config_with(auth: k8s_client::config::AuthConfig) -> k8s_client::Config {
 
 /// A client for `config` that ignores the process's proxy variables.
 pub fn direct_client(config: k8s_client::Config) -> k8s_client::Client {
-    k8s_client::Client::builder(config)
-        .proxy_env(k8s_client::transport::ProxyEnv::none())
+    direct_client_with(config, |b| b)
+}
+
+/// [`direct_client`] with more builder steps.
+pub fn direct_client_with(
+    config: k8s_client::Config,
+    steps: impl FnOnce(k8s_client::ClientBuilder) -> k8s_client::ClientBuilder,
+) -> k8s_client::Client {
+    steps(k8s_client::Client::builder(config).proxy_env(k8s_client::transport::ProxyEnv::none()))
         .build()
         .unwrap()
 }
