@@ -44,7 +44,8 @@ pub struct ClientBuilder {
     endpoints: Vec<::url::Url>,
     discover_endpoints: EndpointDiscovery,
     on_endpoint_health: Option<HealthCallback>,
-    http2_health: Http2Health,
+    /// Set by `http2_health_check`; unset, the environment decides (client-go's variables).
+    http2_health: Option<Http2Health>,
     http2: Option<bool>,
     http1_for_large_responses: bool,
     transport: Option<Arc<dyn super::Transport>>,
@@ -100,7 +101,7 @@ impl ClientBuilder {
             endpoints: Vec::new(),
             discover_endpoints: EndpointDiscovery::Off,
             on_endpoint_health: None,
-            http2_health: HEALTH_CHECK,
+            http2_health: None,
             http2: None,
             http1_for_large_responses: true,
             transport: None,
@@ -288,6 +289,11 @@ impl ClientBuilder {
     /// path) is detected after at most `interval + timeout`, so shorter values recover
     /// sooner at the cost of more pings. Zero durations are raised to 1 ms.
     ///
+    /// Left unset, client-go's environment variables decide:
+    /// `HTTP2_READ_IDLE_TIMEOUT_SECONDS` is the interval (`0` turns the check off) and
+    /// `HTTP2_PING_TIMEOUT_SECONDS` the timeout; a value that is not a whole number of
+    /// seconds is ignored with a warning.
+    ///
     /// ```
     /// # fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
     /// use std::time::Duration;
@@ -298,10 +304,10 @@ impl ClientBuilder {
     /// ```
     pub fn http2_health_check(mut self, interval: Duration, timeout: Duration) -> Self {
         let at_least = |d: Duration| d.max(Duration::from_millis(1));
-        self.http2_health = Http2Health {
+        self.http2_health = Some(Http2Health {
             interval: at_least(interval),
             timeout: at_least(timeout),
-        };
+        });
         self
     }
 
@@ -389,7 +395,10 @@ impl ClientBuilder {
             read_timeout: config.read_timeout,
             gzip: self.gzip && !config.disable_compression,
             sni: SniRewrite::new(&config.cluster_url, config.tls.tls_server_name.as_deref()),
-            http2_health: self.http2_health,
+            http2_health: self
+                .http2_health
+                .map(Some)
+                .unwrap_or_else(|| http2_health_from(|name| std::env::var_os(name))),
             http2: self
                 .http2
                 .unwrap_or_else(|| !http2_disabled_by(|name| std::env::var_os(name))),
@@ -435,6 +444,41 @@ impl ClientBuilder {
 /// empty string (client-go's rule).
 fn http2_disabled_by(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
     lookup("DISABLE_HTTP2").is_some_and(|v| !v.is_empty())
+}
+
+/// The HTTP/2 health check the environment asks for, with client-go's variables and
+/// rules: `HTTP2_READ_IDLE_TIMEOUT_SECONDS` (default 30; `0` turns the check off) and
+/// `HTTP2_PING_TIMEOUT_SECONDS` (default 15; `0` means the default, as in Go's HTTP/2
+/// transport). An empty variable counts as unset; a value that is not a whole number of
+/// seconds, or is negative, is ignored with a warning naming the variable.
+fn http2_health_from(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<Http2Health> {
+    let seconds = |name: &str, default: Duration| {
+        let Some(value) = lookup(name).filter(|v| !v.is_empty()) else {
+            return default;
+        };
+        match value.to_str().and_then(|v| v.parse::<u64>().ok()) {
+            Some(n) => Duration::from_secs(n),
+            None => {
+                tracing::warn!(
+                    variable = name,
+                    value = %value.to_string_lossy(),
+                    default = ?default,
+                    "not a whole number of seconds; the default is used"
+                );
+                default
+            }
+        }
+    };
+    let interval = seconds("HTTP2_READ_IDLE_TIMEOUT_SECONDS", HEALTH_CHECK.interval);
+    let timeout = seconds("HTTP2_PING_TIMEOUT_SECONDS", HEALTH_CHECK.timeout);
+    (!interval.is_zero()).then(|| Http2Health {
+        interval,
+        timeout: if timeout.is_zero() {
+            HEALTH_CHECK.timeout
+        } else {
+            timeout
+        },
+    })
 }
 
 /// Accept, User-Agent, impersonation and the config's extra headers.
@@ -491,6 +535,35 @@ mod tests {
         assert!(with(Some("true")));
         // client-go looks at presence, not value.
         assert!(with(Some("false")));
+    }
+
+    #[test]
+    fn http2_health_check_follows_client_gos_variables() {
+        let with = |read_idle: Option<&str>, ping: Option<&str>| {
+            http2_health_from(|name| match name {
+                "HTTP2_READ_IDLE_TIMEOUT_SECONDS" => read_idle.map(Into::into),
+                "HTTP2_PING_TIMEOUT_SECONDS" => ping.map(Into::into),
+                other => panic!("unexpected variable {other}"),
+            })
+        };
+        let health = |interval, timeout| {
+            Some(Http2Health {
+                interval: Duration::from_secs(interval),
+                timeout: Duration::from_secs(timeout),
+            })
+        };
+        assert_eq!(with(None, None), Some(HEALTH_CHECK));
+        assert_eq!(with(Some(""), Some("")), Some(HEALTH_CHECK));
+        assert_eq!(with(Some("10"), Some("5")), health(10, 5));
+        assert_eq!(with(Some("10"), None), health(10, 15));
+        assert_eq!(with(None, Some("3")), health(30, 3));
+        // Zero turns the check off; a zero ping timeout means the default.
+        assert_eq!(with(Some("0"), Some("5")), None);
+        assert_eq!(with(Some("10"), Some("0")), health(10, 15));
+        // What is not a whole number of seconds leaves that value at its default.
+        assert_eq!(with(Some("1.5"), Some("x")), Some(HEALTH_CHECK));
+        assert_eq!(with(Some("-1"), Some("-2")), Some(HEALTH_CHECK));
+        assert_eq!(with(Some(" 10"), None), Some(HEALTH_CHECK));
     }
 
     #[test]

@@ -125,8 +125,8 @@ impl Direct {
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .http2_keep_alive_interval(settings.http2_health.interval)
-            .http2_keep_alive_timeout(settings.http2_health.timeout)
+            .http2_keep_alive_interval(settings.ping_interval())
+            .http2_keep_alive_timeout(settings.ping_timeout())
             .http2_keep_alive_while_idle(true)
             .build(connector);
         Self { client }

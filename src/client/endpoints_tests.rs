@@ -11,7 +11,7 @@ fn settings() -> StackSettings {
         read_timeout: None,
         gzip: false,
         sni: None,
-        http2_health: crate::client::stack::HEALTH_CHECK,
+        http2_health: Some(crate::client::stack::HEALTH_CHECK),
         http2: true,
         http1_for_large_responses: true,
     }

@@ -40,11 +40,24 @@ pub(crate) struct StackSettings {
     pub(crate) read_timeout: Option<Duration>,
     pub(crate) gzip: bool,
     pub(crate) sni: Option<SniRewrite>,
-    pub(crate) http2_health: Http2Health,
+    /// The HTTP/2 health check, or none (no pings).
+    pub(crate) http2_health: Option<Http2Health>,
     /// Whether connections may speak HTTP/2 (false: HTTP/1.1 only).
     pub(crate) http2: bool,
     /// Whether large responses get HTTP/1.1 connections of their own.
     pub(crate) http1_for_large_responses: bool,
+}
+
+impl StackSettings {
+    /// After how long without frames an HTTP/2 connection is pinged; none: never.
+    pub(crate) fn ping_interval(&self) -> Option<Duration> {
+        self.http2_health.map(|h| h.interval)
+    }
+
+    /// How long a ping's answer may take (unused without an interval).
+    pub(crate) fn ping_timeout(&self) -> Duration {
+        self.http2_health.unwrap_or(HEALTH_CHECK).timeout
+    }
 }
 
 /// One generation of HTTP clients. The reqwest clients are built on first use: a client
@@ -173,8 +186,8 @@ impl Stack {
         } else {
             builder
                 .tls_backend_preconfigured(tls(ALPN_H2_H1)?)
-                .http2_keep_alive_interval(settings.http2_health.interval)
-                .http2_keep_alive_timeout(settings.http2_health.timeout)
+                .http2_keep_alive_interval(settings.ping_interval())
+                .http2_keep_alive_timeout(settings.ping_timeout())
                 .http2_keep_alive_while_idle(true)
         })
     }
@@ -374,7 +387,7 @@ mod tests {
             read_timeout: None,
             gzip: false,
             sni: None,
-            http2_health: HEALTH_CHECK,
+            http2_health: Some(HEALTH_CHECK),
             http2: true,
             http1_for_large_responses: true,
         }
