@@ -57,8 +57,19 @@ async fn exec_output_and_exit_match_kubectl() {
     .await;
     assert_eq!(k.status.code(), Some(0));
     assert_eq!(out, k.stdout);
-    assert_eq!(err, k.stderr);
+    assert_eq!(err, support::kubectl::without_log_lines(&k.stderr));
     assert_eq!(out, b"out\ntail");
+    assert_eq!(err, b"err\n");
+}
+
+#[test]
+fn kubectl_log_lines_are_told_apart_from_remote_output() {
+    let stderr = b"E1205 01:43:19.455613   31022 websocket.go:296] Unknown stream id 1, discarding message\nerr\nW0101 00:00:00.000000 1 x.go:1] w\nEnd 1234 ] not a log line\n";
+    assert_eq!(
+        support::kubectl::without_log_lines(stderr),
+        b"err\nEnd 1234 ] not a log line\n"
+    );
+    assert_eq!(support::kubectl::without_log_lines(b"err\n"), b"err\n");
 }
 
 #[tokio::test]
