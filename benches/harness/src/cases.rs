@@ -96,7 +96,7 @@ impl Case {
     /// containing `gzip`) run only where bodies are large enough for the
     /// apiserver to compress them (lists and the initial watch); the raw
     /// clients (names starting with `raw`) have no exec-plugin support, and the
-    /// bare-hyper ones (`raw hyper …`) run only the GET cases; a
+    /// bare-hyper ones (`raw hyper …`) and ours over HTTP/1.1 run only the GET cases; a
     /// streaming-list or transform variant runs only in the cases that name it.
     pub fn includes(&self, client: &str) -> bool {
         if !self.only.is_empty() {
@@ -108,12 +108,15 @@ impl Case {
         if client.contains("gzip") {
             return matches!(self.id, "a" | "b" | "d-initial");
         }
-        if client.starts_with("raw hyper") {
+        if client.starts_with("raw hyper") || client == OURS_HTTP1 {
             return self.letter == 'c' && !self.exec;
         }
         !(client.starts_with("raw") && self.exec)
     }
 }
+
+/// Ours with HTTP/2 off (a pool of HTTP/1.1 connections), in the GET cases only.
+pub const OURS_HTTP1: &str = "ours HTTP/1.1";
 
 /// The name of client-go in its default configuration (protobuf, gzip).
 pub const CLIENT_GO: &str = "client-go (default: protobuf)";
@@ -357,6 +360,12 @@ mod tests {
             .map(|c| c.id)
             .collect();
         assert_eq!(with_gzip, ["a", "b", "d-initial"]);
+        let over_http1: Vec<&str> = cases
+            .iter()
+            .filter(|c| c.includes(OURS_HTTP1))
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(over_http1, ["c1", "c16", "c32"]);
         let qps5 = cases
             .iter()
             .find(|c| c.id == "c-qps5")

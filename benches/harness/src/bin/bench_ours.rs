@@ -4,7 +4,8 @@
 //! with its kubectl-layout disk cache and a `SharedInformer` from an
 //! `InformerFactory`, on a current-thread runtime like every Rust client of the
 //! benchmark. The client reads built-in kinds as protobuf (its default);
-//! `json=1` forces JSON, `gzip=1` turns on compression (off by default) and
+//! `json=1` forces JSON, `gzip=1` turns on compression (off by default),
+//! `http1=1` turns HTTP/2 off (`ClientBuilder::http2(false)`) and
 //! `streaming=1` makes the informer use a streaming list, `drop_managed_fields=1`
 //! gives it a store whose transform drops `managedFields`.
 
@@ -45,6 +46,7 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
     let client = Client::builder(Config::infer()?)
         .gzip(args.str("gzip", "0") == "1")
         .wire_format(wire)
+        .http2(args.str("http1", "0") != "1")
         .build()?;
     let ns = args.str("ns", "bench");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
