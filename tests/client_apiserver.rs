@@ -586,6 +586,34 @@ async fn with_http2_off_every_request_goes_over_http1() {
 }
 
 #[tokio::test]
+async fn an_http2_health_check_of_any_length_leaves_connections_working() {
+    let Some(env) = support::env::control_plane() else {
+        return;
+    };
+    let version = || {
+        http::Request::get("/version")
+            .body(Default::default())
+            .unwrap()
+    };
+    let forever = Duration::MAX;
+    // Direct to hyper, and through reqwest (compression takes that route).
+    for gzip in [false, true] {
+        let client = direct_client_with(token_config(env), |b| {
+            b.gzip(gzip)
+                .http2(true)
+                .http2_health_check(forever, forever)
+        });
+        for _ in 0..2 {
+            let resp = client.send(version()).await.expect("answered");
+            assert_eq!(resp.version(), http::Version::HTTP_2, "gzip {gzip}");
+            let body = resp.into_body().collect_bytes().await.unwrap();
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            assert!(v["gitVersion"].as_str().unwrap().starts_with('v'));
+        }
+    }
+}
+
+#[tokio::test]
 async fn whole_collection_lists_go_over_http1_unless_turned_off() {
     let Some(env) = support::env::control_plane() else {
         return;

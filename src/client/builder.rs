@@ -287,12 +287,12 @@ impl ClientBuilder {
     /// fail as a lost connection (GETs are retried on a new one). The defaults are
     /// client-go's (30 s and 15 s). A dead peer that sends no FIN or RST (a black-holed
     /// path) is detected after at most `interval + timeout`, so shorter values recover
-    /// sooner at the cost of more pings. Zero durations are raised to 1 ms.
+    /// sooner at the cost of more pings. Durations are taken between 1 ms and a year.
     ///
     /// Left unset, client-go's environment variables decide:
     /// `HTTP2_READ_IDLE_TIMEOUT_SECONDS` is the interval (`0` turns the check off) and
-    /// `HTTP2_PING_TIMEOUT_SECONDS` the timeout; a value that is not a whole number of
-    /// seconds is ignored with a warning.
+    /// `HTTP2_PING_TIMEOUT_SECONDS` the timeout (`0` means 15 s); a value that is not a
+    /// whole number of seconds, or is negative, is ignored with a warning.
     ///
     /// ```
     /// # fn demo(config: k8s_client::Config) -> Result<(), k8s_client::Error> {
@@ -303,11 +303,7 @@ impl ClientBuilder {
     /// # Ok(()) }
     /// ```
     pub fn http2_health_check(mut self, interval: Duration, timeout: Duration) -> Self {
-        let at_least = |d: Duration| d.max(Duration::from_millis(1));
-        self.http2_health = Some(Http2Health {
-            interval: at_least(interval),
-            timeout: at_least(timeout),
-        });
+        self.http2_health = Some(Http2Health::new(interval, timeout));
         self
     }
 
@@ -387,6 +383,9 @@ impl ClientBuilder {
         let proxy_env = self.proxy_env.unwrap_or_else(ProxyEnv::from_env);
         let proxy = ProxyRules::new(config.proxy_url.as_ref(), &proxy_env)?;
         let default_headers = default_headers(&config)?;
+        let http2 = self
+            .http2
+            .unwrap_or_else(|| !http2_disabled_by(|name| std::env::var_os(name)));
         let settings = StackSettings {
             tls: config.tls.clone(),
             proxy,
@@ -395,13 +394,15 @@ impl ClientBuilder {
             read_timeout: config.read_timeout,
             gzip: self.gzip && !config.disable_compression,
             sni: SniRewrite::new(&config.cluster_url, config.tls.tls_server_name.as_deref()),
-            http2_health: self
-                .http2_health
-                .map(Some)
-                .unwrap_or_else(|| http2_health_from(|name| std::env::var_os(name))),
-            http2: self
-                .http2
-                .unwrap_or_else(|| !http2_disabled_by(|name| std::env::var_os(name))),
+            // Without HTTP/2 there is nothing to ping (and no variable to warn about).
+            http2_health: http2
+                .then(|| {
+                    self.http2_health
+                        .map(Some)
+                        .unwrap_or_else(|| http2_health_from(|name| std::env::var_os(name)))
+                })
+                .flatten(),
+            http2,
             http1_for_large_responses: self.http1_for_large_responses,
         };
         let stack = Stack::new(settings.clone())?;
@@ -450,15 +451,16 @@ fn http2_disabled_by(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> boo
 /// rules: `HTTP2_READ_IDLE_TIMEOUT_SECONDS` (default 30; `0` turns the check off) and
 /// `HTTP2_PING_TIMEOUT_SECONDS` (default 15; `0` means the default, as in Go's HTTP/2
 /// transport). An empty variable counts as unset; a value that is not a whole number of
-/// seconds, or is negative, is ignored with a warning naming the variable.
+/// seconds in Go's `int` range, or is negative (which Go would take), is ignored with a
+/// warning naming the variable. Durations above [`Http2Health::MAX`] are that.
 fn http2_health_from(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<Http2Health> {
     let seconds = |name: &str, default: Duration| {
         let Some(value) = lookup(name).filter(|v| !v.is_empty()) else {
             return default;
         };
-        match value.to_str().and_then(|v| v.parse::<u64>().ok()) {
-            Some(n) => Duration::from_secs(n),
-            None => {
+        match value.to_str().and_then(|v| v.parse::<i64>().ok()) {
+            Some(n) if n >= 0 => Duration::from_secs(n.unsigned_abs()),
+            _ => {
                 tracing::warn!(
                     variable = name,
                     value = %value.to_string_lossy(),
@@ -471,14 +473,12 @@ fn http2_health_from(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Opt
     };
     let interval = seconds("HTTP2_READ_IDLE_TIMEOUT_SECONDS", HEALTH_CHECK.interval);
     let timeout = seconds("HTTP2_PING_TIMEOUT_SECONDS", HEALTH_CHECK.timeout);
-    (!interval.is_zero()).then(|| Http2Health {
-        interval,
-        timeout: if timeout.is_zero() {
-            HEALTH_CHECK.timeout
-        } else {
-            timeout
-        },
-    })
+    let timeout = if timeout.is_zero() {
+        HEALTH_CHECK.timeout
+    } else {
+        timeout
+    };
+    (!interval.is_zero()).then(|| Http2Health::new(interval, timeout))
 }
 
 /// Accept, User-Agent, impersonation and the config's extra headers.
@@ -564,6 +564,23 @@ mod tests {
         assert_eq!(with(Some("1.5"), Some("x")), Some(HEALTH_CHECK));
         assert_eq!(with(Some("-1"), Some("-2")), Some(HEALTH_CHECK));
         assert_eq!(with(Some(" 10"), None), Some(HEALTH_CHECK));
+        assert_eq!(with(Some("99999999999999999999"), None), Some(HEALTH_CHECK));
+        // Go's `Atoi` takes a sign.
+        assert_eq!(with(Some("+10"), Some("+5")), health(10, 5));
+        assert_eq!(with(Some("-0"), None), None);
+        // Durations no instant can be computed from are bounded.
+        assert_eq!(
+            with(Some("9223372036854775807"), Some("9223372036854775807")),
+            Some(Http2Health::new(Duration::MAX, Duration::MAX))
+        );
+        assert_eq!(
+            Http2Health::new(Duration::MAX, Duration::ZERO).interval,
+            Http2Health::MAX
+        );
+        assert_eq!(
+            Http2Health::new(Duration::MAX, Duration::ZERO).timeout,
+            Duration::from_millis(1)
+        );
     }
 
     #[test]

@@ -30,6 +30,21 @@ pub(crate) struct Http2Health {
     pub(crate) timeout: Duration,
 }
 
+impl Http2Health {
+    /// The longest interval or timeout taken; longer ones are this (later instants
+    /// would not be representable).
+    pub(crate) const MAX: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+    /// A health check with both durations between 1 ms and [`Self::MAX`].
+    pub(crate) fn new(interval: Duration, timeout: Duration) -> Self {
+        let bounded = |d: Duration| d.clamp(Duration::from_millis(1), Self::MAX);
+        Self {
+            interval: bounded(interval),
+            timeout: bounded(timeout),
+        }
+    }
+}
+
 /// Everything the HTTP clients are built from.
 #[derive(Debug, Clone)]
 pub(crate) struct StackSettings {
