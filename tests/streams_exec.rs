@@ -64,10 +64,10 @@ async fn exec_output_and_exit_match_kubectl() {
 
 #[test]
 fn kubectl_log_lines_are_told_apart_from_remote_output() {
-    let stderr = b"E1205 01:43:19.455613   31022 websocket.go:296] Unknown stream id 1, discarding message\nerr\nW0101 00:00:00.000000 1 x.go:1] w\nEnd 1234 ] not a log line\n";
+    let stderr = b"E1205 01:43:19.455613   31022 websocket.go:296] Unknown stream id 1, discarding message\nerr\nW0101 00:00:00.000000 1 x.go:1] w\nE1234 foo] bar\nI1205 01:43:19.455613 12 no-line-number] x\n";
     assert_eq!(
         support::kubectl::without_log_lines(stderr),
-        b"err\nEnd 1234 ] not a log line\n"
+        b"err\nE1234 foo] bar\nI1205 01:43:19.455613 12 no-line-number] x\n"
     );
     assert_eq!(support::kubectl::without_log_lines(b"err\n"), b"err\n");
 }

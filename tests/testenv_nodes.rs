@@ -73,7 +73,8 @@ async fn kubectl_exec_runs_a_local_command_in_the_exec_dir() {
         stdout.trim_end(),
         env.exec_dir().unwrap().display().to_string()
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = support::kubectl::without_log_lines(&out.stderr);
+    let stderr = String::from_utf8_lossy(&stderr);
     assert!(stderr.starts_with("err\n"), "{stderr}");
     assert!(stderr.contains("exit status 3"), "{stderr}");
 }

@@ -32,21 +32,52 @@ pub async fn admin(env: &k8s_client::testenv::TestEnv, args: &[&str], stdin: &[u
     run(env.admin_kubeconfig(), args, stdin).await
 }
 
-/// `stderr` without kubectl's own log lines (klog's `E1205 02:10:00.123456  4242
-/// file.go:296] …` form), which its WebSocket client may write when a race it tolerates
-/// happens: what is left is what the remote command wrote.
+/// `stderr` without kubectl's own log lines — klog's `E1205 02:10:00.123456   4242
+/// file.go:296] …` form. kubectl's WebSocket client writes one when a frame arrives for a
+/// stream it has not set up yet (`Unknown stream id 1, discarding message`); when the
+/// dropped frame is the empty one that opens a stream, nothing of the remote output is
+/// lost and only the log line differs. (If it carried data, kubectl's own output lacks it
+/// and a comparison still fails.) What is left is what the remote command wrote.
 pub fn without_log_lines(stderr: &[u8]) -> Vec<u8> {
-    let is_log = |line: &[u8]| {
-        line.len() > 6
-            && b"IWEF".contains(&line[0])
-            && line[1..5].iter().all(u8::is_ascii_digit)
-            && line[5] == b' '
-            && line.windows(2).any(|w| w == b"] ")
-    };
     stderr
         .split_inclusive(|b| *b == b'\n')
-        .filter(|line| !is_log(line))
+        .filter(|line| !is_klog_line(line))
         .flatten()
         .copied()
         .collect()
+}
+
+/// `Lmmdd hh:mm:ss.uuuuuu <spaces>pid file:line] `: klog's header.
+fn is_klog_line(line: &[u8]) -> bool {
+    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    let Some((stamp, rest)) = line.split_at_checked(21) else {
+        return false;
+    };
+    let shape_ok = b"IWEF".contains(&stamp[0])
+        && digits(&stamp[1..5])
+        && stamp[5] == b' '
+        && digits(&stamp[6..8])
+        && stamp[8] == b':'
+        && digits(&stamp[9..11])
+        && stamp[11] == b':'
+        && digits(&stamp[12..14])
+        && stamp[14] == b'.'
+        && digits(&stamp[15..21]);
+    if !shape_ok {
+        return false;
+    }
+    let rest = rest.trim_ascii_start();
+    let Some(space) = rest.iter().position(|b| *b == b' ') else {
+        return false;
+    };
+    let (pid, place) = (&rest[..space], &rest[space + 1..]);
+    let Some(end) = place.windows(2).position(|w| w == b"] ") else {
+        return false;
+    };
+    let file_line = &place[..end];
+    digits(pid)
+        && file_line
+            .iter()
+            .rposition(|b| *b == b':')
+            .is_some_and(|colon| colon > 0 && digits(&file_line[colon + 1..]))
 }
