@@ -43,11 +43,14 @@ async fn run(args: &Args, started: Instant) -> Result<Outcome> {
     } else {
         WireFormat::Protobuf
     };
-    let client = Client::builder(Config::infer()?)
+    let mut builder = Client::builder(Config::infer()?)
         .gzip(args.str("gzip", "0") == "1")
-        .wire_format(wire)
-        .http2(args.str("http1", "0") != "1")
-        .build()?;
+        .wire_format(wire);
+    // Only when asked: left alone, the default (and `DISABLE_HTTP2`) decides.
+    if args.str("http1", "0") == "1" {
+        builder = builder.http2(false);
+    }
+    let client = builder.build()?;
     let ns = args.str("ns", "bench");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let mut out = Outcome::default();
