@@ -28,6 +28,26 @@ fn token_config(env: &TestEnv) -> Config {
     c
 }
 
+/// `GET /version`, for `Client::send`.
+fn version_request() -> http::Request<k8s_client::client::Body> {
+    http::Request::get("/version")
+        .body(Default::default())
+        .unwrap()
+}
+
+/// Sends `GET /version` and checks that the answer came over `protocol` and names a
+/// server version.
+async fn version_over(client: &Client, protocol: http::Version, context: &str) {
+    let resp = client.send(version_request()).await.expect(context);
+    assert_eq!(resp.version(), protocol, "{context}");
+    let body = resp.into_body().collect_bytes().await.unwrap();
+    let version: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        version["gitVersion"].as_str().unwrap().starts_with('v'),
+        "{context}"
+    );
+}
+
 #[tokio::test]
 async fn static_token_over_http2() {
     let Some(env) = support::env::control_plane() else {
@@ -38,18 +58,7 @@ async fn static_token_over_http2() {
     assert_eq!(list["kind"], "NamespaceList");
     let user = whoami(&client).await.unwrap();
     assert_eq!(user["username"], k8s_client::testenv::TOKEN_USER);
-    let resp = client
-        .send(
-            http::Request::get("/version")
-                .body(Default::default())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(resp.version(), http::Version::HTTP_2, "ALPN picks h2");
-    let body = resp.into_body().collect_bytes().await.unwrap();
-    let version: Value = serde_json::from_slice(&body).unwrap();
-    assert!(version["gitVersion"].as_str().unwrap().starts_with('v'));
+    version_over(&client, http::Version::HTTP_2, "ALPN picks h2").await;
 }
 
 #[tokio::test]
@@ -560,40 +569,26 @@ async fn with_http2_off_every_request_goes_over_http1() {
     let Some(env) = support::env::control_plane() else {
         return;
     };
-    let version = || {
-        http::Request::get("/version")
-            .body(Default::default())
-            .unwrap()
-    };
     // The direct route, and reqwest's (compression takes it).
     for gzip in [false, true] {
         let client = direct_client_with(token_config(env), |b| b.gzip(gzip).http2(false));
-        let resp = client.send(version()).await.unwrap();
-        assert_eq!(resp.version(), http::Version::HTTP_11, "gzip {gzip}");
-        let body = resp.into_body().collect_bytes().await.unwrap();
-        let v: Value = serde_json::from_slice(&body).unwrap();
-        assert!(v["gitVersion"].as_str().unwrap().starts_with('v'));
+        version_over(&client, http::Version::HTTP_11, &format!("gzip {gzip}")).await;
         // Requests in flight together get connections of their own.
-        let answers = futures_util::future::join_all((0..4).map(|_| client.send(version()))).await;
+        let answers =
+            futures_util::future::join_all((0..4).map(|_| client.send(version_request()))).await;
         for resp in answers {
             assert_eq!(resp.unwrap().version(), http::Version::HTTP_11);
         }
     }
     // Explicitly on, HTTP/2 is used whatever the environment says.
     let client = direct_client_with(token_config(env), |b| b.http2(true));
-    let resp = client.send(version()).await.unwrap();
-    assert_eq!(resp.version(), http::Version::HTTP_2);
+    version_over(&client, http::Version::HTTP_2, "explicitly on").await;
 }
 
 #[tokio::test]
 async fn an_http2_health_check_of_any_length_leaves_connections_working() {
     let Some(env) = support::env::control_plane() else {
         return;
-    };
-    let version = || {
-        http::Request::get("/version")
-            .body(Default::default())
-            .unwrap()
     };
     let forever = Duration::MAX;
     // Direct to hyper, and through reqwest (compression takes that route).
@@ -604,11 +599,7 @@ async fn an_http2_health_check_of_any_length_leaves_connections_working() {
                 .http2_health_check(forever, forever)
         });
         for _ in 0..2 {
-            let resp = client.send(version()).await.expect("answered");
-            assert_eq!(resp.version(), http::Version::HTTP_2, "gzip {gzip}");
-            let body = resp.into_body().collect_bytes().await.unwrap();
-            let v: Value = serde_json::from_slice(&body).unwrap();
-            assert!(v["gitVersion"].as_str().unwrap().starts_with('v'));
+            version_over(&client, http::Version::HTTP_2, &format!("gzip {gzip}")).await;
         }
     }
 }
