@@ -395,13 +395,11 @@ impl ClientBuilder {
             gzip: self.gzip && !config.disable_compression,
             sni: SniRewrite::new(&config.cluster_url, config.tls.tls_server_name.as_deref()),
             // Without HTTP/2 there is nothing to ping (and no variable to warn about).
-            http2_health: http2
-                .then(|| {
-                    self.http2_health
-                        .map(Some)
-                        .unwrap_or_else(|| http2_health_from(|name| std::env::var_os(name)))
-                })
-                .flatten(),
+            http2_health: match (http2, self.http2_health) {
+                (false, _) => None,
+                (true, Some(set)) => Some(set),
+                (true, None) => http2_health_from(|name| std::env::var_os(name)),
+            },
             http2,
             http1_for_large_responses: self.http1_for_large_responses,
         };
@@ -458,9 +456,11 @@ fn http2_health_from(lookup: impl Fn(&str) -> Option<std::ffi::OsString>) -> Opt
         let Some(value) = lookup(name).filter(|v| !v.is_empty()) else {
             return default;
         };
-        match value.to_str().and_then(|v| v.parse::<i64>().ok()) {
-            Some(n) if n >= 0 => Duration::from_secs(n.unsigned_abs()),
-            _ => {
+        // Go's `int` range first (what `Atoi` takes), then no negatives.
+        let whole = value.to_str().and_then(|v| v.parse::<i64>().ok());
+        match whole.and_then(|n| u64::try_from(n).ok()) {
+            Some(n) => Duration::from_secs(n),
+            None => {
                 tracing::warn!(
                     variable = name,
                     value = %value.to_string_lossy(),
